@@ -1,0 +1,106 @@
+//! The command line: clap definitions, and one file per command.
+
+mod graph;
+mod output;
+mod schema;
+mod session;
+mod show;
+mod validate;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub use output::Output;
+
+/// Exit codes, as `cli.md` defines them.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const ERROR: u8 = 1;
+    pub const INTERRUPTED: u8 = 130;
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "plan",
+    version,
+    about = "Build plans for Docker buildx: builders, builds, syncs and combines as one graph",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Plan file to read (repeatable). Default: `plan.yaml`, else `plans/*.yaml` and `plans/*.yml`.
+    #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Set a template variable, overriding `vars` (repeatable).
+    #[arg(long = "var", global = true, value_name = "NAME=VALUE", value_parser = crate::plan::resolve::parse_var_override)]
+    pub vars: Vec<(String, String)>,
+    /// Run as if started in DIR.
+    #[arg(short = 'C', long = "dir", global = true, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// How diagnostics are printed (on stderr).
+    #[arg(long, global = true, value_enum, default_value_t = DiagnosticsFormat::Text)]
+    pub diagnostics: DiagnosticsFormat,
+    /// Colour in diagnostics.
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
+    pub color: Color,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiagnosticsFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse, render templates, build and check the graph; touches nothing outside the files.
+    Validate,
+    /// Print the resolved plan as JSON (templates, matrices and defaults applied).
+    Show,
+    /// Print the job graph.
+    Graph {
+        #[arg(long, value_enum, default_value_t = crate::graph::export::Format::Dot)]
+        format: crate::graph::export::Format,
+    },
+    /// Print the JSON Schema of the plan format.
+    Schema,
+}
+
+/// Runs `plan` with these arguments; returns the exit code.
+pub fn run(args: impl IntoIterator<Item = OsString>, output: &mut Output) -> u8 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(err) => {
+            let code = if err.use_stderr() { exit::ERROR } else { exit::OK };
+            let text = if output.color_for(Color::Auto) { err.render().ansi().to_string() } else { err.render().to_string() };
+            if err.use_stderr() {
+                output.err(&text);
+            } else {
+                output.out(&text);
+            }
+            return code;
+        }
+    };
+    match &cli.command {
+        Command::Validate => validate::run(&cli.global, output),
+        Command::Show => show::run(&cli.global, output),
+        Command::Graph { format } => graph::run(&cli.global, *format, output),
+        Command::Schema => schema::run(output),
+    }
+}

@@ -1,0 +1,84 @@
+//! What every command starts with: the plan loaded and checked, and its
+//! diagnostics printed in the form asked for.
+
+use std::path::{Path, PathBuf};
+
+use super::{DiagnosticsFormat, GlobalArgs, Output};
+use crate::graph::{JobGraph, Validated, build_graph};
+use crate::plan::diagnostic::Diagnostic;
+use crate::plan::pipeline::{self, Request};
+use crate::plan::resolved::Plan;
+use crate::report::diagnostics::{self, Style};
+
+/// A plan that loaded without errors, and its checked graph.
+pub struct Session {
+    pub plan: Plan,
+    pub graph: JobGraph<Validated>,
+}
+
+fn read_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// Loads and checks the plan; prints every diagnostic; `None` if there were errors.
+pub fn open(global: &GlobalArgs, output: &mut Output) -> Option<Session> {
+    let dir = global.dir.clone().unwrap_or_else(|| PathBuf::from(""));
+    let request = Request {
+        dir: Path::new(&dir),
+        files: &global.files,
+        var_overrides: &global.vars,
+        env: &read_env,
+    };
+    let loaded = pipeline::load(&request);
+    let mut diagnostics = loaded.diagnostics;
+    let plan = loaded.plan;
+    let graph = if diagnostics.iter().any(Diagnostic::is_error) {
+        None
+    } else {
+        match build_graph(&plan).validate() {
+            Ok(graph) => Some(graph),
+            Err(cycles) => {
+                diagnostics.extend(cycles);
+                None
+            }
+        }
+    };
+    print_diagnostics(&diagnostics, &plan, global, output);
+    graph.map(|graph| Session { plan, graph })
+}
+
+fn print_diagnostics(diagnostics: &[Diagnostic], plan: &Plan, global: &GlobalArgs, output: &mut Output) {
+    if diagnostics.is_empty() {
+        return;
+    }
+    match global.diagnostics {
+        DiagnosticsFormat::Json => output.err(&diagnostics::render_json(diagnostics, &plan.sources)),
+        DiagnosticsFormat::Text => {
+            let style = Style {
+                color: output.color_for(global.color),
+                width: output.stderr_width(),
+            };
+            for diagnostic in diagnostics {
+                output.err(&diagnostics::render(diagnostic, &plan.sources, style));
+            }
+            let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+            let warnings = diagnostics.len() - errors;
+            let summary = match (errors, warnings) {
+                (0, w) => format!("{w} warning{}\n", plural(w)),
+                (e, 0) => format!("error: the plan has {e} error{}\n", plural(e)),
+                (e, w) => format!("error: the plan has {e} error{} and {w} warning{}\n", plural(e), plural(w)),
+            };
+            output.err(&summary);
+        }
+    }
+    if output.github_actions {
+        for diagnostic in diagnostics {
+            let line = diagnostics::github_annotation(diagnostic, &plan.sources);
+            output.out(&format!("{line}\n"));
+        }
+    }
+}
+
+pub fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}

@@ -1,0 +1,8 @@
+//! buildplan: build plans for Docker buildx, as a graph of jobs.
+//!
+//! Data flows one way: files -> [`plan`] -> [`graph`] -> execution -> [`report`].
+
+pub mod cli;
+pub mod graph;
+pub mod plan;
+pub mod report;

@@ -1,0 +1,211 @@
+//! Finding, reading and parsing plan files.
+//!
+//! Reading is bounded: a file over [`MAX_FILE_BYTES`] is refused before it is
+//! parsed, and the YAML parser runs with budgets on events, nodes, depth and
+//! alias expansion, so a hostile or runaway file fails fast with a
+//! diagnostic instead of hanging or eating memory.
+
+use std::path::{Path, PathBuf};
+
+use serde_saphyr::{Budget, Options};
+
+use super::diagnostic::{Diagnostic, did_you_mean};
+use super::located::span_of;
+use super::model::PlanFile;
+use super::source::{FileId, Origin, SourceFile, SourceMap, Span};
+
+/// Largest plan file read (bytes). A 20,000-job plan is about 3 MiB.
+pub const MAX_FILE_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Which files to read: those named with `-f`, else discovered in a folder.
+pub fn discover(dir: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
+    let single = dir.join("plan.yaml");
+    if single.is_file() {
+        return Ok(vec![PathBuf::from("plan.yaml")]);
+    }
+    let plans = dir.join("plans");
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&plans)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|entry| entry.path())
+                .filter(|path| {
+                    path.is_file()
+                        && path
+                            .extension()
+                            .is_some_and(|ext| ext == "yaml" || ext == "yml")
+                })
+                .filter_map(|path| path.strip_prefix(dir).ok().map(Path::to_path_buf))
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    if found.is_empty() {
+        return Err(Diagnostic::error(
+            "plan::no-plan-files",
+            format!("no plan found in {}", display_dir(dir)),
+        )
+        .help("create `plan.yaml` or `plans/*.yaml`, or name files with `-f FILE`"));
+    }
+    Ok(found)
+}
+
+fn display_dir(dir: &Path) -> String {
+    if dir.as_os_str().is_empty() || dir == Path::new(".") {
+        "the current folder".into()
+    } else {
+        dir.display().to_string()
+    }
+}
+
+/// Reads one file into `sources`; a missing, oversized or non-UTF-8 file is a diagnostic.
+pub fn read(path: &Path, base: &Path, sources: &mut SourceMap) -> Result<FileId, Diagnostic> {
+    let full = base.join(path);
+    let name = path.display().to_string();
+    let cannot = |what: String, help: &str| {
+        Diagnostic::error("plan::unreadable-file", format!("cannot read plan file `{name}`: {what}")).help(help)
+    };
+    let meta = std::fs::metadata(&full).map_err(|e| cannot(e.to_string(), "check the path given with `-f`"))?;
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(Diagnostic::error(
+            "plan::budget",
+            format!(
+                "plan file `{name}` is {} bytes, over the limit of {MAX_FILE_BYTES} bytes",
+                meta.len()
+            ),
+        )
+        .help("split the plan into several files, or use `matrix` to generate repetitive jobs"));
+    }
+    let bytes = std::fs::read(&full).map_err(|e| cannot(e.to_string(), "check the file's permissions"))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        cannot(
+            format!("not UTF-8 (byte {})", e.utf8_error().valid_up_to()),
+            "save the file as UTF-8",
+        )
+    })?;
+    Ok(sources.add(SourceFile {
+        name,
+        path: full,
+        text,
+    }))
+}
+
+fn options() -> Options {
+    let mut budget = Budget::default();
+    budget.max_reader_input_bytes = Some(usize::try_from(MAX_FILE_BYTES).unwrap_or(usize::MAX));
+    budget.max_events = 8_000_000;
+    budget.max_nodes = 4_000_000;
+    budget.max_aliases = 10_000;
+    budget.max_anchors = 10_000;
+    budget.max_documents = 1;
+    let mut options = Options::default();
+    options.budget = Some(budget);
+    options.alias_limits.max_total_replayed_events = 100_000;
+    // `to: y` must stay the string "y", not YAML 1.1's `true`.
+    options.strict_booleans = true;
+    options.with_snippet = false;
+    options
+}
+
+/// Parses one file; a syntax or type error becomes a diagnostic at its place.
+pub fn parse(file: FileId, source: &SourceFile) -> Result<PlanFile, Diagnostic> {
+    if source.text.lines().all(|line| {
+        let line = line.trim();
+        line.is_empty() || line.starts_with('#') || line == "---"
+    }) {
+        return Err(Diagnostic::error("plan::empty-file", format!("plan file `{}` is empty", source.name))
+            .label(Origin::new(file, Span::default()), "nothing here")
+            .help("start the file with `version: 1`"));
+    }
+    serde_saphyr::from_str_with_options::<PlanFile>(&source.text, options())
+        .map_err(|err| yaml_error(file, source, &err))
+}
+
+fn yaml_error(file: FileId, source: &SourceFile, err: &serde_saphyr::Error) -> Diagnostic {
+    let span = err.location().map_or(Span::default(), |location| {
+        let span = span_of(&location);
+        if span.start == 0 && span.len == 0 && location.line() > 1 {
+            // Some errors carry only a line and column.
+            Span::new(offset_of(source, location.line(), location.column()), 0)
+        } else {
+            span
+        }
+    });
+    let message = strip_location(&err.to_string());
+    let origin = Origin::new(file, source.clamp(span));
+    let (code, help) = explain(&message);
+    Diagnostic::error(code, message)
+        .label(origin, "here")
+        .help(help)
+}
+
+fn offset_of(source: &SourceFile, line: u64, column: u64) -> usize {
+    let line = usize::try_from(line.saturating_sub(1)).unwrap_or(0);
+    let column = usize::try_from(column.saturating_sub(1)).unwrap_or(0);
+    let line_start: usize = source.text.split_inclusive('\n').take(line).map(str::len).sum();
+    let rest = &source.text[line_start.min(source.text.len())..];
+    line_start + rest.char_indices().nth(column).map_or(rest.len(), |(i, _)| i)
+}
+
+/// serde-saphyr appends " at line L column C"; we show the place ourselves.
+fn strip_location(message: &str) -> String {
+    let message = message.lines().next().unwrap_or(message);
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// A code and a way out for the errors serde reports in plain words.
+fn explain(message: &str) -> (&'static str, String) {
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let (field, expected) = rest.split_once('`').unwrap_or((rest, ""));
+        let known = names_in(expected);
+        let help = match did_you_mean(field, known.iter().map(String::as_str)) {
+            Some(close) => format!("did you mean `{close}`?"),
+            None if known.is_empty() => "remove this field".into(),
+            None => format!("remove it; the fields here are: {}", known.join(", ")),
+        };
+        return ("plan::unknown-field", help);
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant `") {
+        let (variant, expected) = rest.split_once('`').unwrap_or((rest, ""));
+        let known = names_in(expected);
+        let help = match did_you_mean(variant, known.iter().map(String::as_str)) {
+            Some(close) => format!("did you mean `{close}`?"),
+            None => format!("use one of: {}", known.join(", ")),
+        };
+        return ("plan::unknown-value", help);
+    }
+    if message.starts_with("invalid") || message.starts_with("expected") {
+        return (
+            "plan::wrong-type",
+            "give this field a value of the expected type (see the plan reference in the README)".into(),
+        );
+    }
+    if message.starts_with("missing field") {
+        return ("plan::missing-field", "add the field".into());
+    }
+    if message.contains("duplicate") {
+        return ("plan::duplicate-key", "remove or rename one of the two keys".into());
+    }
+    if message.contains("budget") || message.contains("limit") || message.contains("alias") {
+        return (
+            "plan::budget",
+            "the file is too large or expands too much (aliases); split it or use `matrix`".into(),
+        );
+    }
+    ("plan::yaml-syntax", "fix the YAML syntax here".into())
+}
+
+/// The names in serde's ", expected one of a, b, c" (with or without backquotes).
+fn names_in(text: &str) -> Vec<String> {
+    let list = text
+        .split_once("expected one of ")
+        .or_else(|| text.split_once("expected "))
+        .map_or("", |(_, list)| list);
+    list.split(", ")
+        .map(|name| name.trim_matches(['`', ' ']).to_owned())
+        .filter(|name| !name.is_empty())
+        .collect()
+}

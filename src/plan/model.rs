@@ -1,0 +1,216 @@
+//! The plan file format, version 1, exactly as a user writes it.
+//!
+//! These types are deserialized from YAML with spans and are the source of
+//! the JSON Schema (`plan schema`); the doc comments become the schema's
+//! descriptions, shown by editors. Strings are still templates here: see
+//! `resolve.rs` for what they become.
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::builder_choice::BuilderChoice;
+use super::located::Located;
+use super::mirror_spec::MirrorSpec;
+use super::string_list::StringList;
+
+pub type Name = Located<String>;
+pub type Text = Located<String>;
+pub type TextList = Located<Vec<Text>>;
+pub type Matrix = Located<IndexMap<Name, TextList>>;
+
+/// A build plan: builders, mirrors, builds, syncs and combines.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "buildplan plan file", extend("required" = ["version"]))]
+pub struct PlanFile {
+    /// Format version of this file. Only `1` exists.
+    pub version: Option<Located<u32>>,
+    /// Template variables (strings). `--var NAME=VALUE` overrides them; a var may use `env.NAME` and earlier vars.
+    #[serde(default)]
+    pub vars: IndexMap<Name, Text>,
+    /// How to reach registries, keyed by registry host (`host[:port]`).
+    #[serde(default)]
+    pub registries: IndexMap<Name, Located<RegistrySpec>>,
+    /// Registry mirrors: upstream registry host -> mirrors tried in order before it.
+    #[serde(default)]
+    pub mirrors: IndexMap<Name, Located<Vec<Located<MirrorSpec>>>>,
+    /// buildx builders, keyed by builder name.
+    #[serde(default)]
+    pub builders: IndexMap<Name, Located<BuilderSpec>>,
+    /// Image builds, keyed by job name (a template when `matrix` is set).
+    #[serde(default)]
+    pub builds: IndexMap<Name, Located<BuildSpec>>,
+    /// An image published under another name, all platforms (or those listed).
+    #[serde(default)]
+    pub syncs: IndexMap<Name, Located<SyncSpec>>,
+    /// Per-platform images merged into one multi-platform index.
+    #[serde(default)]
+    pub combines: IndexMap<Name, Located<CombineSpec>>,
+}
+
+/// Settings for one registry.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrySpec {
+    /// Plain HTTP or unverified TLS. Loopback hosts are insecure by default, as in Docker.
+    pub insecure: Option<Located<bool>>,
+    /// PEM file with the CA that signed the registry's certificate (relative to the plan file).
+    pub ca_file: Option<Text>,
+    /// Requests in flight to this registry at once.
+    #[schemars(range(min = 1))]
+    pub max_concurrency: Option<Located<u32>>,
+}
+
+/// How a builder runs BuildKit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Driver {
+    /// BuildKit in a container on each node's Docker engine (the default).
+    DockerContainer,
+    /// An existing Docker engine used as it is; nothing is created.
+    Docker,
+    Kubernetes,
+    Remote,
+}
+
+/// A buildx builder.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BuilderSpec {
+    /// `docker-container` (default), `docker`, `kubernetes` or `remote`.
+    pub driver: Option<Located<Driver>>,
+    /// Render the plan's `mirrors` into this builder's buildkitd.toml (default true).
+    pub mirrors: Option<Located<bool>>,
+    /// Extra buildkitd.toml, merged with the rendered mirrors.
+    pub buildkitd_config: Option<Text>,
+    /// Extra flags for buildkitd (`--buildkitd-flags`).
+    pub buildkitd_flags: Option<Text>,
+    /// Driver options (`--driver-opt KEY=VALUE`), for every node.
+    #[serde(default)]
+    pub driver_opts: IndexMap<Name, Text>,
+    /// The nodes of the builder; each is a Docker engine, pinned to its platforms.
+    pub nodes: Option<Located<Vec<Located<NodeSpec>>>>,
+    /// For `driver: docker`: the engine (`ssh://user@host`, `unix://…`, `tcp://…`).
+    pub endpoint: Option<Text>,
+    /// For `driver: docker`: a Docker context name instead of an endpoint.
+    pub context: Option<Text>,
+    /// For `driver: docker`: the platforms the engine builds.
+    pub platforms: Option<TextList>,
+    /// For `driver: docker`: jobs at once on the engine.
+    #[schemars(range(min = 1))]
+    pub max_parallel: Option<Located<u32>>,
+}
+
+/// One node of a builder.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSpec {
+    /// Node name, unique within the builder.
+    pub name: Name,
+    /// Docker engine of the node: `ssh://user@host`, `unix://…`, `tcp://…` or a context name.
+    pub endpoint: Text,
+    /// Platforms this node builds, e.g. `[linux/arm64]`.
+    #[serde(default)]
+    pub platforms: Option<TextList>,
+    /// Jobs at once on this node.
+    #[schemars(range(min = 1))]
+    pub max_parallel: Option<Located<u32>>,
+    /// Driver options for this node only, merged over the builder's.
+    #[serde(default)]
+    pub driver_opts: IndexMap<Name, Text>,
+}
+
+/// How a multi-platform build runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// `multi` when one builder has every platform, `split` otherwise.
+    Auto,
+    /// One `buildx build` for all platforms.
+    Multi,
+    /// One build per platform, then combined.
+    Split,
+}
+
+/// How a sync or combine copies images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Via {
+    /// Native copy over the OCI distribution API (default).
+    Registry,
+    /// `docker buildx imagetools create`.
+    Imagetools,
+    /// A build on a builder (`FROM ${IMAGE}`), using the builder's network.
+    Builder,
+}
+
+/// An image build.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BuildSpec {
+    /// Expand this job once per combination of these values; the job name must use them.
+    pub matrix: Option<Matrix>,
+    /// Build context folder, relative to the plan file (default: the plan file's folder).
+    pub context: Option<Text>,
+    /// Dockerfile, relative to the context (default: `Dockerfile`).
+    pub dockerfile: Option<Text>,
+    /// Target platforms, e.g. `[linux/amd64, linux/arm64]`.
+    pub platforms: Option<TextList>,
+    /// A builder name, or a map platform -> builder name (splits the build per platform).
+    pub builder: Option<Located<BuilderChoice>>,
+    /// Image references to tag the result with.
+    pub tags: Option<Located<StringList>>,
+    /// Build arguments (`--build-arg`).
+    #[serde(default)]
+    pub args: IndexMap<Name, Text>,
+    /// Image labels.
+    #[serde(default)]
+    pub labels: IndexMap<Name, Text>,
+    /// Dockerfile stage to build.
+    pub target: Option<Text>,
+    /// Push the tags (default true when there are tags).
+    pub push: Option<Located<bool>>,
+    /// `auto` (default), `multi` or `split`.
+    pub strategy: Option<Located<Strategy>>,
+    /// Job addresses (`build.x`, `sync.y`) that must finish first.
+    pub needs: Option<TextList>,
+}
+
+/// An image copied under another name.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SyncSpec {
+    /// Expand this job once per combination of these values; the job name must use them.
+    pub matrix: Option<Matrix>,
+    /// Source image reference (or `oci:PATH[:TAG]`).
+    pub from: Text,
+    /// Target reference, or a list of them.
+    pub to: Located<StringList>,
+    /// Only these platforms (default: every platform of the source).
+    pub platforms: Option<TextList>,
+    /// `registry` (default), `imagetools` or `builder`.
+    pub via: Option<Located<Via>>,
+    /// Builder to use with `via: builder`.
+    pub builder: Option<Name>,
+    /// Job addresses that must finish first.
+    pub needs: Option<TextList>,
+}
+
+/// Per-platform images merged into one index.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CombineSpec {
+    /// Expand this job once per combination of these values; the job name must use them.
+    pub matrix: Option<Matrix>,
+    /// Platform -> source image reference.
+    pub from: Located<IndexMap<Name, Text>>,
+    /// Target reference, or a list of them.
+    pub to: Located<StringList>,
+    /// `registry` (default), `imagetools` or `builder`.
+    pub via: Option<Located<Via>>,
+    /// Builder to use with `via: builder`.
+    pub builder: Option<Name>,
+    /// Job addresses that must finish first.
+    pub needs: Option<TextList>,
+}

@@ -1,0 +1,161 @@
+//! Platforms (`os/arch[/variant]`), parsed and normalized the way
+//! containerd does, so `linux/arm64/v8`, `linux/aarch64` and `arm64` are all
+//! `linux/arm64`.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use super::diagnostic::did_you_mean;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Platform {
+    pub os: String,
+    pub architecture: String,
+    pub variant: Option<String>,
+}
+
+const OPERATING_SYSTEMS: &[&str] = &[
+    "linux", "windows", "darwin", "freebsd", "netbsd", "openbsd", "solaris", "illumos", "aix",
+    "android", "ios", "plan9", "wasip1", "js",
+];
+
+const ARCHITECTURES: &[&str] = &[
+    "amd64", "arm64", "arm", "386", "ppc64le", "ppc64", "s390x", "riscv64", "mips64le", "mips64",
+    "mipsle", "mips", "loong64", "wasm",
+];
+
+/// Why a platform string is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct PlatformError {
+    pub message: String,
+    pub help: String,
+}
+
+impl Platform {
+    pub fn parse(text: &str) -> Result<Self, PlatformError> {
+        let lower = text.trim().to_ascii_lowercase();
+        let parts: Vec<&str> = lower.split('/').collect();
+        let (os, arch, variant) = match parts.as_slice() {
+            // A bare architecture means Linux, as in `--platform=arm64`.
+            [arch] if !arch.is_empty() && !OPERATING_SYSTEMS.contains(arch) => ("linux", *arch, None),
+            [os, arch] => (*os, *arch, None),
+            [os, arch, variant] => (*os, *arch, Some(*variant)),
+            _ => {
+                return Err(PlatformError {
+                    message: format!("`{text}` is not a platform"),
+                    help: "write a platform as `os/arch` or `os/arch/variant`, e.g. `linux/amd64` or `linux/arm/v7`".into(),
+                });
+            }
+        };
+        if !OPERATING_SYSTEMS.contains(&os) {
+            return Err(PlatformError {
+                message: format!("unknown operating system `{os}` in platform `{text}`"),
+                help: suggestion(os, OPERATING_SYSTEMS, "operating systems"),
+            });
+        }
+        let (architecture, implied_variant) = normalize_architecture(arch);
+        if !ARCHITECTURES.contains(&architecture) {
+            return Err(PlatformError {
+                message: format!("unknown architecture `{arch}` in platform `{text}`"),
+                help: suggestion(arch, ARCHITECTURES, "architectures"),
+            });
+        }
+        if variant == Some("") {
+            return Err(PlatformError {
+                message: format!("empty variant in platform `{text}`"),
+                help: format!("drop the trailing `/`: `{os}/{architecture}`"),
+            });
+        }
+        let variant = normalize_variant(architecture, variant.or(implied_variant));
+        Ok(Self {
+            os: os.to_owned(),
+            architecture: architecture.to_owned(),
+            variant,
+        })
+    }
+
+    /// The architecture name as Dockerfiles see it in `TARGETARCH`.
+    pub fn arch(&self) -> &str {
+        &self.architecture
+    }
+}
+
+fn suggestion(word: &str, known: &[&str], what: &str) -> String {
+    match did_you_mean(word, known.iter().copied()) {
+        Some(close) => format!("did you mean `{close}`? Known {what}: {}", known.join(", ")),
+        None => format!("known {what}: {}", known.join(", ")),
+    }
+}
+
+/// Aliases people and `uname -m` use, mapped to Go's names.
+fn normalize_architecture(arch: &str) -> (&str, Option<&str>) {
+    match arch {
+        "x86_64" | "x86-64" | "amd64" => ("amd64", None),
+        "aarch64" | "arm64" => ("arm64", None),
+        "armhf" => ("arm", Some("v7")),
+        "armel" => ("arm", Some("v6")),
+        "i386" | "i686" | "386" => ("386", None),
+        other => (other, None),
+    }
+}
+
+fn normalize_variant(architecture: &str, variant: Option<&str>) -> Option<String> {
+    match (architecture, variant) {
+        ("arm64", Some("v8" | "8")) | ("amd64", Some("v1")) => None,
+        ("arm", None | Some("7")) => Some("v7".into()),
+        ("arm", Some("6")) => Some("v6".into()),
+        ("arm", Some("5")) => Some("v5".into()),
+        (_, variant) => variant.map(str::to_owned),
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(variant) = &self.variant {
+            write!(f, "/{variant}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for Platform {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn normal(text: &str) -> String {
+        Platform::parse(text).unwrap().to_string()
+    }
+
+    #[test]
+    fn normalizes_like_containerd() {
+        assert_eq!(normal("linux/amd64"), "linux/amd64");
+        assert_eq!(normal("linux/arm64/v8"), "linux/arm64");
+        assert_eq!(normal("linux/aarch64"), "linux/arm64");
+        assert_eq!(normal("arm64"), "linux/arm64");
+        assert_eq!(normal("amd64"), "linux/amd64");
+        assert_eq!(normal("linux/arm"), "linux/arm/v7");
+        assert_eq!(normal("linux/armhf"), "linux/arm/v7");
+        assert_eq!(normal("Linux/X86_64"), "linux/amd64");
+        assert_eq!(normal("linux/arm/v6"), "linux/arm/v6");
+    }
+
+    #[test]
+    fn rejects_nonsense_with_a_suggestion() {
+        let err = Platform::parse("linux/amd46").unwrap_err();
+        assert!(err.message.contains("amd46"), "{err:?}");
+        assert!(err.help.contains("amd64"), "{err:?}");
+        assert!(Platform::parse("linx/amd64").unwrap_err().help.contains("linux"));
+        assert!(Platform::parse("linux/amd64/v1/x").is_err());
+        assert!(Platform::parse("").is_err());
+        assert!(Platform::parse("linux").is_err());
+    }
+}

@@ -1,0 +1,167 @@
+//! The resolved plan: every file merged, templates rendered, matrices
+//! expanded, references and platforms parsed, defaults applied. This is what
+//! `plan show` prints and what the graph is built from.
+
+use std::path::PathBuf;
+
+use indexmap::IndexMap;
+use serde::{Serialize, Serializer};
+
+pub use super::model::{Driver, Strategy, Via};
+use super::platform::Platform;
+use super::reference::ImageRef;
+use super::source::{Origin, SourceMap};
+
+/// A value and the place in a plan file it came from.
+#[derive(Debug, Clone)]
+pub struct At<T> {
+    pub value: T,
+    pub at: Origin,
+}
+
+impl<T> At<T> {
+    pub const fn new(value: T, at: Origin) -> Self {
+        Self { value, at }
+    }
+}
+
+impl<T: Serialize> Serialize for At<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.value.serialize(serializer)
+    }
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Plan {
+    #[serde(skip)]
+    pub sources: SourceMap,
+    pub vars: IndexMap<String, String>,
+    pub registries: IndexMap<String, Registry>,
+    pub mirrors: IndexMap<String, Vec<Mirror>>,
+    pub builders: Vec<Builder>,
+    pub builds: Vec<Build>,
+    pub syncs: Vec<Sync>,
+    pub combines: Vec<Combine>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Registry {
+    pub insecure: bool,
+    pub ca_file: Option<PathBuf>,
+    pub max_concurrency: Option<u32>,
+    #[serde(skip)]
+    pub at: Origin,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Mirror {
+    pub host: String,
+    pub insecure: bool,
+}
+
+/// How buildx reaches a node's Docker engine.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Endpoint {
+    /// `ssh://user@host`, `unix://…`, `tcp://…`: passed as `--host`/`DOCKER_HOST`.
+    Host(String),
+    /// A Docker context name.
+    Context(String),
+}
+
+impl Endpoint {
+    pub fn parse(text: &str) -> Self {
+        if text.contains("://") {
+            Self::Host(text.to_owned())
+        } else {
+            Self::Context(text.to_owned())
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Node {
+    pub name: At<String>,
+    pub endpoint: At<Endpoint>,
+    pub platforms: Vec<At<Platform>>,
+    pub max_parallel: Option<u32>,
+    pub driver_opts: IndexMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Builder {
+    pub name: At<String>,
+    pub driver: Driver,
+    /// Whether the plan's mirrors are rendered into this builder's buildkitd.toml.
+    pub mirrors: bool,
+    pub buildkitd_config: Option<String>,
+    pub buildkitd_flags: Option<String>,
+    /// For `driver: docker`, the one node is the engine itself.
+    pub nodes: Vec<Node>,
+}
+
+impl Builder {
+    /// Every platform some node offers; empty when the plan does not say.
+    pub fn platforms(&self) -> impl Iterator<Item = &At<Platform>> {
+        self.nodes.iter().flat_map(|node| node.platforms.iter())
+    }
+}
+
+/// Where each platform of a build runs.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Placement {
+    /// The buildx default builder (no `builder:` given).
+    Default,
+    /// Every platform on one builder.
+    One(At<String>),
+    /// A builder per platform.
+    PerPlatform(Vec<(At<Platform>, At<String>)>),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Build {
+    pub name: At<String>,
+    pub context: At<PathBuf>,
+    pub dockerfile: At<PathBuf>,
+    pub platforms: Vec<At<Platform>>,
+    pub builder: Placement,
+    pub tags: Vec<At<ImageRef>>,
+    pub args: IndexMap<String, String>,
+    pub labels: IndexMap<String, String>,
+    pub target: Option<String>,
+    pub push: bool,
+    /// `auto` is resolved: `multi` or `split`.
+    pub strategy: Strategy,
+    pub needs: Vec<At<String>>,
+    /// Base images named in the Dockerfile's `FROM` lines.
+    pub inputs: Vec<At<ImageRef>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Sync {
+    pub name: At<String>,
+    pub from: At<ImageRef>,
+    pub to: Vec<At<ImageRef>>,
+    /// Empty: every platform of the source.
+    pub platforms: Vec<At<Platform>>,
+    pub via: Via,
+    pub builder: Option<At<String>>,
+    pub needs: Vec<At<String>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Combine {
+    pub name: At<String>,
+    pub from: Vec<CombineSource>,
+    pub to: Vec<At<ImageRef>>,
+    pub via: Via,
+    pub builder: Option<At<String>>,
+    pub needs: Vec<At<String>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CombineSource {
+    pub platform: At<Platform>,
+    pub image: At<ImageRef>,
+}

@@ -1,0 +1,207 @@
+//! Templates in plan strings: minijinja with strict undefined behaviour.
+//!
+//! Names come from `vars` (with `--var` overrides), the job's matrix values
+//! and `env.NAME`. Only environment variables a template names are read, and
+//! they are read through the lookup the caller hands in, so this module
+//! stays pure. An undefined name is a diagnostic at its place in the file.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use minijinja::value::{Object, Value};
+use minijinja::{Environment, UndefinedBehavior};
+
+use super::diagnostic::{Diagnostic, did_you_mean};
+use super::source::{Origin, SourceMap, Span};
+
+/// Reads one environment variable; `None` when it is not set.
+pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// The names a template can see: matrix values over vars, plus `env`.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    vars: Arc<BTreeMap<String, Value>>,
+    matrix: Arc<BTreeMap<String, Value>>,
+}
+
+impl Scope {
+    pub fn with_vars(vars: BTreeMap<String, Value>) -> Self {
+        Self {
+            vars: Arc::new(vars),
+            matrix: Arc::default(),
+        }
+    }
+
+    #[must_use]
+    pub fn with_matrix(&self, matrix: BTreeMap<String, Value>) -> Self {
+        Self {
+            vars: Arc::clone(&self.vars),
+            matrix: Arc::new(matrix),
+        }
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.matrix.contains_key(name) || self.vars.contains_key(name)
+    }
+
+    fn names(&self) -> impl Iterator<Item = &str> {
+        self.matrix.keys().chain(self.vars.keys()).map(String::as_str)
+    }
+}
+
+#[derive(Debug)]
+struct ScopeObject {
+    scope: Scope,
+    env: Value,
+}
+
+impl Object for ScopeObject {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let key = key.as_str()?;
+        if key == "env" {
+            return Some(self.env.clone());
+        }
+        self.scope
+            .matrix
+            .get(key)
+            .or_else(|| self.scope.vars.get(key))
+            .cloned()
+    }
+}
+
+pub struct Templates<'a> {
+    jinja: Environment<'static>,
+    env_lookup: EnvLookup<'a>,
+    /// Environment variables read so far (only those templates named).
+    env_values: BTreeMap<String, String>,
+    env_value: Value,
+    /// Names each template source uses, so a source repeated across a matrix is analysed once.
+    used_names: HashMap<String, Vec<String>>,
+}
+
+fn is_template(text: &str) -> bool {
+    text.contains("{{") || text.contains("{%") || text.contains("{#")
+}
+
+impl<'a> Templates<'a> {
+    pub fn new(env_lookup: EnvLookup<'a>) -> Self {
+        let mut jinja = Environment::new();
+        jinja.set_undefined_behavior(UndefinedBehavior::Strict);
+        // Templates cannot read files: no loader is set, so `include` fails.
+        Self {
+            jinja,
+            env_lookup,
+            env_values: BTreeMap::new(),
+            env_value: Value::from(BTreeMap::<String, String>::new()),
+            used_names: HashMap::new(),
+        }
+    }
+
+    /// Renders `text`, written at `at`; a problem is pushed to `diagnostics`.
+    pub fn render(
+        &mut self,
+        text: &str,
+        at: Origin,
+        scope: &Scope,
+        sources: &SourceMap,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> Option<String> {
+        if !is_template(text) {
+            return Some(text.to_owned());
+        }
+        let names = match self.used_names.get(text) {
+            Some(names) => names.clone(),
+            None => match self.jinja.template_from_str(text) {
+                Ok(template) => {
+                    let mut names: Vec<String> = template.undeclared_variables(true).into_iter().collect();
+                    names.sort();
+                    self.used_names.insert(text.to_owned(), names.clone());
+                    names
+                }
+                Err(err) => {
+                    diagnostics.push(template_error(&err, at));
+                    return None;
+                }
+            },
+        };
+        let mut ok = true;
+        for name in &names {
+            if let Some(var) = name.strip_prefix("env.") {
+                let var = var.split('.').next().unwrap_or(var);
+                if !self.read_env(var) {
+                    ok = false;
+                    diagnostics.push(
+                        Diagnostic::error(
+                            "plan::undefined-variable",
+                            format!("environment variable `{var}` is not set"),
+                        )
+                        .label(narrow(sources, at, var), "used here")
+                        .help(format!("set `{var}` in the environment, or use `{{{{ env.{var} | default('…') }}}}`")),
+                    );
+                }
+            } else {
+                let root = name.split('.').next().unwrap_or(name);
+                if root != "env" && !scope.has(root) {
+                    ok = false;
+                    let mut help = format!("define `{root}` under `vars:` or pass `--var {root}=VALUE`");
+                    if let Some(close) = did_you_mean(root, scope.names()) {
+                        help = format!("did you mean `{close}`? Otherwise {help}");
+                    }
+                    diagnostics.push(
+                        Diagnostic::error(
+                            "plan::undefined-variable",
+                            format!("undefined template variable `{root}`"),
+                        )
+                        .label(narrow(sources, at, root), "not defined")
+                        .help(help),
+                    );
+                }
+            }
+        }
+        if !ok {
+            return None;
+        }
+        let context = Value::from_object(ScopeObject {
+            scope: scope.clone(),
+            env: self.env_value.clone(),
+        });
+        match self.jinja.render_str(text, context) {
+            Ok(rendered) => Some(rendered),
+            Err(err) => {
+                diagnostics.push(template_error(&err, at));
+                None
+            }
+        }
+    }
+
+    /// Reads one environment variable into the template scope; false when unset.
+    fn read_env(&mut self, name: &str) -> bool {
+        if self.env_values.contains_key(name) {
+            return true;
+        }
+        match (self.env_lookup)(name) {
+            Some(value) => {
+                self.env_values.insert(name.to_owned(), value);
+                self.env_value = Value::from(self.env_values.clone());
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+fn template_error(err: &minijinja::Error, at: Origin) -> Diagnostic {
+    let detail = err.detail().map_or_else(|| err.kind().to_string(), str::to_owned);
+    Diagnostic::error("plan::template", format!("template error: {detail}"))
+        .label(at, "in this template")
+        .help("check the `{{ … }}` expressions; templates use minijinja (Jinja2) syntax")
+}
+
+/// The place of `word` inside the value written at `at`, else the whole value.
+fn narrow(sources: &SourceMap, at: Origin, word: &str) -> Origin {
+    let source = sources.get(at.file);
+    let span = source.clamp(at.span);
+    source.text[span.start..span.end()]
+        .find(word)
+        .map_or(at, |i| Origin::new(at.file, Span::new(span.start + i, word.len())))
+}

@@ -1,0 +1,268 @@
+//! Checks across the resolved plan: names that must exist, platforms a
+//! builder must offer, targets written twice, and the settings that cannot
+//! work together. Also settles `strategy: auto`, which depends on builders.
+
+use std::collections::{HashMap, HashSet};
+
+use super::address::{Address, JobKind};
+use super::diagnostic::{Diagnostic, did_you_mean};
+use super::platform::Platform;
+use super::reference::ImageRef;
+use super::resolved::{At, Builder, Driver, Placement, Plan, Strategy, Via};
+use super::source::Origin;
+
+pub fn validate(plan: &mut Plan) -> Vec<Diagnostic> {
+    let mut diagnostics = Vec::new();
+    let builders: HashMap<String, usize> = plan
+        .builders
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (b.name.value.clone(), i))
+        .collect();
+    for builder in &plan.builders {
+        check_nodes(builder, &mut diagnostics);
+        if builder.driver == Driver::Docker && builder.mirrors && !plan.mirrors.is_empty() {
+            diagnostics.push(
+                Diagnostic::warning(
+                    "plan::mirrors-not-applied",
+                    format!("the plan's mirrors do not reach `docker` builder `{}`", builder.name.value),
+                )
+                .label(builder.name.at, "driver: docker")
+                .help("a `docker` builder pulls through its engine, which uses the daemon's own `registry-mirrors` (daemon.json); set `mirrors: false` on this builder to acknowledge, or use `driver: docker-container`"),
+            );
+        }
+    }
+    let find = |name: &At<String>, diagnostics: &mut Vec<Diagnostic>| -> Option<usize> {
+        let found = builders.get(&name.value).copied();
+        if found.is_none() {
+            let mut help = "define it under `builders:`".to_owned();
+            if let Some(close) = did_you_mean(&name.value, builders.keys().map(String::as_str)) {
+                help = format!("did you mean `{close}`? Otherwise {help}");
+            }
+            diagnostics.push(
+                Diagnostic::error("plan::unknown-builder", format!("builder `{}` is not defined", name.value))
+                    .label(name.at, "unknown builder")
+                    .help(help),
+            );
+        }
+        found
+    };
+    for build in &mut plan.builds {
+        match &build.builder {
+            Placement::Default => {
+                if build.strategy == Strategy::Auto {
+                    build.strategy = Strategy::Multi;
+                }
+            }
+            Placement::One(name) => {
+                let Some(index) = find(name, &mut diagnostics) else { continue };
+                let builder = &plan.builders[index];
+                for platform in &build.platforms {
+                    check_offers(builder, platform, &mut diagnostics);
+                }
+                let engine = builder.driver == Driver::Docker;
+                match build.strategy {
+                    Strategy::Auto if engine && build.platforms.len() > 1 => build.strategy = Strategy::Split,
+                    Strategy::Auto => build.strategy = Strategy::Multi,
+                    Strategy::Multi if engine && build.platforms.len() > 1 => diagnostics.push(
+                        Diagnostic::error("plan::strategy", format!("`docker` builder `{}` cannot build several platforms at once", builder.name.value))
+                            .label(name.at, "a `docker` builder")
+                            .help("use `strategy: split` (one build per platform, then combined), or a `docker-container` builder"),
+                    ),
+                    _ => {}
+                }
+            }
+            Placement::PerPlatform(map) => {
+                if build.strategy == Strategy::Multi {
+                    diagnostics.push(
+                        Diagnostic::error("plan::strategy", "a build with a builder per platform cannot use `strategy: multi`")
+                            .label(build.name.at, "this build")
+                            .help("remove `strategy` (a per-platform builder map always splits), or give one builder"),
+                    );
+                }
+                build.strategy = Strategy::Split;
+                for (platform, name) in map {
+                    if let Some(index) = find(name, &mut diagnostics) {
+                        check_offers(&plan.builders[index], platform, &mut diagnostics);
+                    }
+                    if !build.platforms.iter().any(|p| p.value == platform.value) {
+                        diagnostics.push(
+                            Diagnostic::error("plan::platform-not-built", format!("`{}` has a builder but is not among the build's platforms", platform.value))
+                                .label(platform.at, "not in `platforms`")
+                                .help(format!("add `{}` to `platforms`, or remove it from `builder`", platform.value)),
+                        );
+                    }
+                }
+                for platform in &build.platforms {
+                    if !map.iter().any(|(p, _)| p.value == platform.value) {
+                        diagnostics.push(
+                            Diagnostic::error("plan::platform-without-builder", format!("no builder is given for platform `{}`", platform.value))
+                                .label(platform.at, "no builder for this platform")
+                                .help(format!("add `{}: BUILDER` to the build's `builder` map", platform.value)),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let via_builder = plan
+        .syncs
+        .iter()
+        .map(|s| (JobKind::Sync, &s.name, s.via, s.builder.as_ref(), vec![&s.from]))
+        .chain(plan.combines.iter().map(|c| {
+            (JobKind::Combine, &c.name, c.via, c.builder.as_ref(), c.from.iter().map(|s| &s.image).collect())
+        }));
+    for (kind, name, via, builder, sources) in via_builder {
+        match (via, builder) {
+            (Via::Builder, None) => diagnostics.push(
+                Diagnostic::error("plan::via-builder-without-builder", format!("{} `{}` runs `via: builder` but names no builder", kind.prefix(), name.value))
+                    .label(name.at, "no `builder`")
+                    .help("add `builder: NAME` (one of `builders:`), or use `via: registry`"),
+            ),
+            (Via::Builder, Some(b)) => {
+                find(b, &mut diagnostics);
+            }
+            (_, Some(b)) => diagnostics.push(
+                Diagnostic::warning("plan::builder-unused", format!("`builder` has no effect on {} `{}` without `via: builder`", kind.prefix(), name.value))
+                    .label(b.at, "not used")
+                    .help("add `via: builder`, or remove `builder`"),
+            ),
+            (Via::Registry, None) => {}
+            (Via::Imagetools, None) => {}
+        }
+        if via != Via::Registry {
+            for source in sources.iter().filter(|s| matches!(s.value, ImageRef::Layout(_))) {
+                diagnostics.push(
+                    Diagnostic::error("plan::layout-needs-registry", "an OCI layout on disk can only be read by `via: registry`")
+                        .label(source.at, "an `oci:` layout")
+                        .help("use `via: registry` (the default) for `oci:` sources"),
+                );
+            }
+        }
+    }
+    for sync in &plan.syncs {
+        for target in sync.to.iter().filter(|t| t.value == sync.from.value) {
+            diagnostics.push(
+                Diagnostic::error("plan::sync-onto-itself", format!("sync `{}` copies `{}` onto itself", sync.name.value, target.value))
+                    .label(target.at, "same as `from`")
+                    .help("name a different target"),
+            );
+        }
+    }
+    for combine in &plan.combines {
+        let mut seen: HashMap<&Platform, Origin> = HashMap::new();
+        for source in &combine.from {
+            if let Some(first) = seen.insert(&source.platform.value, source.platform.at) {
+                diagnostics.push(
+                    Diagnostic::error("plan::duplicate-platform", format!("combine `{}` has two sources for `{}`", combine.name.value, source.platform.value))
+                        .label(source.platform.at, "second source")
+                        .label(first, "first source")
+                        .help("an index holds one image per platform: remove one of the two"),
+                );
+            }
+        }
+    }
+    check_targets(plan, &mut diagnostics);
+    check_needs(plan, &mut diagnostics);
+    diagnostics
+}
+
+fn check_nodes(builder: &Builder, diagnostics: &mut Vec<Diagnostic>) {
+    let mut names: HashMap<&str, Origin> = HashMap::new();
+    let mut endpoints: HashMap<String, Origin> = HashMap::new();
+    for node in &builder.nodes {
+        if let Some(first) = names.insert(&node.name.value, node.name.at) {
+            diagnostics.push(
+                Diagnostic::error("plan::duplicate-node", format!("builder `{}` has two nodes named `{}`", builder.name.value, node.name.value))
+                    .label(node.name.at, "second node")
+                    .label(first, "first node")
+                    .help("give each node its own name"),
+            );
+        }
+        if let Some(first) = endpoints.insert(format!("{:?}", node.endpoint.value), node.endpoint.at) {
+            diagnostics.push(
+                Diagnostic::error("plan::duplicate-node", format!("builder `{}` has two nodes on the same engine", builder.name.value))
+                    .label(node.endpoint.at, "same endpoint again")
+                    .label(first, "first used here")
+                    .help("one engine is one node: merge their `platforms` into one node"),
+            );
+        }
+    }
+}
+
+fn check_offers(builder: &Builder, platform: &At<Platform>, diagnostics: &mut Vec<Diagnostic>) {
+    let offered: Vec<String> = builder.platforms().map(|p| p.value.to_string()).collect();
+    if offered.is_empty() || builder.platforms().any(|p| p.value == platform.value) {
+        return;
+    }
+    diagnostics.push(
+        Diagnostic::error("plan::platform-not-offered", format!("no node of builder `{}` builds `{}`", builder.name.value, platform.value))
+            .label(platform.at, "not offered by the builder")
+            .label(builder.name.at, format!("offers {}", offered.join(", ")))
+            .help(format!("add a node with `platforms: [{}]` to `{}`, or build on another builder", platform.value, builder.name.value)),
+    );
+}
+
+/// Two jobs writing the same reference would race; each target has one writer.
+fn check_targets(plan: &Plan, diagnostics: &mut Vec<Diagnostic>) {
+    let mut writers: HashMap<String, (Address, Origin)> = HashMap::new();
+    let outputs = plan
+        .builds
+        .iter()
+        .map(|b| (Address::new(JobKind::Build, b.name.value.clone()), &b.tags))
+        .chain(plan.syncs.iter().map(|s| (Address::new(JobKind::Sync, s.name.value.clone()), &s.to)))
+        .chain(plan.combines.iter().map(|c| (Address::new(JobKind::Combine, c.name.value.clone()), &c.to)));
+    for (address, targets) in outputs {
+        let mut own: HashSet<String> = HashSet::new();
+        for target in targets {
+            let key = target.value.to_string();
+            if !own.insert(key.clone()) {
+                continue;
+            }
+            if let Some((first, at)) = writers.get(&key) {
+                diagnostics.push(
+                    Diagnostic::error("plan::same-target", format!("`{address}` and `{first}` both write `{key}`"))
+                        .label(target.at, format!("written by {address}"))
+                        .label(*at, format!("written by {first}"))
+                        .help("give each job its own target, or make one job depend on the other's output instead"),
+                );
+            } else {
+                writers.insert(key, (address.clone(), target.at));
+            }
+        }
+    }
+}
+
+fn check_needs(plan: &Plan, diagnostics: &mut Vec<Diagnostic>) {
+    let known: HashSet<String> = plan
+        .builders
+        .iter()
+        .map(|b| format!("builder.{}", b.name.value))
+        .chain(plan.builds.iter().map(|b| format!("build.{}", b.name.value)))
+        .chain(plan.syncs.iter().map(|s| format!("sync.{}", s.name.value)))
+        .chain(plan.combines.iter().map(|c| format!("combine.{}", c.name.value)))
+        .collect();
+    let needs = plan
+        .builds
+        .iter()
+        .flat_map(|b| &b.needs)
+        .chain(plan.syncs.iter().flat_map(|s| &s.needs))
+        .chain(plan.combines.iter().flat_map(|c| &c.needs));
+    for need in needs {
+        if known.contains(&need.value) {
+            continue;
+        }
+        let help = if Address::parse(&need.value).is_none() {
+            "write an address as `KIND.NAME`, where KIND is builder, build, sync or combine".to_owned()
+        } else if let Some(close) = did_you_mean(&need.value, known.iter().map(String::as_str)) {
+            format!("did you mean `{close}`?")
+        } else {
+            "name a job defined in the plan".to_owned()
+        };
+        diagnostics.push(
+            Diagnostic::error("plan::unknown-need", format!("`needs` names `{}`, which is not a job of this plan", need.value))
+                .label(need.at, "unknown job")
+                .help(help),
+        );
+    }
+}

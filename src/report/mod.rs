@@ -1,0 +1,4 @@
+//! Everything a person or a machine reads. The library decides what to say;
+//! this module decides how it looks.
+
+pub mod diagnostics;
