@@ -131,7 +131,10 @@ fn yaml_error(file: FileId, source: &SourceFile, err: &serde_saphyr::Error) -> D
             span
         }
     });
-    let message = strip_location(&err.to_string());
+    let mut message = strip_location(&err.to_string());
+    if let Some(detail) = message.strip_prefix("budget breached: ") {
+        message = format!("`{}` is over the parser's budget: {detail}", source.name);
+    }
     let origin = Origin::new(file, source.clamp(span));
     let (code, help) = explain(&message);
     Diagnostic::error(code, message)
@@ -178,10 +181,28 @@ fn explain(message: &str) -> (&'static str, String) {
         return ("plan::unknown-value", help);
     }
     if message.starts_with("invalid") || message.starts_with("expected") {
+        let help = if message.contains("boolean") {
+            "write `true` or `false`"
+        } else if message.contains("u32") || message.contains("integer") {
+            "write a whole number, without quotes"
+        } else if message.contains("string") {
+            "write a string here; quote it if it looks like a list, a map or a number"
+        } else {
+            "give this field a value of the expected type (see the plan reference in the README)"
+        };
+        return ("plan::wrong-type", help.into());
+    }
+    if message.contains("tab") {
+        return ("plan::yaml-syntax", "indent with spaces; YAML does not allow tabs for indentation".into());
+    }
+    if message.contains("mapping values are not allowed") || message.contains("indentation") {
         return (
-            "plan::wrong-type",
-            "give this field a value of the expected type (see the plan reference in the README)".into(),
+            "plan::yaml-syntax",
+            "check the indentation of this line: the keys of one mapping must line up".into(),
         );
+    }
+    if message.contains("did not find expected") || message.contains("unclosed") || message.contains("end of stream") {
+        return ("plan::yaml-syntax", "close the open quote, bracket or brace".into());
     }
     if message.starts_with("missing field") {
         return ("plan::missing-field", "add the field".into());

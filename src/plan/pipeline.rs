@@ -34,7 +34,6 @@ impl Loaded {
 }
 
 pub fn load(request: &Request<'_>) -> Loaded {
-    let mut diagnostics = Vec::new();
     let mut sources = SourceMap::default();
     let paths = if request.files.is_empty() {
         match load::discover(request.dir) {
@@ -49,24 +48,51 @@ pub fn load(request: &Request<'_>) -> Loaded {
     } else {
         request.files.to_vec()
     };
-    let mut files = Vec::new();
+    let mut unreadable = Vec::new();
     for path in &paths {
-        match load::read(path, request.dir, &mut sources) {
-            Ok(id) => match load::parse(id, sources.get(id)) {
-                Ok(parsed) => files.push((id, parsed)),
-                Err(diagnostic) => diagnostics.push(diagnostic),
-            },
+        if let Err(diagnostic) = load::read(path, request.dir, &mut sources) {
+            unreadable.push(diagnostic);
+        }
+    }
+    let mut loaded = check_sources(sources, request.var_overrides, request.env);
+    unreadable.append(&mut loaded.diagnostics);
+    loaded.diagnostics = unreadable;
+    loaded
+}
+
+/// Parses sources already in memory (tests, fuzzing, editors) and checks them.
+pub fn check_sources(sources: SourceMap, var_overrides: &[(String, String)], env: EnvLookup<'_>) -> Loaded {
+    let mut diagnostics = Vec::new();
+    let mut files = Vec::new();
+    for (id, source) in sources.iter() {
+        match load::parse(id, source) {
+            Ok(parsed) => files.push((id, parsed)),
             Err(diagnostic) => diagnostics.push(diagnostic),
         }
     }
+    let mut loaded = check(sources, files, var_overrides, env);
+    diagnostics.append(&mut loaded.diagnostics);
+    loaded.diagnostics = diagnostics;
+    sort(&mut loaded.diagnostics);
+    loaded
+}
+
+fn check(
+    sources: SourceMap,
+    files: Vec<(super::source::FileId, super::model::PlanFile)>,
+    var_overrides: &[(String, String)],
+    env: EnvLookup<'_>,
+) -> Loaded {
     let inputs = Inputs {
-        var_overrides: request.var_overrides,
-        env: request.env,
+        var_overrides,
+        env,
     };
-    let (mut plan, resolve_diagnostics) = resolve::resolve(sources, &files, &inputs);
-    diagnostics.extend(resolve_diagnostics);
+    let (mut plan, mut diagnostics) = resolve::resolve(sources, &files, &inputs);
     diagnostics.extend(validate::validate(&mut plan));
-    // In file order, as a compiler reports them; problems without a place first.
-    diagnostics.sort_by_key(|d| d.primary().map(|l| (l.origin.file, l.origin.span.start)));
     Loaded { plan, diagnostics }
+}
+
+/// In file order, as a compiler reports them; problems without a place first.
+fn sort(diagnostics: &mut [Diagnostic]) {
+    diagnostics.sort_by_key(|d| d.primary().map(|l| (l.origin.file, l.origin.span.start)));
 }

@@ -264,7 +264,7 @@ impl Resolver<'_> {
             let dir = self.plan.sources.get(file).dir().to_path_buf();
             let registry = Registry {
                 insecure: spec.value.insecure.as_ref().map_or_else(|| is_loopback(&name.value), |v| v.value),
-                ca_file: spec.value.ca_file.as_ref().map(|f| dir.join(&f.value)),
+                ca_file: spec.value.ca_file.as_ref().map(|f| tidy(&dir.join(&f.value))),
                 max_concurrency: spec.value.max_concurrency.as_ref().map(|v| v.value),
                 at: name.at,
             };
@@ -557,12 +557,12 @@ impl Resolver<'_> {
         for (name, scope) in self.expand(JobKind::Build, file, name, spec.matrix.as_ref()) {
             let dir = self.plan.sources.get(file).dir().to_path_buf();
             let context = match &spec.context {
-                Some(c) => self.text(file, c, &scope).map(|c| At::new(dir.join(c.value), c.at)),
+                Some(c) => self.text(file, c, &scope).map(|c| At::new(tidy(&dir.join(c.value)), c.at)),
                 None => Some(At::new(dir.clone(), name.at)),
             };
             let Some(context) = context else { continue };
             let dockerfile = match &spec.dockerfile {
-                Some(d) => self.text(file, d, &scope).map(|d| At::new(context.value.join(d.value), d.at)),
+                Some(d) => self.text(file, d, &scope).map(|d| At::new(tidy(&context.value.join(d.value)), d.at)),
                 None => Some(At::new(context.value.join("Dockerfile"), context.at)),
             };
             let Some(dockerfile) = dockerfile else { continue };
@@ -706,6 +706,22 @@ impl Resolver<'_> {
 
 fn show_path(path: &Path) -> String {
     path.display().to_string()
+}
+
+/// `a/b/../c` as `a/c`, without touching the disk (the folder may not exist).
+fn tidy(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.components().next_back(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    if out.as_os_str().is_empty() { PathBuf::from(".") } else { out }
 }
 
 /// Parses `NAME=VALUE` as given to `--var`.

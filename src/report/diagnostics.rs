@@ -55,9 +55,11 @@ impl miette::Diagnostic for Part {
     }
 
     fn severity(&self) -> Option<miette::Severity> {
-        Some(match self.severity {
-            Severity::Error => miette::Severity::Error,
-            Severity::Warning => miette::Severity::Warning,
+        Some(match (self.code, self.severity) {
+            // A note pointing into another file ("first defined here").
+            (None, _) => miette::Severity::Advice,
+            (Some(_), Severity::Error) => miette::Severity::Error,
+            (Some(_), Severity::Warning) => miette::Severity::Warning,
         })
     }
 
