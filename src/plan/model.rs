@@ -25,6 +25,7 @@ pub type Matrix = Located<IndexMap<Name, TextList>>;
 #[schemars(title = "buildplan plan file", extend("required" = ["version"]))]
 pub struct PlanFile {
     /// Format version of this file. Only `1` exists.
+    #[schemars(schema_with = "version_schema")]
     pub version: Option<Located<u32>>,
     /// Template variables (strings). `--var NAME=VALUE` overrides them; a var may use `env.NAME` and earlier vars.
     #[serde(default)]
@@ -47,6 +48,14 @@ pub struct PlanFile {
     /// Per-platform images merged into one multi-platform index.
     #[serde(default)]
     pub combines: IndexMap<Name, Located<CombineSpec>>,
+}
+
+fn version_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "description": "Format version of this file. Only `1` exists.",
+        "type": "integer",
+        "enum": [1]
+    })
 }
 
 /// Settings for one registry.

@@ -92,7 +92,10 @@ fn check(
     Loaded { plan, diagnostics }
 }
 
-/// In file order, as a compiler reports them; problems without a place first.
-fn sort(diagnostics: &mut [Diagnostic]) {
+/// In file order, as a compiler reports them; problems without a place
+/// first. A template repeated by a matrix fails once per instance in the same
+/// way: that is said once.
+fn sort(diagnostics: &mut Vec<Diagnostic>) {
     diagnostics.sort_by_key(|d| d.primary().map(|l| (l.origin.file, l.origin.span.start)));
+    diagnostics.dedup_by(|a, b| a.code == b.code && a.message == b.message && a.primary().map(|l| l.origin) == b.primary().map(|l| l.origin));
 }

@@ -158,6 +158,8 @@ impl Resolver<'_> {
                 if let Some(rendered) = rendered {
                     values.insert(name.value.clone(), Value::from(rendered.clone()));
                     self.plan.vars.insert(name.value.clone(), rendered);
+                } else {
+                    self.templates.poison(&name.value);
                 }
             }
         }

@@ -5,11 +5,11 @@
 //! they are read through the lookup the caller hands in, so this module
 //! stays pure. An undefined name is a diagnostic at its place in the file.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use minijinja::value::{Object, Value};
-use minijinja::{Environment, UndefinedBehavior};
+use minijinja::{Environment, ErrorKind, UndefinedBehavior};
 
 use super::diagnostic::{Diagnostic, did_you_mean};
 use super::source::{Origin, SourceMap, Span};
@@ -77,6 +77,8 @@ pub struct Templates<'a> {
     env_value: Value,
     /// Names each template source uses, so a source repeated across a matrix is analysed once.
     used_names: HashMap<String, Vec<String>>,
+    /// Variables whose own definition failed (already reported).
+    poisoned: HashSet<String>,
 }
 
 fn is_template(text: &str) -> bool {
@@ -94,6 +96,7 @@ impl<'a> Templates<'a> {
             env_values: BTreeMap::new(),
             env_value: Value::from(BTreeMap::<String, String>::new()),
             used_names: HashMap::new(),
+            poisoned: HashSet::new(),
         }
     }
 
@@ -124,54 +127,50 @@ impl<'a> Templates<'a> {
                 }
             },
         };
-        let mut ok = true;
+        // Environment variables the template names are read now; an unset
+        // one is only an error if rendering needs it (`| default(…)` is fine).
+        let mut unset_env = Vec::new();
+        let mut undefined = Vec::new();
+        let mut poisoned = false;
         for name in &names {
-            if let Some(var) = name.strip_prefix("env.") {
-                let var = var.split('.').next().unwrap_or(var);
-                if !self.read_env(var) {
-                    ok = false;
-                    diagnostics.push(
-                        Diagnostic::error(
-                            "plan::undefined-variable",
-                            format!("environment variable `{var}` is not set"),
-                        )
-                        .label(narrow(sources, at, var), "used here")
-                        .help(format!("set `{var}` in the environment, or use `{{{{ env.{var} | default('…') }}}}`")),
-                    );
+            let mut parts = name.split('.');
+            let root = parts.next().unwrap_or(name);
+            if root == "env" {
+                if let Some(var) = parts.next()
+                    && !self.read_env(var)
+                {
+                    unset_env.push(var.to_owned());
                 }
-            } else {
-                let root = name.split('.').next().unwrap_or(name);
-                if root != "env" && !scope.has(root) {
-                    ok = false;
-                    let mut help = format!("define `{root}` under `vars:` or pass `--var {root}=VALUE`");
-                    if let Some(close) = did_you_mean(root, scope.names()) {
-                        help = format!("did you mean `{close}`? Otherwise {help}");
-                    }
-                    diagnostics.push(
-                        Diagnostic::error(
-                            "plan::undefined-variable",
-                            format!("undefined template variable `{root}`"),
-                        )
-                        .label(narrow(sources, at, root), "not defined")
-                        .help(help),
-                    );
-                }
+            } else if self.poisoned.contains(root) {
+                // Its own definition failed and was reported; do not repeat it here.
+                poisoned = true;
+            } else if !scope.has(root) {
+                undefined.push(root.to_owned());
             }
         }
-        if !ok {
+        if poisoned {
+            report_undefined(&undefined, &[], at, scope, sources, diagnostics);
             return None;
         }
         let context = Value::from_object(ScopeObject {
             scope: scope.clone(),
             env: self.env_value.clone(),
         });
-        match self.jinja.render_str(text, context) {
-            Ok(rendered) => Some(rendered),
-            Err(err) => {
-                diagnostics.push(template_error(&err, at));
-                None
-            }
+        let err = match self.jinja.render_str(text, context) {
+            Ok(rendered) => return Some(rendered),
+            Err(err) => err,
+        };
+        if err.kind() != ErrorKind::UndefinedError || (undefined.is_empty() && unset_env.is_empty()) {
+            diagnostics.push(template_error(&err, at));
+            return None;
         }
+        report_undefined(&undefined, &unset_env, at, scope, sources, diagnostics);
+        None
+    }
+
+    /// Marks a variable whose definition failed: templates using it fail quietly.
+    pub fn poison(&mut self, name: &str) {
+        self.poisoned.insert(name.to_owned());
     }
 
     /// Reads one environment variable into the template scope; false when unset.
@@ -187,6 +186,34 @@ impl<'a> Templates<'a> {
             }
             None => false,
         }
+    }
+}
+
+fn report_undefined(
+    undefined: &[String],
+    unset_env: &[String],
+    at: Origin,
+    scope: &Scope,
+    sources: &SourceMap,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    for var in unset_env {
+        diagnostics.push(
+            Diagnostic::error("plan::undefined-variable", format!("environment variable `{var}` is not set"))
+                .label(narrow(sources, at, var), "used here")
+                .help(format!("set `{var}` in the environment, or give a fallback: `env.{var} | default(\"…\")`")),
+        );
+    }
+    for root in undefined {
+        let mut help = format!("define `{root}` under `vars:` or pass `--var {root}=VALUE`");
+        if let Some(close) = did_you_mean(root, scope.names()) {
+            help = format!("did you mean `{close}`? Otherwise {help}");
+        }
+        diagnostics.push(
+            Diagnostic::error("plan::undefined-variable", format!("undefined template variable `{root}`"))
+                .label(narrow(sources, at, root), "not defined")
+                .help(help),
+        );
     }
 }
 
