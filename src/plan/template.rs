@@ -81,6 +81,12 @@ pub struct Templates<'a> {
     poisoned: HashSet<String>,
 }
 
+fn is_identifier(text: &str) -> bool {
+    let mut chars = text.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 fn is_template(text: &str) -> bool {
     text.contains("{{") || text.contains("{%") || text.contains("{#")
 }
@@ -111,6 +117,9 @@ impl<'a> Templates<'a> {
     ) -> Option<String> {
         if !is_template(text) {
             return Some(text.to_owned());
+        }
+        if let Some(rendered) = self.substitute(text, scope) {
+            return Some(rendered);
         }
         let names = match self.used_names.get(text) {
             Some(names) => names.clone(),
@@ -166,6 +175,42 @@ impl<'a> Templates<'a> {
         }
         report_undefined(&undefined, &unset_env, at, scope, sources, diagnostics);
         None
+    }
+
+    /// The fast path for the common template, literal text with `{{ name }}`
+    /// or `{{ env.NAME }}` in it and nothing else: substituted directly,
+    /// which gives what minijinja prints for string values. Anything else
+    /// (filters, tests, blocks, an unknown name) returns `None` and goes
+    /// through minijinja, which also reports the errors.
+    fn substitute(&mut self, text: &str, scope: &Scope) -> Option<String> {
+        if text.contains("{%") || text.contains("{#") {
+            return None;
+        }
+        let mut out = String::with_capacity(text.len() + 16);
+        let mut rest = text;
+        while let Some(open) = rest.find("{{") {
+            out.push_str(&rest[..open]);
+            let after = &rest[open + 2..];
+            let close = after.find("}}")?;
+            let name = after[..close].trim();
+            let value = match name.strip_prefix("env.") {
+                Some(var) if is_identifier(var) => {
+                    if !self.read_env(var) {
+                        return None;
+                    }
+                    self.env_values.get(var)?.as_str()
+                }
+                _ if is_identifier(name) && !self.poisoned.contains(name) => {
+                    let value = scope.matrix.get(name).or_else(|| scope.vars.get(name))?;
+                    value.as_str()?
+                }
+                _ => return None,
+            };
+            out.push_str(value);
+            rest = &after[close + 2..];
+        }
+        out.push_str(rest);
+        Some(out)
     }
 
     /// Marks a variable whose definition failed: templates using it fail quietly.

@@ -1,0 +1,227 @@
+//! The `plan` binary as a new user meets it: exit codes, where errors point,
+//! machine-readable diagnostics, GitHub Actions annotations, and never a
+//! backtrace.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+
+fn plan() -> Command {
+    let mut cmd = Command::cargo_bin("plan").unwrap();
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("CI")
+        .env("NO_COLOR", "1")
+        .env("RUST_BACKTRACE", "1");
+    cmd
+}
+
+fn output(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), text).unwrap();
+}
+
+#[test]
+fn validate_seed_succeeds() {
+    let (code, stdout, stderr) = output(plan().args(["validate", "-f", "plans/seed.yaml"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout, "plan is valid: 7 jobs (2 builders, 1 build, 2 syncs, 2 combines), 3 edges, 1 file\n");
+    assert!(stderr.is_empty(), "{stderr}");
+}
+
+#[test]
+fn a_typo_names_file_line_column_and_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "plan.yaml", "version: 1\nsyncs:\n  alpine:\n    from: alpine:3.12\n    too: tangx/alpine:3.12\n");
+    let (code, stdout, stderr) = output(plan().current_dir(dir.path()).arg("validate"));
+    assert_eq!(code, 1);
+    assert!(stdout.is_empty());
+    assert!(stderr.contains("plan.yaml:5:5"), "{stderr}");
+    assert!(stderr.contains("unknown field `too`"), "{stderr}");
+    assert!(stderr.contains("did you mean `to`?"), "{stderr}");
+    assert!(!stderr.contains("backtrace") && !stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn discovery_reads_plans_folder_when_there_is_no_plan_yaml() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("plans")).unwrap();
+    write(&dir.path().join("plans"), "a.yaml", "version: 1\nsyncs:\n  a: {from: alpine, to: x/a}\n");
+    write(&dir.path().join("plans"), "b.yml", "version: 1\nsyncs:\n  b: {from: x/a, to: x/b}\n");
+    write(&dir.path().join("plans"), "notes.txt", "not a plan");
+    let (code, stdout, stderr) = output(plan().current_dir(dir.path()).arg("validate"));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout, "plan is valid: 2 jobs (2 syncs), 1 edge, 2 files\n");
+}
+
+#[test]
+fn no_plan_found_says_what_to_create() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = output(plan().current_dir(dir.path()).arg("validate"));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("no plan found"), "{stderr}");
+    assert!(stderr.contains("plan.yaml"), "{stderr}");
+}
+
+#[test]
+fn missing_file_is_a_clear_error() {
+    let (code, _, stderr) = output(plan().args(["validate", "-f", "nope.yaml"]));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("cannot read plan file `nope.yaml`"), "{stderr}");
+}
+
+#[test]
+fn json_diagnostics_for_machines() {
+    let (code, _, stderr) = output(plan().args([
+        "validate",
+        "--diagnostics",
+        "json",
+        "-f",
+        "tests/fixtures/invalid/unknown-builder.yaml",
+    ]));
+    assert_eq!(code, 1);
+    let doc: serde_json::Value = serde_json::from_str(&stderr).unwrap();
+    assert_eq!(doc["format_version"], 1);
+    assert_eq!(doc["errors"], 1);
+    let d = &doc["diagnostics"][0];
+    assert_eq!(d["code"], "plan::unknown-builder");
+    assert_eq!(d["file"], "tests/fixtures/invalid/unknown-builder.yaml");
+    assert_eq!(d["line"], 11);
+    assert_eq!(d["column"], 14);
+    assert!(d["help"].as_str().unwrap().contains("remotebuilder"));
+}
+
+#[test]
+fn github_actions_gets_annotations() {
+    let (code, stdout, _) = output(
+        plan()
+            .env("GITHUB_ACTIONS", "true")
+            .args(["validate", "-f", "tests/fixtures/invalid/bad-platform.yaml"]),
+    );
+    assert_eq!(code, 1);
+    assert!(
+        stdout.starts_with(
+            "::error file=tests/fixtures/invalid/bad-platform.yaml,line=6,col=30,endLine=6,endColumn=41,title=plan%3A%3Abad-platform::unknown architecture `amr64`"
+        ),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn warnings_do_not_fail_validation() {
+    let (code, stdout, stderr) =
+        output(plan().args(["validate", "-f", "tests/fixtures/invalid/warning-mirrors-on-docker-builder.yaml"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.starts_with("plan is valid"));
+    assert!(stderr.contains("mirrors do not reach `docker` builder `arm-box`"), "{stderr}");
+    assert!(stderr.contains("1 warning"), "{stderr}");
+}
+
+#[test]
+fn var_overrides_and_env_reach_templates() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "plan.yaml",
+        "version: 1\nvars:\n  hub: tangx\n  reg: \"{{ env.BP_TEST_REGISTRY }}\"\nsyncs:\n  a:\n    from: alpine\n    to: \"{{ reg }}/{{ hub }}/alpine\"\n",
+    );
+    let (code, stdout, stderr) = output(
+        plan()
+            .current_dir(dir.path())
+            .env("BP_TEST_REGISTRY", "r.example.com")
+            .args(["show", "--var", "hub=other"]),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let shown: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(shown["syncs"][0]["to"][0], "r.example.com/other/alpine:latest");
+    assert_eq!(shown["syncs"][0]["from"], "docker.io/library/alpine:latest");
+    assert_eq!(shown["vars"]["hub"], "other");
+
+    let (code, _, stderr) = output(plan().current_dir(dir.path()).env_remove("BP_TEST_REGISTRY").arg("show"));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("environment variable `BP_TEST_REGISTRY` is not set"), "{stderr}");
+}
+
+#[test]
+fn bad_var_flag_is_a_usage_error() {
+    let (code, _, stderr) = output(plan().args(["validate", "--var", "novalue"]));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("is not NAME=VALUE"), "{stderr}");
+}
+
+#[test]
+fn show_applies_defaults() {
+    let (code, stdout, _) = output(plan().args(["show", "-f", "plans/seed.yaml"]));
+    assert_eq!(code, 0);
+    let shown: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let build = &shown["builds"][0];
+    assert_eq!(build["name"], "centos");
+    assert_eq!(build["dockerfile"], "plans/centos/Dockerfile");
+    assert_eq!(build["push"], true);
+    assert_eq!(build["strategy"], "multi");
+    assert_eq!(build["tags"][0], "docker.io/tangx/centos:8");
+    assert_eq!(build["inputs"][0], "docker.io/library/centos:8");
+    assert_eq!(shown["syncs"][0]["via"], "registry");
+    assert_eq!(shown["builders"][0]["mirrors"], true);
+}
+
+#[test]
+fn graph_formats() {
+    for (format, start) in [("dot", "digraph plan {"), ("mermaid", "flowchart LR"), ("json", "{")] {
+        let (code, stdout, _) = output(plan().args(["graph", "--format", format, "-f", "plans/seed.yaml"]));
+        assert_eq!(code, 0);
+        assert!(stdout.starts_with(start), "{format}: {stdout}");
+    }
+}
+
+#[test]
+fn schema_command_prints_the_checked_in_schema() {
+    let (code, stdout, _) = output(plan().arg("schema"));
+    assert_eq!(code, 0);
+    let checked_in = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/plan.schema.json")).unwrap();
+    assert_eq!(stdout, checked_in);
+}
+
+#[test]
+fn unknown_command_exits_1_and_help_exits_0() {
+    let (code, _, _) = output(plan().arg("frobnicate"));
+    assert_eq!(code, 1);
+    let (code, stdout, _) = output(plan().arg("--help"));
+    assert_eq!(code, 0);
+    assert!(stdout.contains("validate"));
+}
+
+#[test]
+fn oversized_plan_is_refused_before_parsing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = std::fs::File::create(dir.path().join("plan.yaml")).unwrap();
+    file.set_len(buildplan::plan::load::MAX_FILE_BYTES + 1).unwrap();
+    let (code, _, stderr) = output(plan().current_dir(dir.path()).arg("validate"));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("over the limit"), "{stderr}");
+}
+
+#[test]
+fn closed_stdout_is_not_a_crash() {
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("plan"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["schema"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Like `plan schema | head -0`: the reader is gone before plan writes.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked") && !stderr.contains("internal error"), "{stderr}");
+}
