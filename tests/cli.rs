@@ -33,29 +33,47 @@ fn write(dir: &Path, name: &str, text: &str) {
 fn validate_seed_succeeds() {
     let (code, stdout, stderr) = output(plan().args(["validate", "-f", "plans/seed.yaml"]));
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(stdout, "plan is valid: 7 jobs (2 builders, 1 build, 2 syncs, 2 combines), 3 edges, 1 file\n");
+    assert_eq!(
+        stdout,
+        "plan is valid: 7 jobs (2 builders, 1 build, 2 syncs, 2 combines), 3 edges, 1 file\n"
+    );
     assert!(stderr.is_empty(), "{stderr}");
 }
 
 #[test]
 fn a_typo_names_file_line_column_and_the_fix() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "plan.yaml", "version: 1\nsyncs:\n  alpine:\n    from: alpine:3.12\n    too: tangx/alpine:3.12\n");
+    write(
+        dir.path(),
+        "plan.yaml",
+        "version: 1\nsyncs:\n  alpine:\n    from: alpine:3.12\n    too: tangx/alpine:3.12\n",
+    );
     let (code, stdout, stderr) = output(plan().current_dir(dir.path()).arg("validate"));
     assert_eq!(code, 1);
     assert!(stdout.is_empty());
     assert!(stderr.contains("plan.yaml:5:5"), "{stderr}");
     assert!(stderr.contains("unknown field `too`"), "{stderr}");
     assert!(stderr.contains("did you mean `to`?"), "{stderr}");
-    assert!(!stderr.contains("backtrace") && !stderr.contains("panicked"), "{stderr}");
+    assert!(
+        !stderr.contains("backtrace") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn discovery_reads_plans_folder_when_there_is_no_plan_yaml() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("plans")).unwrap();
-    write(&dir.path().join("plans"), "a.yaml", "version: 1\nsyncs:\n  a: {from: alpine, to: x/a}\n");
-    write(&dir.path().join("plans"), "b.yml", "version: 1\nsyncs:\n  b: {from: x/a, to: x/b}\n");
+    write(
+        &dir.path().join("plans"),
+        "a.yaml",
+        "version: 1\nsyncs:\n  a: {from: alpine, to: x/a}\n",
+    );
+    write(
+        &dir.path().join("plans"),
+        "b.yml",
+        "version: 1\nsyncs:\n  b: {from: x/a, to: x/b}\n",
+    );
     write(&dir.path().join("plans"), "notes.txt", "not a plan");
     let (code, stdout, stderr) = output(plan().current_dir(dir.path()).arg("validate"));
     assert_eq!(code, 0, "{stderr}");
@@ -75,7 +93,10 @@ fn no_plan_found_says_what_to_create() {
 fn missing_file_is_a_clear_error() {
     let (code, _, stderr) = output(plan().args(["validate", "-f", "nope.yaml"]));
     assert_eq!(code, 1);
-    assert!(stderr.contains("cannot read plan file `nope.yaml`"), "{stderr}");
+    assert!(
+        stderr.contains("cannot read plan file `nope.yaml`"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -101,11 +122,11 @@ fn json_diagnostics_for_machines() {
 
 #[test]
 fn github_actions_gets_annotations() {
-    let (code, stdout, _) = output(
-        plan()
-            .env("GITHUB_ACTIONS", "true")
-            .args(["validate", "-f", "tests/fixtures/invalid/bad-platform.yaml"]),
-    );
+    let (code, stdout, _) = output(plan().env("GITHUB_ACTIONS", "true").args([
+        "validate",
+        "-f",
+        "tests/fixtures/invalid/bad-platform.yaml",
+    ]));
     assert_eq!(code, 1);
     assert!(
         stdout.starts_with(
@@ -117,11 +138,17 @@ fn github_actions_gets_annotations() {
 
 #[test]
 fn warnings_do_not_fail_validation() {
-    let (code, stdout, stderr) =
-        output(plan().args(["validate", "-f", "tests/fixtures/invalid/warning-mirrors-on-docker-builder.yaml"]));
+    let (code, stdout, stderr) = output(plan().args([
+        "validate",
+        "-f",
+        "tests/fixtures/invalid/warning-mirrors-on-docker-builder.yaml",
+    ]));
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.starts_with("plan is valid"));
-    assert!(stderr.contains("mirrors do not reach `docker` builder `arm-box`"), "{stderr}");
+    assert!(
+        stderr.contains("mirrors do not reach `docker` builder `arm-box`"),
+        "{stderr}"
+    );
     assert!(stderr.contains("1 warning"), "{stderr}");
 }
 
@@ -141,13 +168,24 @@ fn var_overrides_and_env_reach_templates() {
     );
     assert_eq!(code, 0, "{stderr}");
     let shown: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(shown["syncs"][0]["to"][0], "r.example.com/other/alpine:latest");
+    assert_eq!(
+        shown["syncs"][0]["to"][0],
+        "r.example.com/other/alpine:latest"
+    );
     assert_eq!(shown["syncs"][0]["from"], "docker.io/library/alpine:latest");
     assert_eq!(shown["vars"]["hub"], "other");
 
-    let (code, _, stderr) = output(plan().current_dir(dir.path()).env_remove("BP_TEST_REGISTRY").arg("show"));
+    let (code, _, stderr) = output(
+        plan()
+            .current_dir(dir.path())
+            .env_remove("BP_TEST_REGISTRY")
+            .arg("show"),
+    );
     assert_eq!(code, 1);
-    assert!(stderr.contains("environment variable `BP_TEST_REGISTRY` is not set"), "{stderr}");
+    assert!(
+        stderr.contains("environment variable `BP_TEST_REGISTRY` is not set"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -175,8 +213,13 @@ fn show_applies_defaults() {
 
 #[test]
 fn graph_formats() {
-    for (format, start) in [("dot", "digraph plan {"), ("mermaid", "flowchart LR"), ("json", "{")] {
-        let (code, stdout, _) = output(plan().args(["graph", "--format", format, "-f", "plans/seed.yaml"]));
+    for (format, start) in [
+        ("dot", "digraph plan {"),
+        ("mermaid", "flowchart LR"),
+        ("json", "{"),
+    ] {
+        let (code, stdout, _) =
+            output(plan().args(["graph", "--format", format, "-f", "plans/seed.yaml"]));
         assert_eq!(code, 0);
         assert!(stdout.starts_with(start), "{format}: {stdout}");
     }
@@ -186,7 +229,10 @@ fn graph_formats() {
 fn schema_command_prints_the_checked_in_schema() {
     let (code, stdout, _) = output(plan().arg("schema"));
     assert_eq!(code, 0);
-    let checked_in = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/plan.schema.json")).unwrap();
+    let checked_in = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/plan.schema.json"),
+    )
+    .unwrap();
     assert_eq!(stdout, checked_in);
 }
 
@@ -203,7 +249,8 @@ fn unknown_command_exits_1_and_help_exits_0() {
 fn oversized_plan_is_refused_before_parsing() {
     let dir = tempfile::tempdir().unwrap();
     let file = std::fs::File::create(dir.path().join("plan.yaml")).unwrap();
-    file.set_len(buildplan::plan::load::MAX_FILE_BYTES + 1).unwrap();
+    file.set_len(buildplan::plan::load::MAX_FILE_BYTES + 1)
+        .unwrap();
     let (code, _, stderr) = output(plan().current_dir(dir.path()).arg("validate"));
     assert_eq!(code, 1);
     assert!(stderr.contains("over the limit"), "{stderr}");
@@ -223,5 +270,8 @@ fn closed_stdout_is_not_a_crash() {
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(!stderr.contains("panicked") && !stderr.contains("internal error"), "{stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("internal error"),
+        "{stderr}"
+    );
 }

@@ -40,13 +40,24 @@ fn examples_carry_the_modeline_and_match_the_schema() {
     for path in plans {
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(
-            text.lines().next().unwrap_or("").starts_with("# yaml-language-server: $schema=../schemas/plan.schema.json"),
+            text.lines()
+                .next()
+                .unwrap_or("")
+                .starts_with("# yaml-language-server: $schema=../schemas/plan.schema.json"),
             "{} lacks the yaml-language-server modeline on its first line",
             path.display()
         );
         let document: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
-        let errors: Vec<String> = validator.iter_errors(&document).map(|e| format!("{} at {}", e, e.instance_path())).collect();
-        assert!(errors.is_empty(), "{}: {}", path.display(), errors.join("\n"));
+        let errors: Vec<String> = validator
+            .iter_errors(&document)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{}: {}",
+            path.display(),
+            errors.join("\n")
+        );
     }
 }
 
@@ -55,11 +66,11 @@ fn schema_rejects_what_the_parser_rejects() {
     let schema: serde_json::Value = serde_json::from_str(&plan_schema()).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
     for bad in [
-        "syncs: {}",                                         // no version
-        "version: 2",                                        // unsupported
-        "version: 1\nsyncs: {a: {from: x, too: y}}",         // unknown field
-        "version: 1\nsyncs: {a: {from: x, to: y, via: z}}",  // unknown variant
-        "version: 1\nbuilders: {b: {driver: podman}}",       // unknown driver
+        "syncs: {}",                                        // no version
+        "version: 2",                                       // unsupported
+        "version: 1\nsyncs: {a: {from: x, too: y}}",        // unknown field
+        "version: 1\nsyncs: {a: {from: x, to: y, via: z}}", // unknown variant
+        "version: 1\nbuilders: {b: {driver: podman}}",      // unknown driver
     ] {
         let document: serde_json::Value = serde_saphyr::from_str(bad).unwrap();
         assert!(!validator.is_valid(&document), "schema accepts {bad:?}");
@@ -77,8 +88,20 @@ fn every_example_validates() {
             var_overrides: &[],
             env: &env,
         });
-        let messages: Vec<&str> = loaded.diagnostics.iter().map(|d| d.message.as_str()).collect();
-        assert!(loaded.diagnostics.is_empty(), "{}: {messages:?}", file.display());
-        assert!(build_graph(&loaded.plan).validate().is_ok(), "{}: cycle", file.display());
+        let messages: Vec<&str> = loaded
+            .diagnostics
+            .iter()
+            .map(|d| d.message.as_str())
+            .collect();
+        assert!(
+            loaded.diagnostics.is_empty(),
+            "{}: {messages:?}",
+            file.display()
+        );
+        assert!(
+            build_graph(&loaded.plan).validate().is_ok(),
+            "{}: cycle",
+            file.display()
+        );
     }
 }

@@ -12,7 +12,9 @@ use buildplan::plan::source::SourceMap;
 use buildplan::report::diagnostics::{Style, render};
 
 fn fixtures(kind: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(kind);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(kind);
     let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -30,13 +32,19 @@ fn no_env(_: &str) -> Option<String> {
 fn load(fixture: &Path) -> Loaded {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let files: Vec<PathBuf> = if fixture.is_dir() {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(fixture).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut files: Vec<PathBuf> = std::fs::read_dir(fixture)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         files.sort();
         files
     } else {
         vec![fixture.to_path_buf()]
     };
-    let files: Vec<PathBuf> = files.iter().map(|f| f.strip_prefix(root).unwrap().to_path_buf()).collect();
+    let files: Vec<PathBuf> = files
+        .iter()
+        .map(|f| f.strip_prefix(root).unwrap().to_path_buf())
+        .collect();
     let mut loaded = pipeline::load(&Request {
         dir: root,
         files: &files,
@@ -56,7 +64,11 @@ fn check_spans(diagnostics: &[Diagnostic], sources: &SourceMap) {
         for label in &diagnostic.labels {
             let text = &sources.get(label.origin.file).text;
             let span = label.origin.span;
-            assert!(span.end() <= text.len(), "{}: span {span:?} outside its file", diagnostic.code);
+            assert!(
+                span.end() <= text.len(),
+                "{}: span {span:?} outside its file",
+                diagnostic.code
+            );
             assert!(
                 text.is_char_boundary(span.start) && text.is_char_boundary(span.end()),
                 "{}: span {span:?} not on character boundaries",
@@ -77,7 +89,12 @@ fn valid_fixtures_have_no_errors() {
             .iter()
             .map(|d| render(d, &loaded.plan.sources, Style::PLAIN))
             .collect();
-        assert!(loaded.diagnostics.is_empty(), "{}:\n{}", fixture.display(), rendered.join("\n"));
+        assert!(
+            loaded.diagnostics.is_empty(),
+            "{}:\n{}",
+            fixture.display(),
+            rendered.join("\n")
+        );
     }
 }
 
@@ -98,9 +115,16 @@ fn invalid_fixtures_render_diagnostics_at_their_place() {
         check_spans(&loaded.diagnostics, &loaded.plan.sources);
         for diagnostic in &loaded.diagnostics {
             if diagnostic.severity == Severity::Error {
-                assert!(diagnostic.help.is_some(), "{name}: {} has no help", diagnostic.code);
+                assert!(
+                    diagnostic.help.is_some(),
+                    "{name}: {} has no help",
+                    diagnostic.code
+                );
             }
-            let file_level = matches!(diagnostic.code, "plan::empty-file" | "plan::missing-version");
+            let file_level = matches!(
+                diagnostic.code,
+                "plan::empty-file" | "plan::missing-version"
+            );
             assert!(
                 file_level || diagnostic.primary().is_some_and(|l| l.origin.span.len > 0),
                 "{name}: {} does not point at anything",

@@ -49,13 +49,19 @@ fn seed_edges_are_the_builder_edges() {
 fn split_build_waits_for_both_builders() {
     assert_eq!(
         edges("plans/split-build.yaml"),
-        ["builder.amd64-box -> build.hello (builder)", "builder.arm64-box -> build.hello (builder)"]
+        [
+            "builder.amd64-box -> build.hello (builder)",
+            "builder.arm64-box -> build.hello (builder)"
+        ]
     );
 }
 
 #[test]
 fn airgap_import_reads_what_export_writes() {
-    assert_eq!(edges("plans/airgap.yaml"), ["sync.export -> sync.import (oci:transfer/alpine:3.12)"]);
+    assert_eq!(
+        edges("plans/airgap.yaml"),
+        ["sync.export -> sync.import (oci:transfer/alpine:3.12)"]
+    );
 }
 
 #[test]
@@ -110,7 +116,10 @@ fn cycle_is_printed_as_a_path() {
     assert!(!loaded.has_errors());
     let cycles = build_graph(&loaded.plan).validate().unwrap_err();
     assert_eq!(cycles.len(), 1);
-    assert_eq!(cycles[0].message, "dependency cycle: sync.a -> sync.b -> sync.c -> sync.a");
+    assert_eq!(
+        cycles[0].message,
+        "dependency cycle: sync.a -> sync.b -> sync.c -> sync.a"
+    );
     assert_eq!(cycles[0].labels.len(), 3);
 }
 
@@ -122,8 +131,12 @@ fn exports_name_every_job_and_edge() {
     assert!(dot.contains("\"build.base\" -> \"build.app-amd64\""));
     let mermaid = render(&graph, &plan.sources, Format::Mermaid);
     assert!(mermaid.starts_with("flowchart LR"));
-    assert_eq!(mermaid.matches("-->").count() + mermaid.matches("-.->").count(), graph.edge_count());
-    let json: serde_json::Value = serde_json::from_str(&render(&graph, &plan.sources, Format::Json)).unwrap();
+    assert_eq!(
+        mermaid.matches("-->").count() + mermaid.matches("-.->").count(),
+        graph.edge_count()
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&render(&graph, &plan.sources, Format::Json)).unwrap();
     assert_eq!(json["jobs"].as_array().unwrap().len(), graph.len());
     assert_eq!(json["edges"].as_array().unwrap().len(), graph.edge_count());
     assert_eq!(json["jobs"][0]["file"], "tests/fixtures/valid/chained.yaml");

@@ -26,8 +26,16 @@ fn check(text: &str) -> Loaded {
     for diagnostic in &loaded.diagnostics {
         for label in &diagnostic.labels {
             let file = loaded.plan.sources.get(label.origin.file);
-            assert!(label.origin.span.end() <= file.text.len(), "{}: span outside the file", diagnostic.code);
-            assert!(file.text.is_char_boundary(label.origin.span.start), "{}: span inside a character", diagnostic.code);
+            assert!(
+                label.origin.span.end() <= file.text.len(),
+                "{}: span outside the file",
+                diagnostic.code
+            );
+            assert!(
+                file.text.is_char_boundary(label.origin.span.start),
+                "{}: span inside a character",
+                diagnostic.code
+            );
         }
         let _ = render(diagnostic, &loaded.plan.sources, Style::PLAIN);
         let _ = github_annotation(diagnostic, &loaded.plan.sources);
@@ -37,27 +45,87 @@ fn check(text: &str) -> Loaded {
 }
 
 const WORDS: &[&str] = &[
-    "version", "vars", "registries", "mirrors", "builders", "builds", "syncs", "combines", "matrix",
-    "needs", "from", "to", "platforms", "via", "builder", "nodes", "name", "endpoint", "driver",
-    "tags", "context", "dockerfile", "args", "push", "strategy", "insecure", "host", "a", "b",
+    "version",
+    "vars",
+    "registries",
+    "mirrors",
+    "builders",
+    "builds",
+    "syncs",
+    "combines",
+    "matrix",
+    "needs",
+    "from",
+    "to",
+    "platforms",
+    "via",
+    "builder",
+    "nodes",
+    "name",
+    "endpoint",
+    "driver",
+    "tags",
+    "context",
+    "dockerfile",
+    "args",
+    "push",
+    "strategy",
+    "insecure",
+    "host",
+    "a",
+    "b",
 ];
 
 const SCALARS: &[&str] = &[
-    "1", "2", "true", "no", "~", "alpine", "alpine:3.12", "Alpine", "oci:x:1", "oci:",
-    "linux/amd64", "linux/arm64/v8", "amd46", "registry", "builder", "imagetools", "docker",
-    "sync.a", "build.b", "{{ x }}", "{{ env.SET }}", "{{ env.UNSET }}", "{{", "{% for %}", "a-{{ t }}",
-    "example.com/a:1", "ssh://root@h", "\"quoted\"", "é", "[", "&a x", "*a", "<<: *a", "\t",
+    "1",
+    "2",
+    "true",
+    "no",
+    "~",
+    "alpine",
+    "alpine:3.12",
+    "Alpine",
+    "oci:x:1",
+    "oci:",
+    "linux/amd64",
+    "linux/arm64/v8",
+    "amd46",
+    "registry",
+    "builder",
+    "imagetools",
+    "docker",
+    "sync.a",
+    "build.b",
+    "{{ x }}",
+    "{{ env.SET }}",
+    "{{ env.UNSET }}",
+    "{{",
+    "{% for %}",
+    "a-{{ t }}",
+    "example.com/a:1",
+    "ssh://root@h",
+    "\"quoted\"",
+    "é",
+    "[",
+    "&a x",
+    "*a",
+    "<<: *a",
+    "\t",
 ];
 
 fn yaml() -> impl Strategy<Value = String> {
     let leaf = proptest::sample::select(SCALARS).prop_map(str::to_owned);
     leaf.prop_recursive(5, 64, 6, |inner| {
         prop_oneof![
-            proptest::collection::vec(inner.clone(), 0..4).prop_map(|items| format!("[{}]", items.join(", "))),
-            proptest::collection::vec((proptest::sample::select(WORDS), inner), 0..5).prop_map(|entries| {
-                let body: Vec<String> = entries.iter().map(|(k, v)| format!("{k}: {v}")).collect();
-                format!("{{{}}}", body.join(", "))
-            }),
+            proptest::collection::vec(inner.clone(), 0..4)
+                .prop_map(|items| format!("[{}]", items.join(", "))),
+            proptest::collection::vec((proptest::sample::select(WORDS), inner), 0..5).prop_map(
+                |entries| {
+                    let body: Vec<String> =
+                        entries.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+                    format!("{{{}}}", body.join(", "))
+                }
+            ),
         ]
     })
 }
@@ -66,7 +134,16 @@ fn yaml() -> impl Strategy<Value = String> {
 fn plan_like() -> impl Strategy<Value = String> {
     (
         proptest::sample::select(&["1", "2", "x"][..]),
-        proptest::collection::vec((proptest::sample::select(&["syncs", "combines", "builds", "builders", "vars", "mirrors"][..]), proptest::sample::select(WORDS), yaml()), 0..6),
+        proptest::collection::vec(
+            (
+                proptest::sample::select(
+                    &["syncs", "combines", "builds", "builders", "vars", "mirrors"][..],
+                ),
+                proptest::sample::select(WORDS),
+                yaml(),
+            ),
+            0..6,
+        ),
     )
         .prop_map(|(version, sections)| {
             let mut text = format!("version: {version}\n");
@@ -98,7 +175,8 @@ proptest! {
 
 #[test]
 fn a_valid_plan_survives_the_round_trip() {
-    let loaded = check("version: 1\nsyncs:\n  a: {from: alpine, to: x/a}\n  b: {from: x/a, to: x/b}\n");
+    let loaded =
+        check("version: 1\nsyncs:\n  a: {from: alpine, to: x/a}\n  b: {from: x/a, to: x/b}\n");
     assert!(loaded.diagnostics.is_empty());
     assert_eq!(loaded.plan.syncs.len(), 2);
 }

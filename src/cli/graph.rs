@@ -7,6 +7,10 @@ pub fn run(global: &GlobalArgs, format: Format, output: &mut Output) -> u8 {
     let Some(session) = session::open(global, output) else {
         return exit::ERROR;
     };
-    output.out(&export::render(&session.graph, &session.plan.sources, format));
+    output.out(&export::render(
+        &session.graph,
+        &session.plan.sources,
+        format,
+    ));
     exit::OK
 }

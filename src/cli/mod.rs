@@ -87,8 +87,16 @@ pub fn run(args: impl IntoIterator<Item = OsString>, output: &mut Output) -> u8 
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(err) => {
-            let code = if err.use_stderr() { exit::ERROR } else { exit::OK };
-            let text = if output.color_for(Color::Auto) { err.render().ansi().to_string() } else { err.render().to_string() };
+            let code = if err.use_stderr() {
+                exit::ERROR
+            } else {
+                exit::OK
+            };
+            let text = if output.color_for(Color::Auto) {
+                err.render().ansi().to_string()
+            } else {
+                err.render().to_string()
+            };
             if err.use_stderr() {
                 output.err(&text);
             } else {

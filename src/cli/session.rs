@@ -47,12 +47,19 @@ pub fn open(global: &GlobalArgs, output: &mut Output) -> Option<Session> {
     graph.map(|graph| Session { plan, graph })
 }
 
-fn print_diagnostics(diagnostics: &[Diagnostic], plan: &Plan, global: &GlobalArgs, output: &mut Output) {
+fn print_diagnostics(
+    diagnostics: &[Diagnostic],
+    plan: &Plan,
+    global: &GlobalArgs,
+    output: &mut Output,
+) {
     if diagnostics.is_empty() {
         return;
     }
     match global.diagnostics {
-        DiagnosticsFormat::Json => output.err(&diagnostics::render_json(diagnostics, &plan.sources)),
+        DiagnosticsFormat::Json => {
+            output.err(&diagnostics::render_json(diagnostics, &plan.sources))
+        }
         DiagnosticsFormat::Text => {
             let style = Style {
                 color: output.color_for(global.color),
@@ -66,7 +73,11 @@ fn print_diagnostics(diagnostics: &[Diagnostic], plan: &Plan, global: &GlobalArg
             let summary = match (errors, warnings) {
                 (0, w) => format!("{w} warning{}\n", plural(w)),
                 (e, 0) => format!("error: the plan has {e} error{}\n", plural(e)),
-                (e, w) => format!("error: the plan has {e} error{} and {w} warning{}\n", plural(e), plural(w)),
+                (e, w) => format!(
+                    "error: the plan has {e} error{} and {w} warning{}\n",
+                    plural(e),
+                    plural(w)
+                ),
             };
             output.err(&summary);
         }

@@ -8,7 +8,13 @@ pub fn run(global: &GlobalArgs, output: &mut Output) -> u8 {
     let Some(session) = session::open(global, output) else {
         return exit::ERROR;
     };
-    let count = |kind: JobKind| session.graph.jobs().filter(|(_, j)| j.address.kind == kind).count();
+    let count = |kind: JobKind| {
+        session
+            .graph
+            .jobs()
+            .filter(|(_, j)| j.address.kind == kind)
+            .count()
+    };
     let parts: Vec<String> = JobKind::ALL
         .into_iter()
         .map(|kind| (kind, count(kind)))
@@ -17,7 +23,11 @@ pub fn run(global: &GlobalArgs, output: &mut Output) -> u8 {
         .collect();
     let jobs = session.graph.len();
     let edges = session.graph.edge_count();
-    let detail = if parts.is_empty() { String::new() } else { format!(" ({})", parts.join(", ")) };
+    let detail = if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join(", "))
+    };
     output.out(&format!(
         "plan is valid: {jobs} job{}{detail}, {edges} edge{}, {} file{}\n",
         plural(jobs),

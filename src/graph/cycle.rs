@@ -20,7 +20,9 @@ pub fn find_cycles(graph: &DiGraph<Job, Edge>) -> Vec<Diagnostic> {
             continue;
         }
         // Start at the first job in plan order so the message is stable.
-        let Some(&start) = component.iter().min() else { continue };
+        let Some(&start) = component.iter().min() else {
+            continue;
+        };
         let members: HashSet<NodeIndex> = component.iter().copied().collect();
         let path = shortest_loop(graph, start, &members);
         let names: Vec<String> = path
@@ -43,7 +45,10 @@ pub fn find_cycles(graph: &DiGraph<Job, Edge>) -> Vec<Diagnostic> {
                 });
             diagnostic = diagnostic.label(
                 graph[node].at,
-                format!("{} runs before {}{why}", graph[node].address, graph[next].address),
+                format!(
+                    "{} runs before {}{why}",
+                    graph[node].address, graph[next].address
+                ),
             );
         }
         diagnostics.push(diagnostic.help(
@@ -54,7 +59,11 @@ pub fn find_cycles(graph: &DiGraph<Job, Edge>) -> Vec<Diagnostic> {
 }
 
 /// The shortest path from `start` back to `start` inside the component.
-fn shortest_loop(graph: &DiGraph<Job, Edge>, start: NodeIndex, members: &HashSet<NodeIndex>) -> Vec<NodeIndex> {
+fn shortest_loop(
+    graph: &DiGraph<Job, Edge>,
+    start: NodeIndex,
+    members: &HashSet<NodeIndex>,
+) -> Vec<NodeIndex> {
     let mut parent: HashMap<NodeIndex, NodeIndex> = HashMap::new();
     let mut queue = VecDeque::from([start]);
     while let Some(node) = queue.pop_front() {

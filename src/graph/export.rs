@@ -39,7 +39,12 @@ fn quote(text: &str) -> String {
 fn dot<S>(graph: &JobGraph<S>) -> String {
     let mut out = String::from("digraph plan {\n  rankdir=LR;\n  node [fontname=\"Helvetica\"];\n");
     for (_, job) in graph.jobs() {
-        let _ = writeln!(out, "  {} [shape={}];", quote(&job.address.to_string()), shape(job.address.kind));
+        let _ = writeln!(
+            out,
+            "  {} [shape={}];",
+            quote(&job.address.to_string()),
+            shape(job.address.kind)
+        );
     }
     for (from, to, edge) in graph.edges() {
         let style = match edge {
@@ -78,7 +83,12 @@ fn mermaid<S>(graph: &JobGraph<S>) -> String {
             Edge::Image(_) => "-->",
         };
         let label = edge.describe().replace('"', "'");
-        let _ = writeln!(out, "  j{} {arrow}|\"{label}\"| j{}", id(&from.address), id(&to.address));
+        let _ = writeln!(
+            out,
+            "  j{} {arrow}|\"{label}\"| j{}",
+            id(&from.address),
+            id(&to.address)
+        );
     }
     out
 }

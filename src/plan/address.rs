@@ -53,7 +53,9 @@ impl Address {
     /// Parses `KIND.NAME`; `None` if the kind is not one of ours.
     pub fn parse(text: &str) -> Option<Self> {
         let (prefix, name) = text.split_once('.')?;
-        let kind = JobKind::ALL.into_iter().find(|kind| kind.prefix() == prefix)?;
+        let kind = JobKind::ALL
+            .into_iter()
+            .find(|kind| kind.prefix() == prefix)?;
         (!name.is_empty()).then(|| Self::new(kind, name))
     }
 }

@@ -112,13 +112,22 @@ impl Diagnostics {
 }
 
 /// The closest of `candidates` to `word`, if it is close enough to suggest.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+/// Close means similar by Jaro-Winkler, or a few edits away (a swapped pair
+/// of letters counts as one), scaled to the word's length.
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let edits_allowed = (word.chars().count() / 4).max(1);
     candidates
         .into_iter()
-        .map(|candidate| (strsim::jaro_winkler(word, candidate), candidate))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, candidate)| candidate)
+        .filter_map(|candidate| {
+            let similarity = strsim::jaro_winkler(word, candidate);
+            let edits = strsim::damerau_levenshtein(word, candidate);
+            (similarity > 0.8 || edits <= edits_allowed).then_some((edits, similarity, candidate))
+        })
+        .min_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)))
+        .map(|(_, _, candidate)| candidate)
 }
 
 #[cfg(test)]
@@ -127,7 +136,12 @@ mod tests {
 
     #[test]
     fn suggests_close_names_only() {
-        assert_eq!(did_you_mean("bulder", ["builder", "builds"]), Some("builder"));
+        assert_eq!(
+            did_you_mean("bulder", ["builder", "builds"]),
+            Some("builder")
+        );
         assert_eq!(did_you_mean("zzz", ["builder", "builds"]), None);
+        assert_eq!(did_you_mean("hbu", ["arch", "hub", "tag"]), Some("hub"));
+        assert_eq!(did_you_mean("ab", ["cd"]), None);
     }
 }

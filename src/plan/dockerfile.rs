@@ -22,7 +22,9 @@ pub fn base_images(text: &str, build_args: &HashMap<String, String>) -> Vec<Base
     let mut images = Vec::new();
     for (line_number, line) in logical_lines(text) {
         let mut words = line.split_whitespace();
-        let Some(instruction) = words.next() else { continue };
+        let Some(instruction) = words.next() else {
+            continue;
+        };
         if instruction.eq_ignore_ascii_case("ARG") && !seen_from {
             for declaration in words {
                 let (name, default) = declaration.split_once('=').unwrap_or((declaration, ""));
@@ -39,8 +41,11 @@ pub fn base_images(text: &str, build_args: &HashMap<String, String>) -> Vec<Base
             if let Some(alias) = rest.get(2).filter(|_| rest[1].eq_ignore_ascii_case("AS")) {
                 stages.insert(alias.to_ascii_lowercase());
             }
-            let Some(image) = substitute(image, &global_args) else { continue };
-            if image.eq_ignore_ascii_case("scratch") || stages.contains(&image.to_ascii_lowercase()) {
+            let Some(image) = substitute(image, &global_args) else {
+                continue;
+            };
+            if image.eq_ignore_ascii_case("scratch") || stages.contains(&image.to_ascii_lowercase())
+            {
                 continue;
             }
             // A stage may be named before it is used as an alias of this line.
@@ -122,15 +127,24 @@ mod tests {
     use super::*;
 
     fn images(text: &str, args: &[(&str, &str)]) -> Vec<String> {
-        let args = args.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-        base_images(text, &args).into_iter().map(|b| b.image).collect()
+        let args = args
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        base_images(text, &args)
+            .into_iter()
+            .map(|b| b.image)
+            .collect()
     }
 
     #[test]
     fn finds_base_images() {
         assert_eq!(images("FROM centos:8\n", &[]), ["centos:8"]);
         assert_eq!(
-            images("FROM --platform=$BUILDPLATFORM golang:1.22 AS build\nFROM scratch\nCOPY --from=build / /\n", &[]),
+            images(
+                "FROM --platform=$BUILDPLATFORM golang:1.22 AS build\nFROM scratch\nCOPY --from=build / /\n",
+                &[]
+            ),
             ["golang:1.22"]
         );
         assert_eq!(images("FROM a:1 AS base\nFROM base\n", &[]), ["a:1"]);
@@ -139,10 +153,16 @@ mod tests {
     #[test]
     fn substitutes_global_args() {
         let seed_sync = "ARG IMAGE\nFROM ${IMAGE}\n";
-        assert_eq!(images(seed_sync, &[("IMAGE", "alpine:3.12")]), ["alpine:3.12"]);
+        assert_eq!(
+            images(seed_sync, &[("IMAGE", "alpine:3.12")]),
+            ["alpine:3.12"]
+        );
         assert!(images(seed_sync, &[]).is_empty());
         assert_eq!(images("ARG V=3\nFROM alpine:$V\n", &[]), ["alpine:3"]);
-        assert_eq!(images("ARG V=3\nFROM alpine:${V}\n", &[("V", "4")]), ["alpine:4"]);
+        assert_eq!(
+            images("ARG V=3\nFROM alpine:${V}\n", &[("V", "4")]),
+            ["alpine:4"]
+        );
         assert_eq!(images("FROM alpine:${V:-5}\n", &[]), ["alpine:5"]);
     }
 
@@ -151,12 +171,18 @@ mod tests {
         let seed_combine = "FROM example.com/alpine:3.12-arm64 as arm64\nFROM example.com/alpine:3.12-amd64 as amd64\n\nFROM ${TARGETARCH}\n";
         assert_eq!(
             images(seed_combine, &[]),
-            ["example.com/alpine:3.12-arm64", "example.com/alpine:3.12-amd64"]
+            [
+                "example.com/alpine:3.12-arm64",
+                "example.com/alpine:3.12-amd64"
+            ]
         );
     }
 
     #[test]
     fn joins_continuations_and_skips_comments() {
-        assert_eq!(images("# FROM nope\nFROM \\\n  alpine:3\n", &[]), ["alpine:3"]);
+        assert_eq!(
+            images("# FROM nope\nFROM \\\n  alpine:3\n", &[]),
+            ["alpine:3"]
+        );
     }
 }

@@ -63,9 +63,14 @@ pub fn read(path: &Path, base: &Path, sources: &mut SourceMap) -> Result<FileId,
     let full = base.join(path);
     let name = path.display().to_string();
     let cannot = |what: String, help: &str| {
-        Diagnostic::error("plan::unreadable-file", format!("cannot read plan file `{name}`: {what}")).help(help)
+        Diagnostic::error(
+            "plan::unreadable-file",
+            format!("cannot read plan file `{name}`: {what}"),
+        )
+        .help(help)
     };
-    let meta = std::fs::metadata(&full).map_err(|e| cannot(e.to_string(), "check the path given with `-f`"))?;
+    let meta = std::fs::metadata(&full)
+        .map_err(|e| cannot(e.to_string(), "check the path given with `-f`"))?;
     if meta.len() > MAX_FILE_BYTES {
         return Err(Diagnostic::error(
             "plan::budget",
@@ -76,7 +81,8 @@ pub fn read(path: &Path, base: &Path, sources: &mut SourceMap) -> Result<FileId,
         )
         .help("split the plan into several files, or use `matrix` to generate repetitive jobs"));
     }
-    let bytes = std::fs::read(&full).map_err(|e| cannot(e.to_string(), "check the file's permissions"))?;
+    let bytes =
+        std::fs::read(&full).map_err(|e| cannot(e.to_string(), "check the file's permissions"))?;
     let text = String::from_utf8(bytes).map_err(|e| {
         cannot(
             format!("not UTF-8 (byte {})", e.utf8_error().valid_up_to()),
@@ -113,9 +119,12 @@ pub fn parse(file: FileId, source: &SourceFile) -> Result<PlanFile, Diagnostic> 
         let line = line.trim();
         line.is_empty() || line.starts_with('#') || line == "---"
     }) {
-        return Err(Diagnostic::error("plan::empty-file", format!("plan file `{}` is empty", source.name))
-            .label(Origin::new(file, Span::default()), "nothing here")
-            .help("start the file with `version: 1`"));
+        return Err(Diagnostic::error(
+            "plan::empty-file",
+            format!("plan file `{}` is empty", source.name),
+        )
+        .label(Origin::new(file, Span::default()), "nothing here")
+        .help("start the file with `version: 1`"));
     }
     serde_saphyr::from_str_with_options::<PlanFile>(&source.text, options())
         .map_err(|err| yaml_error(file, source, &err))
@@ -145,9 +154,18 @@ fn yaml_error(file: FileId, source: &SourceFile, err: &serde_saphyr::Error) -> D
 fn offset_of(source: &SourceFile, line: u64, column: u64) -> usize {
     let line = usize::try_from(line.saturating_sub(1)).unwrap_or(0);
     let column = usize::try_from(column.saturating_sub(1)).unwrap_or(0);
-    let line_start: usize = source.text.split_inclusive('\n').take(line).map(str::len).sum();
+    let line_start: usize = source
+        .text
+        .split_inclusive('\n')
+        .take(line)
+        .map(str::len)
+        .sum();
     let rest = &source.text[line_start.min(source.text.len())..];
-    line_start + rest.char_indices().nth(column).map_or(rest.len(), |(i, _)| i)
+    line_start
+        + rest
+            .char_indices()
+            .nth(column)
+            .map_or(rest.len(), |(i, _)| i)
 }
 
 /// serde-saphyr appends " at line L column C"; we show the place ourselves.
@@ -193,7 +211,10 @@ fn explain(message: &str) -> (&'static str, String) {
         return ("plan::wrong-type", help.into());
     }
     if message.contains("tab") {
-        return ("plan::yaml-syntax", "indent with spaces; YAML does not allow tabs for indentation".into());
+        return (
+            "plan::yaml-syntax",
+            "indent with spaces; YAML does not allow tabs for indentation".into(),
+        );
     }
     if message.contains("mapping values are not allowed") || message.contains("indentation") {
         return (
@@ -201,14 +222,23 @@ fn explain(message: &str) -> (&'static str, String) {
             "check the indentation of this line: the keys of one mapping must line up".into(),
         );
     }
-    if message.contains("did not find expected") || message.contains("unclosed") || message.contains("end of stream") {
-        return ("plan::yaml-syntax", "close the open quote, bracket or brace".into());
+    if message.contains("did not find expected")
+        || message.contains("unclosed")
+        || message.contains("end of stream")
+    {
+        return (
+            "plan::yaml-syntax",
+            "close the open quote, bracket or brace".into(),
+        );
     }
     if message.starts_with("missing field") {
         return ("plan::missing-field", "add the field".into());
     }
     if message.contains("duplicate") {
-        return ("plan::duplicate-key", "remove or rename one of the two keys".into());
+        return (
+            "plan::duplicate-key",
+            "remove or rename one of the two keys".into(),
+        );
     }
     if message.contains("budget") || message.contains("limit") || message.contains("alias") {
         return (

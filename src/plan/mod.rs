@@ -1,21 +1,21 @@
 //! The plan language: files in, a resolved and validated plan out. Pure:
 //! reads the plan files it is given and nothing else.
 
+pub mod address;
 pub mod builder_choice;
 pub mod diagnostic;
+pub mod dockerfile;
 pub mod load;
 pub mod located;
 pub mod mirror_spec;
 pub mod model;
+pub mod pipeline;
 pub mod platform;
 pub mod reference;
-pub mod source;
-pub mod string_list;
-pub mod address;
-pub mod dockerfile;
 pub mod resolve;
 pub mod resolved;
+pub mod schema;
+pub mod source;
+pub mod string_list;
 pub mod template;
 pub mod validate;
-pub mod pipeline;
-pub mod schema;

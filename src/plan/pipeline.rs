@@ -61,7 +61,11 @@ pub fn load(request: &Request<'_>) -> Loaded {
 }
 
 /// Parses sources already in memory (tests, fuzzing, editors) and checks them.
-pub fn check_sources(sources: SourceMap, var_overrides: &[(String, String)], env: EnvLookup<'_>) -> Loaded {
+pub fn check_sources(
+    sources: SourceMap,
+    var_overrides: &[(String, String)],
+    env: EnvLookup<'_>,
+) -> Loaded {
     let mut diagnostics = Vec::new();
     let mut files = Vec::new();
     for (id, source) in sources.iter() {
@@ -83,10 +87,7 @@ fn check(
     var_overrides: &[(String, String)],
     env: EnvLookup<'_>,
 ) -> Loaded {
-    let inputs = Inputs {
-        var_overrides,
-        env,
-    };
+    let inputs = Inputs { var_overrides, env };
     let (mut plan, mut diagnostics) = resolve::resolve(sources, &files, &inputs);
     diagnostics.extend(validate::validate(&mut plan));
     Loaded { plan, diagnostics }
@@ -97,5 +98,9 @@ fn check(
 /// way: that is said once.
 fn sort(diagnostics: &mut Vec<Diagnostic>) {
     diagnostics.sort_by_key(|d| d.primary().map(|l| (l.origin.file, l.origin.span.start)));
-    diagnostics.dedup_by(|a, b| a.code == b.code && a.message == b.message && a.primary().map(|l| l.origin) == b.primary().map(|l| l.origin));
+    diagnostics.dedup_by(|a, b| {
+        a.code == b.code
+            && a.message == b.message
+            && a.primary().map(|l| l.origin) == b.primary().map(|l| l.origin)
+    });
 }

@@ -39,7 +39,9 @@ impl Platform {
         let parts: Vec<&str> = lower.split('/').collect();
         let (os, arch, variant) = match parts.as_slice() {
             // A bare architecture means Linux, as in `--platform=arm64`.
-            [arch] if !arch.is_empty() && !OPERATING_SYSTEMS.contains(arch) => ("linux", *arch, None),
+            [arch] if !arch.is_empty() && !OPERATING_SYSTEMS.contains(arch) => {
+                ("linux", *arch, None)
+            }
             [os, arch] => (*os, *arch, None),
             [os, arch, variant] => (*os, *arch, Some(*variant)),
             _ => {
@@ -153,7 +155,12 @@ mod tests {
         let err = Platform::parse("linux/amd46").unwrap_err();
         assert!(err.message.contains("amd46"), "{err:?}");
         assert!(err.help.contains("amd64"), "{err:?}");
-        assert!(Platform::parse("linx/amd64").unwrap_err().help.contains("linux"));
+        assert!(
+            Platform::parse("linx/amd64")
+                .unwrap_err()
+                .help
+                .contains("linux")
+        );
         assert!(Platform::parse("linux/amd64/v1/x").is_err());
         assert!(Platform::parse("").is_err());
         assert!(Platform::parse("linux").is_err());

@@ -94,7 +94,10 @@ impl RegistryRef {
             return Err(error("the image reference is empty".into(), how));
         }
         if text.chars().any(char::is_whitespace) {
-            return Err(error(format!("image reference `{text}` contains whitespace"), how));
+            return Err(error(
+                format!("image reference `{text}` contains whitespace"),
+                how,
+            ));
         }
         let (name_and_tag, digest) = match text.split_once('@') {
             Some((name, digest)) => (name, Some(check_digest(text, digest)?)),
@@ -114,7 +117,10 @@ impl RegistryRef {
         let (registry, path) = split_registry(name);
         check_registry(text, registry)?;
         if path.is_empty() {
-            return Err(error(format!("image reference `{text}` has no repository"), how));
+            return Err(error(
+                format!("image reference `{text}` has no repository"),
+                how,
+            ));
         }
         for component in path.split('/') {
             check_component(text, component)?;
@@ -170,7 +176,9 @@ fn normalize(registry: &str, path: &str) -> (String, String) {
 
 fn check_registry(text: &str, registry: &str) -> Result<(), ReferenceError> {
     let (host, port) = match registry.rsplit_once(':') {
-        Some((host, port)) if !host.ends_with(']') || registry.starts_with('[') => (host, Some(port)),
+        Some((host, port)) if !host.ends_with(']') || registry.starts_with('[') => {
+            (host, Some(port))
+        }
         _ => (registry, None),
     };
     let host_ok = if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
@@ -184,7 +192,8 @@ fn check_registry(text: &str, registry: &str) -> Result<(), ReferenceError> {
                     && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
             })
     };
-    let port_ok = port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.chars().all(|c| c.is_ascii_digit()));
+    let port_ok =
+        port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.chars().all(|c| c.is_ascii_digit()));
     if host_ok && port_ok {
         Ok(())
     } else {
@@ -248,7 +257,10 @@ fn check_tag(text: &str, tag: &str) -> Result<(), ReferenceError> {
 fn check_digest(text: &str, digest: &str) -> Result<String, ReferenceError> {
     let help = "a digest is `sha256:` followed by 64 lowercase hex digits";
     let Some((algorithm, hex)) = digest.split_once(':') else {
-        return Err(error(format!("`{digest}` in `{text}` is not a digest"), help));
+        return Err(error(
+            format!("`{digest}` in `{text}` is not a digest"),
+            help,
+        ));
     };
     let expected_len = match algorithm {
         "sha256" => 64,
@@ -260,8 +272,15 @@ fn check_digest(text: &str, digest: &str) -> Result<String, ReferenceError> {
             ));
         }
     };
-    if hex.len() != expected_len || !hex.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)) {
-        return Err(error(format!("`{digest}` in `{text}` is not a valid {algorithm} digest"), help));
+    if hex.len() != expected_len
+        || !hex
+            .chars()
+            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+    {
+        return Err(error(
+            format!("`{digest}` in `{text}` is not a valid {algorithm} digest"),
+            help,
+        ));
     }
     Ok(digest.to_owned())
 }
@@ -320,15 +339,30 @@ mod tests {
         assert_eq!(normal("alpine"), "docker.io/library/alpine:latest");
         assert_eq!(normal("alpine:3.12"), "docker.io/library/alpine:3.12");
         assert_eq!(normal("tangx/alpine:3.12"), "docker.io/tangx/alpine:3.12");
-        assert_eq!(normal("index.docker.io/tangx/alpine"), "docker.io/tangx/alpine:latest");
-        assert_eq!(normal("docker.io/alpine"), "docker.io/library/alpine:latest");
+        assert_eq!(
+            normal("index.docker.io/tangx/alpine"),
+            "docker.io/tangx/alpine:latest"
+        );
+        assert_eq!(
+            normal("docker.io/alpine"),
+            "docker.io/library/alpine:latest"
+        );
         assert_eq!(normal("localhost/app"), "localhost/app:latest");
         assert_eq!(normal("127.0.0.1:5000/a/b:v1"), "127.0.0.1:5000/a/b:v1");
         assert_eq!(normal("ghcr.io/org/app"), "ghcr.io/org/app:latest");
         let digest = format!("sha256:{}", "a".repeat(64));
-        assert_eq!(normal(&format!("alpine@{digest}")), format!("docker.io/library/alpine@{digest}"));
-        assert_eq!(normal(&format!("alpine:3@{digest}")), format!("docker.io/library/alpine:3@{digest}"));
-        assert_eq!(normal("a__b/c-d--e.f_g:T_1.x-y"), "docker.io/a__b/c-d--e.f_g:T_1.x-y");
+        assert_eq!(
+            normal(&format!("alpine@{digest}")),
+            format!("docker.io/library/alpine@{digest}")
+        );
+        assert_eq!(
+            normal(&format!("alpine:3@{digest}")),
+            format!("docker.io/library/alpine:3@{digest}")
+        );
+        assert_eq!(
+            normal("a__b/c-d--e.f_g:T_1.x-y"),
+            "docker.io/a__b/c-d--e.f_g:T_1.x-y"
+        );
     }
 
     #[test]

@@ -36,7 +36,11 @@ pub struct Inputs<'a> {
     pub env: EnvLookup<'a>,
 }
 
-pub fn resolve(sources: SourceMap, files: &[(FileId, PlanFile)], inputs: &Inputs<'_>) -> (Plan, Vec<Diagnostic>) {
+pub fn resolve(
+    sources: SourceMap,
+    files: &[(FileId, PlanFile)],
+    inputs: &Inputs<'_>,
+) -> (Plan, Vec<Diagnostic>) {
     let mut resolver = Resolver {
         templates: Templates::new(inputs.env),
         diagnostics: Vec::new(),
@@ -92,7 +96,11 @@ fn origin(file: FileId, span: Span) -> Origin {
 
 fn is_loopback(host: &str) -> bool {
     let host = host.rsplit_once(':').map_or(host, |(h, port)| {
-        if port.chars().all(|c| c.is_ascii_digit()) { h } else { host }
+        if port.chars().all(|c| c.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
     });
     host == "localhost" || host.starts_with("127.") || host == "[::1]" || host == "::1"
 }
@@ -125,10 +133,13 @@ impl Resolver<'_> {
             Some(first) => {
                 let first = *first;
                 self.error(
-                    Diagnostic::error("plan::duplicate-name", format!("{what} `{name}` is defined twice"))
-                        .label(at, "defined again here")
-                        .label(first, "first defined here")
-                        .help("rename or remove one of them; names are unique across all plan files"),
+                    Diagnostic::error(
+                        "plan::duplicate-name",
+                        format!("{what} `{name}` is defined twice"),
+                    )
+                    .label(at, "defined again here")
+                    .label(first, "first defined here")
+                    .help("rename or remove one of them; names are unique across all plan files"),
                 );
                 false
             }
@@ -140,7 +151,10 @@ impl Resolver<'_> {
     }
 
     fn vars(&mut self, files: &[(FileId, PlanFile)], overrides: &[(String, String)]) {
-        let overrides: HashMap<&str, &str> = overrides.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let overrides: HashMap<&str, &str> = overrides
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         let mut values: BTreeMap<String, Value> = BTreeMap::new();
         for (file, parsed) in files {
             for (name, value) in &parsed.vars {
@@ -166,7 +180,9 @@ impl Resolver<'_> {
         for (name, value) in &overrides {
             if !values.contains_key(*name) {
                 values.insert((*name).to_owned(), Value::from(*value));
-                self.plan.vars.insert((*name).to_owned(), (*value).to_owned());
+                self.plan
+                    .vars
+                    .insert((*name).to_owned(), (*value).to_owned());
             }
         }
         self.scope = Scope::with_vars(values);
@@ -179,10 +195,16 @@ impl Resolver<'_> {
 
     fn text(&mut self, file: FileId, value: &Located<String>, scope: &Scope) -> Option<At<String>> {
         let at = origin(file, value.span);
-        self.render_with(&value.value, at, scope).map(|v| At::new(v, at))
+        self.render_with(&value.value, at, scope)
+            .map(|v| At::new(v, at))
     }
 
-    fn image(&mut self, file: FileId, value: &Located<String>, scope: &Scope) -> Option<At<ImageRef>> {
+    fn image(
+        &mut self,
+        file: FileId,
+        value: &Located<String>,
+        scope: &Scope,
+    ) -> Option<At<ImageRef>> {
         let text = self.text(file, value, scope)?;
         match ImageRef::parse(&text.value) {
             Ok(image) => Some(At::new(image, text.at)),
@@ -197,14 +219,24 @@ impl Resolver<'_> {
         }
     }
 
-    fn images(&mut self, file: FileId, list: &Located<StringList>, scope: &Scope) -> Vec<At<ImageRef>> {
+    fn images(
+        &mut self,
+        file: FileId,
+        list: &Located<StringList>,
+        scope: &Scope,
+    ) -> Vec<At<ImageRef>> {
         list.items()
             .iter()
             .filter_map(|item| self.image(file, item, scope))
             .collect()
     }
 
-    fn platform(&mut self, file: FileId, value: &Located<String>, scope: &Scope) -> Option<At<Platform>> {
+    fn platform(
+        &mut self,
+        file: FileId,
+        value: &Located<String>,
+        scope: &Scope,
+    ) -> Option<At<Platform>> {
         let text = self.text(file, value, scope)?;
         match Platform::parse(&text.value) {
             Ok(platform) => Some(At::new(platform, text.at)),
@@ -220,17 +252,27 @@ impl Resolver<'_> {
     }
 
     /// Platforms of a list, each once: a repeat (after normalizing) is an error.
-    fn platforms(&mut self, file: FileId, list: Option<&model::TextList>, scope: &Scope) -> Vec<At<Platform>> {
+    fn platforms(
+        &mut self,
+        file: FileId,
+        list: Option<&model::TextList>,
+        scope: &Scope,
+    ) -> Vec<At<Platform>> {
         let mut out: Vec<At<Platform>> = Vec::new();
         for item in list.map(|l| l.value.as_slice()).unwrap_or_default() {
-            let Some(platform) = self.platform(file, item, scope) else { continue };
+            let Some(platform) = self.platform(file, item, scope) else {
+                continue;
+            };
             if let Some(first) = out.iter().find(|p| p.value == platform.value) {
                 let first = first.at;
                 self.error(
-                    Diagnostic::error("plan::duplicate-platform", format!("platform `{}` is listed twice", platform.value))
-                        .label(platform.at, "listed again here")
-                        .label(first, "first listed here")
-                        .help("remove one of them"),
+                    Diagnostic::error(
+                        "plan::duplicate-platform",
+                        format!("platform `{}` is listed twice", platform.value),
+                    )
+                    .label(platform.at, "listed again here")
+                    .label(first, "first listed here")
+                    .help("remove one of them"),
                 );
                 continue;
             }
@@ -239,7 +281,12 @@ impl Resolver<'_> {
         out
     }
 
-    fn texts(&mut self, file: FileId, list: Option<&model::TextList>, scope: &Scope) -> Vec<At<String>> {
+    fn texts(
+        &mut self,
+        file: FileId,
+        list: Option<&model::TextList>,
+        scope: &Scope,
+    ) -> Vec<At<String>> {
         list.map(|l| l.value.as_slice())
             .unwrap_or_default()
             .iter()
@@ -247,7 +294,12 @@ impl Resolver<'_> {
             .collect()
     }
 
-    fn map(&mut self, file: FileId, map: &IndexMap<Located<String>, Located<String>>, scope: &Scope) -> IndexMap<String, String> {
+    fn map(
+        &mut self,
+        file: FileId,
+        map: &IndexMap<Located<String>, Located<String>>,
+        scope: &Scope,
+    ) -> IndexMap<String, String> {
         map.iter()
             .filter_map(|(k, v)| {
                 let key = self.text(file, k, scope)?;
@@ -259,19 +311,35 @@ impl Resolver<'_> {
 
     fn registries(&mut self, file: FileId, parsed: &PlanFile) {
         for (host, spec) in &parsed.registries {
-            let Some(name) = self.text(file, host, &self.scope.clone()) else { continue };
+            let Some(name) = self.text(file, host, &self.scope.clone()) else {
+                continue;
+            };
             if !self.claim("registries", "registry", &name.value, name.at) {
                 continue;
             }
             let dir = self.plan.sources.get(file).dir().to_path_buf();
             let registry = Registry {
-                insecure: spec.value.insecure.as_ref().map_or_else(|| is_loopback(&name.value), |v| v.value),
-                ca_file: spec.value.ca_file.as_ref().map(|f| tidy(&dir.join(&f.value))),
+                insecure: spec
+                    .value
+                    .insecure
+                    .as_ref()
+                    .map_or_else(|| is_loopback(&name.value), |v| v.value),
+                ca_file: spec
+                    .value
+                    .ca_file
+                    .as_ref()
+                    .map(|f| tidy(&dir.join(&f.value))),
                 max_concurrency: spec.value.max_concurrency.as_ref().map(|v| v.value),
                 at: name.at,
             };
             if registry.max_concurrency == Some(0) {
-                let at = origin(file, spec.value.max_concurrency.as_ref().map_or(host.span, |v| v.span));
+                let at = origin(
+                    file,
+                    spec.value
+                        .max_concurrency
+                        .as_ref()
+                        .map_or(host.span, |v| v.span),
+                );
                 self.error(
                     Diagnostic::error("plan::bad-value", "`max_concurrency` must be at least 1")
                         .label(at, "zero allows no request at all")
@@ -285,7 +353,9 @@ impl Resolver<'_> {
     fn mirrors(&mut self, file: FileId, parsed: &PlanFile) {
         let scope = self.scope.clone();
         for (upstream, list) in &parsed.mirrors {
-            let Some(name) = self.text(file, upstream, &scope) else { continue };
+            let Some(name) = self.text(file, upstream, &scope) else {
+                continue;
+            };
             if !self.claim("mirrors", "mirror list for", &name.value, name.at) {
                 continue;
             }
@@ -295,20 +365,33 @@ impl Resolver<'_> {
                 if host.span == Span::default() {
                     host.span = entry.span;
                 }
-                let Some(host) = self.text(file, &host, &scope) else { continue };
+                let Some(host) = self.text(file, &host, &scope) else {
+                    continue;
+                };
                 mirrors.push(Mirror {
-                    insecure: entry.value.insecure.as_ref().map_or_else(|| is_loopback(&host.value), |v| v.value),
+                    insecure: entry
+                        .value
+                        .insecure
+                        .as_ref()
+                        .map_or_else(|| is_loopback(&host.value), |v| v.value),
                     host: host.value,
                 });
             }
             if mirrors.is_empty() {
                 self.error(
-                    Diagnostic::error("plan::empty-mirrors", format!("no mirrors listed for `{}`", name.value))
-                        .label(name.at, "empty list")
-                        .help("list at least one mirror host, or remove the entry"),
+                    Diagnostic::error(
+                        "plan::empty-mirrors",
+                        format!("no mirrors listed for `{}`", name.value),
+                    )
+                    .label(name.at, "empty list")
+                    .help("list at least one mirror host, or remove the entry"),
                 );
             }
-            let key = if name.value == "index.docker.io" { "docker.io".to_owned() } else { name.value };
+            let key = if name.value == "index.docker.io" {
+                "docker.io".to_owned()
+            } else {
+                name.value
+            };
             self.plan.mirrors.insert(key, mirrors);
         }
     }
@@ -322,22 +405,37 @@ impl Resolver<'_> {
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
         if !ok {
             self.error(
-                Diagnostic::error("plan::bad-name", format!("`{}` is not a valid {} name", name.value, kind.prefix()))
-                    .label(name.at, "invalid name")
-                    .help("use letters, digits, `-`, `_` and `.` only"),
+                Diagnostic::error(
+                    "plan::bad-name",
+                    format!("`{}` is not a valid {} name", name.value, kind.prefix()),
+                )
+                .label(name.at, "invalid name")
+                .help("use letters, digits, `-`, `_` and `.` only"),
             );
         }
         ok
     }
 
-    fn builder(&mut self, file: FileId, name: &Located<String>, spec: &Located<model::BuilderSpec>) {
+    fn builder(
+        &mut self,
+        file: FileId,
+        name: &Located<String>,
+        spec: &Located<model::BuilderSpec>,
+    ) {
         let scope = self.scope.clone();
-        let Some(name) = self.text(file, name, &scope) else { return };
-        if !self.check_name(JobKind::Builder, &name) || !self.claim("builders", "builder", &name.value, name.at) {
+        let Some(name) = self.text(file, name, &scope) else {
+            return;
+        };
+        if !self.check_name(JobKind::Builder, &name)
+            || !self.claim("builders", "builder", &name.value, name.at)
+        {
             return;
         }
         let spec = &spec.value;
-        let driver = spec.driver.as_ref().map_or(Driver::DockerContainer, |d| d.value);
+        let driver = spec
+            .driver
+            .as_ref()
+            .map_or(Driver::DockerContainer, |d| d.value);
         let driver_opts = self.map(file, &spec.driver_opts, &scope);
         let nodes = if driver == Driver::Docker {
             self.engine_node(file, &name, spec, &driver_opts, &scope)
@@ -368,8 +466,16 @@ impl Resolver<'_> {
             name,
             driver,
             mirrors: spec.mirrors.as_ref().is_none_or(|m| m.value),
-            buildkitd_config: spec.buildkitd_config.as_ref().and_then(|c| self.text(file, c, &scope)).map(|c| c.value),
-            buildkitd_flags: spec.buildkitd_flags.as_ref().and_then(|c| self.text(file, c, &scope)).map(|c| c.value),
+            buildkitd_config: spec
+                .buildkitd_config
+                .as_ref()
+                .and_then(|c| self.text(file, c, &scope))
+                .map(|c| c.value),
+            buildkitd_flags: spec
+                .buildkitd_flags
+                .as_ref()
+                .and_then(|c| self.text(file, c, &scope))
+                .map(|c| c.value),
             nodes,
         };
         self.plan.builders.push(builder);
@@ -392,26 +498,41 @@ impl Resolver<'_> {
             );
         }
         let endpoint = match (&spec.endpoint, &spec.context) {
-            (Some(endpoint), None) => self.text(file, endpoint, scope).map(|e| At::new(Endpoint::Host(e.value), e.at)),
-            (None, Some(context)) => self.text(file, context, scope).map(|c| At::new(Endpoint::Context(c.value), c.at)),
+            (Some(endpoint), None) => self
+                .text(file, endpoint, scope)
+                .map(|e| At::new(Endpoint::Host(e.value), e.at)),
+            (None, Some(context)) => self
+                .text(file, context, scope)
+                .map(|c| At::new(Endpoint::Context(c.value), c.at)),
             (Some(endpoint), Some(_)) => {
                 self.error(
-                    Diagnostic::error("plan::conflicting-fields", "a `docker` builder takes `endpoint` or `context`, not both")
-                        .label(origin(file, endpoint.span), "endpoint given here")
-                        .help("remove one of them"),
+                    Diagnostic::error(
+                        "plan::conflicting-fields",
+                        "a `docker` builder takes `endpoint` or `context`, not both",
+                    )
+                    .label(origin(file, endpoint.span), "endpoint given here")
+                    .help("remove one of them"),
                 );
                 None
             }
             (None, None) => {
                 self.error(
-                    Diagnostic::error("plan::missing-field", format!("`docker` builder `{}` does not say which engine to use", name.value))
-                        .label(name.at, "no `endpoint` or `context`")
-                        .help("add `endpoint: ssh://user@host` (or `unix://…`), or `context: NAME`"),
+                    Diagnostic::error(
+                        "plan::missing-field",
+                        format!(
+                            "`docker` builder `{}` does not say which engine to use",
+                            name.value
+                        ),
+                    )
+                    .label(name.at, "no `endpoint` or `context`")
+                    .help("add `endpoint: ssh://user@host` (or `unix://…`), or `context: NAME`"),
                 );
                 None
             }
         };
-        let Some(endpoint) = endpoint else { return Vec::new() };
+        let Some(endpoint) = endpoint else {
+            return Vec::new();
+        };
         vec![Node {
             name: name.clone(),
             endpoint,
@@ -421,13 +542,24 @@ impl Resolver<'_> {
         }]
     }
 
-    fn node(&mut self, file: FileId, spec: &model::NodeSpec, builder_opts: &IndexMap<String, String>, scope: &Scope) -> Option<Node> {
+    fn node(
+        &mut self,
+        file: FileId,
+        spec: &model::NodeSpec,
+        builder_opts: &IndexMap<String, String>,
+        scope: &Scope,
+    ) -> Option<Node> {
         let name = self.text(file, &spec.name, scope)?;
         let endpoint = self.text(file, &spec.endpoint, scope)?;
         let mut driver_opts = builder_opts.clone();
         driver_opts.extend(self.map(file, &spec.driver_opts, scope));
         if spec.max_parallel.as_ref().is_some_and(|v| v.value == 0) {
-            self.zero_parallel(file, spec.max_parallel.as_ref().map_or(spec.name.span, |v| v.span));
+            self.zero_parallel(
+                file,
+                spec.max_parallel
+                    .as_ref()
+                    .map_or(spec.name.span, |v| v.span),
+            );
         }
         Some(Node {
             name,
@@ -447,7 +579,13 @@ impl Resolver<'_> {
     }
 
     /// One (name, scope) per matrix combination; the name is rendered in its scope.
-    fn expand(&mut self, kind: JobKind, file: FileId, name: &Located<String>, matrix: Option<&model::Matrix>) -> Vec<(At<String>, Scope)> {
+    fn expand(
+        &mut self,
+        kind: JobKind,
+        file: FileId,
+        name: &Located<String>,
+        matrix: Option<&model::Matrix>,
+    ) -> Vec<(At<String>, Scope)> {
         let base = self.scope.clone();
         let scopes = match matrix {
             None => vec![base],
@@ -459,12 +597,30 @@ impl Resolver<'_> {
         let several = scopes.len() > 1;
         let mut out: Vec<(At<String>, Scope)> = Vec::with_capacity(scopes.len());
         for scope in scopes {
-            let Some(rendered) = self.text(file, name, &scope) else { return Vec::new() };
-            if several && out.first().is_some_and(|(first, _)| first.value == rendered.value) {
+            let Some(rendered) = self.text(file, name, &scope) else {
+                return Vec::new();
+            };
+            if several
+                && out
+                    .first()
+                    .is_some_and(|(first, _)| first.value == rendered.value)
+            {
                 self.error(
-                    Diagnostic::error("plan::matrix-name", format!("every instance of matrix job `{}` gets the same name", rendered.value))
-                        .label(rendered.at, "this name does not use the matrix")
-                        .help(format!("put a matrix value in the name, e.g. `{}-{{{{ {} }}}}`", name.value, matrix.and_then(|m| m.value.keys().next()).map_or("value", |k| k.value.as_str()))),
+                    Diagnostic::error(
+                        "plan::matrix-name",
+                        format!(
+                            "every instance of matrix job `{}` gets the same name",
+                            rendered.value
+                        ),
+                    )
+                    .label(rendered.at, "this name does not use the matrix")
+                    .help(format!(
+                        "put a matrix value in the name, e.g. `{}-{{{{ {} }}}}`",
+                        name.value,
+                        matrix
+                            .and_then(|m| m.value.keys().next())
+                            .map_or("value", |k| k.value.as_str())
+                    )),
                 );
                 return Vec::new();
             }
@@ -492,9 +648,12 @@ impl Resolver<'_> {
         for (key, values) in &matrix.value {
             if values.value.is_empty() {
                 self.error(
-                    Diagnostic::error("plan::empty-matrix", format!("matrix variable `{}` has no values", key.value))
-                        .label(origin(file, values.span), "no values")
-                        .help("list at least one value, or remove the variable"),
+                    Diagnostic::error(
+                        "plan::empty-matrix",
+                        format!("matrix variable `{}` has no values", key.value),
+                    )
+                    .label(origin(file, values.span), "no values")
+                    .help("list at least one value, or remove the variable"),
                 );
                 return None;
             }
@@ -508,9 +667,14 @@ impl Resolver<'_> {
         }
         if total > MAX_MATRIX_JOBS {
             self.error(
-                Diagnostic::error("plan::budget", format!("the matrix expands to {total} jobs, over the limit of {MAX_MATRIX_JOBS}"))
-                    .label(origin(file, matrix.span), "this matrix")
-                    .help("split the matrix into smaller ones"),
+                Diagnostic::error(
+                    "plan::budget",
+                    format!(
+                        "the matrix expands to {total} jobs, over the limit of {MAX_MATRIX_JOBS}"
+                    ),
+                )
+                .label(origin(file, matrix.span), "this matrix")
+                .help("split the matrix into smaller ones"),
             );
             return None;
         }
@@ -542,14 +706,22 @@ impl Resolver<'_> {
     fn require_targets(&mut self, kind: JobKind, name: &At<String>, to: &Located<StringList>) {
         if to.items().is_empty() {
             self.error(
-                Diagnostic::error("plan::no-target", format!("{} `{}` has no target", kind.prefix(), name.value))
-                    .label(Origin::new(name.at.file, to.span), "empty `to`")
-                    .help("name at least one target image in `to`"),
+                Diagnostic::error(
+                    "plan::no-target",
+                    format!("{} `{}` has no target", kind.prefix(), name.value),
+                )
+                .label(Origin::new(name.at.file, to.span), "empty `to`")
+                .help("name at least one target image in `to`"),
             );
         }
     }
 
-    fn needs(&mut self, file: FileId, list: Option<&model::TextList>, scope: &Scope) -> Vec<At<String>> {
+    fn needs(
+        &mut self,
+        file: FileId,
+        list: Option<&model::TextList>,
+        scope: &Scope,
+    ) -> Vec<At<String>> {
         self.texts(file, list, scope)
     }
 
@@ -559,15 +731,21 @@ impl Resolver<'_> {
         for (name, scope) in self.expand(JobKind::Build, file, name, spec.matrix.as_ref()) {
             let dir = self.plan.sources.get(file).dir().to_path_buf();
             let context = match &spec.context {
-                Some(c) => self.text(file, c, &scope).map(|c| At::new(tidy(&dir.join(c.value)), c.at)),
+                Some(c) => self
+                    .text(file, c, &scope)
+                    .map(|c| At::new(tidy(&dir.join(c.value)), c.at)),
                 None => Some(At::new(dir.clone(), name.at)),
             };
             let Some(context) = context else { continue };
             let dockerfile = match &spec.dockerfile {
-                Some(d) => self.text(file, d, &scope).map(|d| At::new(tidy(&context.value.join(d.value)), d.at)),
+                Some(d) => self
+                    .text(file, d, &scope)
+                    .map(|d| At::new(tidy(&context.value.join(d.value)), d.at)),
                 None => Some(At::new(context.value.join("Dockerfile"), context.at)),
             };
-            let Some(dockerfile) = dockerfile else { continue };
+            let Some(dockerfile) = dockerfile else {
+                continue;
+            };
             let args = self.map(file, &spec.args, &scope);
             let labels = self.map(file, &spec.labels, &scope);
             let builder = match spec.builder.as_ref() {
@@ -579,7 +757,10 @@ impl Resolver<'_> {
                     BuilderChoice::PerPlatform(map) => Placement::PerPlatform(
                         map.iter()
                             .filter_map(|(platform, builder)| {
-                                Some((self.platform(file, platform, &scope)?, self.text(file, builder, &scope)?))
+                                Some((
+                                    self.platform(file, platform, &scope)?,
+                                    self.text(file, builder, &scope)?,
+                                ))
                             })
                             .collect(),
                     ),
@@ -591,14 +772,21 @@ impl Resolver<'_> {
             {
                 platforms = map.iter().map(|(p, _)| p.clone()).collect();
             }
-            let tags = spec.tags.as_ref().map(|t| self.images(file, t, &scope)).unwrap_or_default();
+            let tags = spec
+                .tags
+                .as_ref()
+                .map(|t| self.images(file, t, &scope))
+                .unwrap_or_default();
             let push = spec.push.as_ref().map_or(!tags.is_empty(), |p| p.value);
             if push && tags.is_empty() {
                 let at = spec.push.as_ref().map_or(spec_at, |p| origin(file, p.span));
                 self.error(
-                    Diagnostic::error("plan::push-without-tags", format!("build `{}` pushes but has no tags", name.value))
-                        .label(at, "push: true")
-                        .help("add `tags:` naming where to push, or set `push: false`"),
+                    Diagnostic::error(
+                        "plan::push-without-tags",
+                        format!("build `{}` pushes but has no tags", name.value),
+                    )
+                    .label(at, "push: true")
+                    .help("add `tags:` naming where to push, or set `push: false`"),
                 );
             }
             let strategy = spec.strategy.as_ref().map_or(Strategy::Auto, |s| s.value);
@@ -611,7 +799,11 @@ impl Resolver<'_> {
                 tags,
                 args,
                 labels,
-                target: spec.target.as_ref().and_then(|t| self.text(file, t, &scope)).map(|t| t.value),
+                target: spec
+                    .target
+                    .as_ref()
+                    .and_then(|t| self.text(file, t, &scope))
+                    .map(|t| t.value),
                 push,
                 strategy,
                 needs: self.needs(file, spec.needs.as_ref(), &scope),
@@ -623,7 +815,11 @@ impl Resolver<'_> {
     }
 
     /// Reads the Dockerfile (once per path) for the images its `FROM` lines name.
-    fn base_images(&mut self, dockerfile: &At<PathBuf>, args: &IndexMap<String, String>) -> Vec<At<ImageRef>> {
+    fn base_images(
+        &mut self,
+        dockerfile: &At<PathBuf>,
+        args: &IndexMap<String, String>,
+    ) -> Vec<At<ImageRef>> {
         let text = self
             .dockerfiles
             .entry(dockerfile.value.clone())
@@ -637,7 +833,8 @@ impl Resolver<'_> {
             );
             return Vec::new();
         };
-        let args: HashMap<String, String> = args.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let args: HashMap<String, String> =
+            args.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         dockerfile::base_images(&text, &args)
             .into_iter()
             .filter_map(|base| ImageRef::parse(&base.image).ok())
@@ -652,7 +849,10 @@ impl Resolver<'_> {
             self.require_targets(JobKind::Sync, &name, &spec.to);
             let to = self.images(file, &spec.to, &scope);
             let platforms = self.platforms(file, spec.platforms.as_ref(), &scope);
-            let builder = spec.builder.as_ref().and_then(|b| self.text(file, b, &scope));
+            let builder = spec
+                .builder
+                .as_ref()
+                .and_then(|b| self.text(file, b, &scope));
             let needs = self.needs(file, spec.needs.as_ref(), &scope);
             let Some(from) = from else { continue };
             self.plan.syncs.push(Sync {
@@ -667,7 +867,12 @@ impl Resolver<'_> {
         }
     }
 
-    fn combine(&mut self, file: FileId, name: &Located<String>, spec: &Located<model::CombineSpec>) {
+    fn combine(
+        &mut self,
+        file: FileId,
+        name: &Located<String>,
+        spec: &Located<model::CombineSpec>,
+    ) {
         let spec = &spec.value;
         for (name, scope) in self.expand(JobKind::Combine, file, name, spec.matrix.as_ref()) {
             let from: Vec<CombineSource> = spec
@@ -692,7 +897,10 @@ impl Resolver<'_> {
             }
             self.require_targets(JobKind::Combine, &name, &spec.to);
             let to = self.images(file, &spec.to, &scope);
-            let builder = spec.builder.as_ref().and_then(|b| self.text(file, b, &scope));
+            let builder = spec
+                .builder
+                .as_ref()
+                .and_then(|b| self.text(file, b, &scope));
             let needs = self.needs(file, spec.needs.as_ref(), &scope);
             self.plan.combines.push(Combine {
                 name,
@@ -717,13 +925,19 @@ fn tidy(path: &Path) -> PathBuf {
     for component in path.components() {
         match component {
             Component::CurDir => {}
-            Component::ParentDir if matches!(out.components().next_back(), Some(Component::Normal(_))) => {
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
                 out.pop();
             }
             other => out.push(other),
         }
     }
-    if out.as_os_str().is_empty() { PathBuf::from(".") } else { out }
+    if out.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        out
+    }
 }
 
 /// Parses `NAME=VALUE` as given to `--var`.

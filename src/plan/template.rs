@@ -45,7 +45,10 @@ impl Scope {
     }
 
     fn names(&self) -> impl Iterator<Item = &str> {
-        self.matrix.keys().chain(self.vars.keys()).map(String::as_str)
+        self.matrix
+            .keys()
+            .chain(self.vars.keys())
+            .map(String::as_str)
     }
 }
 
@@ -83,7 +86,9 @@ pub struct Templates<'a> {
 
 fn is_identifier(text: &str) -> bool {
     let mut chars = text.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
@@ -125,7 +130,8 @@ impl<'a> Templates<'a> {
             Some(names) => names.clone(),
             None => match self.jinja.template_from_str(text) {
                 Ok(template) => {
-                    let mut names: Vec<String> = template.undeclared_variables(true).into_iter().collect();
+                    let mut names: Vec<String> =
+                        template.undeclared_variables(true).into_iter().collect();
                     names.sort();
                     self.used_names.insert(text.to_owned(), names.clone());
                     names
@@ -169,7 +175,8 @@ impl<'a> Templates<'a> {
             Ok(rendered) => return Some(rendered),
             Err(err) => err,
         };
-        if err.kind() != ErrorKind::UndefinedError || (undefined.is_empty() && unset_env.is_empty()) {
+        if err.kind() != ErrorKind::UndefinedError || (undefined.is_empty() && unset_env.is_empty())
+        {
             diagnostics.push(template_error(&err, at));
             return None;
         }
@@ -244,9 +251,14 @@ fn report_undefined(
 ) {
     for var in unset_env {
         diagnostics.push(
-            Diagnostic::error("plan::undefined-variable", format!("environment variable `{var}` is not set"))
-                .label(narrow(sources, at, var), "used here")
-                .help(format!("set `{var}` in the environment, or give a fallback: `env.{var} | default(\"…\")`")),
+            Diagnostic::error(
+                "plan::undefined-variable",
+                format!("environment variable `{var}` is not set"),
+            )
+            .label(narrow(sources, at, var), "used here")
+            .help(format!(
+                "set `{var}` in the environment, or give a fallback: `env.{var} | default(\"…\")`"
+            )),
         );
     }
     for root in undefined {
@@ -255,15 +267,20 @@ fn report_undefined(
             help = format!("did you mean `{close}`? Otherwise {help}");
         }
         diagnostics.push(
-            Diagnostic::error("plan::undefined-variable", format!("undefined template variable `{root}`"))
-                .label(narrow(sources, at, root), "not defined")
-                .help(help),
+            Diagnostic::error(
+                "plan::undefined-variable",
+                format!("undefined template variable `{root}`"),
+            )
+            .label(narrow(sources, at, root), "not defined")
+            .help(help),
         );
     }
 }
 
 fn template_error(err: &minijinja::Error, at: Origin) -> Diagnostic {
-    let detail = err.detail().map_or_else(|| err.kind().to_string(), str::to_owned);
+    let detail = err
+        .detail()
+        .map_or_else(|| err.kind().to_string(), str::to_owned);
     Diagnostic::error("plan::template", format!("template error: {detail}"))
         .label(at, "in this template")
         .help("check the `{{ … }}` expressions; templates use minijinja (Jinja2) syntax")
@@ -275,5 +292,93 @@ fn narrow(sources: &SourceMap, at: Origin, word: &str) -> Origin {
     let span = source.clamp(at.span);
     source.text[span.start..span.end()]
         .find(word)
-        .map_or(at, |i| Origin::new(at.file, Span::new(span.start + i, word.len())))
+        .map_or(at, |i| {
+            Origin::new(at.file, Span::new(span.start + i, word.len()))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::source::{FileId, SourceFile};
+
+    fn sources(text: &str) -> SourceMap {
+        let mut map = SourceMap::default();
+        map.add(SourceFile {
+            name: "t.yaml".into(),
+            path: "t.yaml".into(),
+            text: text.into(),
+        });
+        map
+    }
+
+    fn scope() -> Scope {
+        let vars = [("hub", "tangx"), ("tag", "3.12")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), Value::from(v)))
+            .collect();
+        Scope::with_vars(vars).with_matrix([("arch".to_owned(), Value::from("arm64"))].into())
+    }
+
+    fn render(text: &str, env: EnvLookup<'_>) -> (Option<String>, Vec<Diagnostic>) {
+        let map = sources(text);
+        let mut diagnostics = Vec::new();
+        let at = Origin::new(FileId(0), Span::new(0, text.len()));
+        let out = Templates::new(env).render(text, at, &scope(), &map, &mut diagnostics);
+        (out, diagnostics)
+    }
+
+    #[test]
+    fn fast_path_agrees_with_minijinja() {
+        let env = |name: &str| (name == "HOME_X").then(|| "/root".to_owned());
+        for text in [
+            "{{ hub }}/alpine:{{ tag }}",
+            "{{hub}}-{{ arch }}",
+            "x{{ env.HOME_X }}y",
+            "{{ hub }}{{ hub }}",
+            "no template",
+            "{{ hub | upper }}",
+            "{{ 'a' ~ tag }}",
+            "{% if tag %}{{ tag }}{% endif %}",
+        ] {
+            let mut slow = Environment::new();
+            slow.set_undefined_behavior(UndefinedBehavior::Strict);
+            let context = minijinja::context! { hub => "tangx", tag => "3.12", arch => "arm64", env => minijinja::context! { HOME_X => "/root" } };
+            let expected = slow.render_str(text, context).unwrap();
+            assert_eq!(
+                render(text, &env).0.as_deref(),
+                Some(expected.as_str()),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn unset_env_with_a_default_is_fine() {
+        let env = |_: &str| None;
+        let (out, diagnostics) = render("{{ env.NOPE | default('x') }}", &env);
+        assert_eq!(out.as_deref(), Some("x"), "{diagnostics:?}");
+        let (out, diagnostics) = render("{{ env.NOPE }}", &env);
+        assert_eq!(out, None);
+        assert_eq!(
+            diagnostics[0].message,
+            "environment variable `NOPE` is not set"
+        );
+    }
+
+    #[test]
+    fn undefined_names_point_at_themselves() {
+        let env = |_: &str| None;
+        let (out, diagnostics) = render("{{ hbu }}/x", &env);
+        assert_eq!(out, None);
+        assert_eq!(diagnostics.len(), 1);
+        assert_eq!(diagnostics[0].labels[0].origin.span, Span::new(3, 3));
+        assert!(
+            diagnostics[0]
+                .help
+                .as_deref()
+                .unwrap()
+                .contains("did you mean `hub`")
+        );
+    }
 }

@@ -40,9 +40,12 @@ pub fn validate(plan: &mut Plan) -> Vec<Diagnostic> {
                 help = format!("did you mean `{close}`? Otherwise {help}");
             }
             diagnostics.push(
-                Diagnostic::error("plan::unknown-builder", format!("builder `{}` is not defined", name.value))
-                    .label(name.at, "unknown builder")
-                    .help(help),
+                Diagnostic::error(
+                    "plan::unknown-builder",
+                    format!("builder `{}` is not defined", name.value),
+                )
+                .label(name.at, "unknown builder")
+                .help(help),
             );
         }
         found
@@ -55,7 +58,9 @@ pub fn validate(plan: &mut Plan) -> Vec<Diagnostic> {
                 }
             }
             Placement::One(name) => {
-                let Some(index) = find(name, &mut diagnostics) else { continue };
+                let Some(index) = find(name, &mut diagnostics) else {
+                    continue;
+                };
                 let builder = &plan.builders[index];
                 for platform in &build.platforms {
                     check_offers(builder, platform, &mut diagnostics);
@@ -87,18 +92,33 @@ pub fn validate(plan: &mut Plan) -> Vec<Diagnostic> {
                     }
                     if !build.platforms.iter().any(|p| p.value == platform.value) {
                         diagnostics.push(
-                            Diagnostic::error("plan::platform-not-built", format!("`{}` has a builder but is not among the build's platforms", platform.value))
-                                .label(platform.at, "not in `platforms`")
-                                .help(format!("add `{}` to `platforms`, or remove it from `builder`", platform.value)),
+                            Diagnostic::error(
+                                "plan::platform-not-built",
+                                format!(
+                                    "`{}` has a builder but is not among the build's platforms",
+                                    platform.value
+                                ),
+                            )
+                            .label(platform.at, "not in `platforms`")
+                            .help(format!(
+                                "add `{}` to `platforms`, or remove it from `builder`",
+                                platform.value
+                            )),
                         );
                     }
                 }
                 for platform in &build.platforms {
                     if !map.iter().any(|(p, _)| p.value == platform.value) {
                         diagnostics.push(
-                            Diagnostic::error("plan::platform-without-builder", format!("no builder is given for platform `{}`", platform.value))
-                                .label(platform.at, "no builder for this platform")
-                                .help(format!("add `{}: BUILDER` to the build's `builder` map", platform.value)),
+                            Diagnostic::error(
+                                "plan::platform-without-builder",
+                                format!("no builder is given for platform `{}`", platform.value),
+                            )
+                            .label(platform.at, "no builder for this platform")
+                            .help(format!(
+                                "add `{}: BUILDER` to the build's `builder` map",
+                                platform.value
+                            )),
                         );
                     }
                 }
@@ -108,34 +128,68 @@ pub fn validate(plan: &mut Plan) -> Vec<Diagnostic> {
     let via_builder = plan
         .syncs
         .iter()
-        .map(|s| (JobKind::Sync, &s.name, s.via, s.builder.as_ref(), vec![&s.from]))
+        .map(|s| {
+            (
+                JobKind::Sync,
+                &s.name,
+                s.via,
+                s.builder.as_ref(),
+                vec![&s.from],
+            )
+        })
         .chain(plan.combines.iter().map(|c| {
-            (JobKind::Combine, &c.name, c.via, c.builder.as_ref(), c.from.iter().map(|s| &s.image).collect())
+            (
+                JobKind::Combine,
+                &c.name,
+                c.via,
+                c.builder.as_ref(),
+                c.from.iter().map(|s| &s.image).collect(),
+            )
         }));
     for (kind, name, via, builder, sources) in via_builder {
         match (via, builder) {
             (Via::Builder, None) => diagnostics.push(
-                Diagnostic::error("plan::via-builder-without-builder", format!("{} `{}` runs `via: builder` but names no builder", kind.prefix(), name.value))
-                    .label(name.at, "no `builder`")
-                    .help("add `builder: NAME` (one of `builders:`), or use `via: registry`"),
+                Diagnostic::error(
+                    "plan::via-builder-without-builder",
+                    format!(
+                        "{} `{}` runs `via: builder` but names no builder",
+                        kind.prefix(),
+                        name.value
+                    ),
+                )
+                .label(name.at, "no `builder`")
+                .help("add `builder: NAME` (one of `builders:`), or use `via: registry`"),
             ),
             (Via::Builder, Some(b)) => {
                 find(b, &mut diagnostics);
             }
             (_, Some(b)) => diagnostics.push(
-                Diagnostic::warning("plan::builder-unused", format!("`builder` has no effect on {} `{}` without `via: builder`", kind.prefix(), name.value))
-                    .label(b.at, "not used")
-                    .help("add `via: builder`, or remove `builder`"),
+                Diagnostic::warning(
+                    "plan::builder-unused",
+                    format!(
+                        "`builder` has no effect on {} `{}` without `via: builder`",
+                        kind.prefix(),
+                        name.value
+                    ),
+                )
+                .label(b.at, "not used")
+                .help("add `via: builder`, or remove `builder`"),
             ),
             (Via::Registry, None) => {}
             (Via::Imagetools, None) => {}
         }
         if via != Via::Registry {
-            for source in sources.iter().filter(|s| matches!(s.value, ImageRef::Layout(_))) {
+            for source in sources
+                .iter()
+                .filter(|s| matches!(s.value, ImageRef::Layout(_)))
+            {
                 diagnostics.push(
-                    Diagnostic::error("plan::layout-needs-registry", "an OCI layout on disk can only be read by `via: registry`")
-                        .label(source.at, "an `oci:` layout")
-                        .help("use `via: registry` (the default) for `oci:` sources"),
+                    Diagnostic::error(
+                        "plan::layout-needs-registry",
+                        "an OCI layout on disk can only be read by `via: registry`",
+                    )
+                    .label(source.at, "an `oci:` layout")
+                    .help("use `via: registry` (the default) for `oci:` sources"),
                 );
             }
         }
@@ -143,9 +197,15 @@ pub fn validate(plan: &mut Plan) -> Vec<Diagnostic> {
     for sync in &plan.syncs {
         for target in sync.to.iter().filter(|t| t.value == sync.from.value) {
             diagnostics.push(
-                Diagnostic::error("plan::sync-onto-itself", format!("sync `{}` copies `{}` onto itself", sync.name.value, target.value))
-                    .label(target.at, "same as `from`")
-                    .help("name a different target"),
+                Diagnostic::error(
+                    "plan::sync-onto-itself",
+                    format!(
+                        "sync `{}` copies `{}` onto itself",
+                        sync.name.value, target.value
+                    ),
+                )
+                .label(target.at, "same as `from`")
+                .help("name a different target"),
             );
         }
     }
@@ -154,10 +214,16 @@ pub fn validate(plan: &mut Plan) -> Vec<Diagnostic> {
         for source in &combine.from {
             if let Some(first) = seen.insert(&source.platform.value, source.platform.at) {
                 diagnostics.push(
-                    Diagnostic::error("plan::duplicate-platform", format!("combine `{}` has two sources for `{}`", combine.name.value, source.platform.value))
-                        .label(source.platform.at, "second source")
-                        .label(first, "first source")
-                        .help("an index holds one image per platform: remove one of the two"),
+                    Diagnostic::error(
+                        "plan::duplicate-platform",
+                        format!(
+                            "combine `{}` has two sources for `{}`",
+                            combine.name.value, source.platform.value
+                        ),
+                    )
+                    .label(source.platform.at, "second source")
+                    .label(first, "first source")
+                    .help("an index holds one image per platform: remove one of the two"),
                 );
             }
         }
@@ -173,18 +239,32 @@ fn check_nodes(builder: &Builder, diagnostics: &mut Vec<Diagnostic>) {
     for node in &builder.nodes {
         if let Some(first) = names.insert(&node.name.value, node.name.at) {
             diagnostics.push(
-                Diagnostic::error("plan::duplicate-node", format!("builder `{}` has two nodes named `{}`", builder.name.value, node.name.value))
-                    .label(node.name.at, "second node")
-                    .label(first, "first node")
-                    .help("give each node its own name"),
+                Diagnostic::error(
+                    "plan::duplicate-node",
+                    format!(
+                        "builder `{}` has two nodes named `{}`",
+                        builder.name.value, node.name.value
+                    ),
+                )
+                .label(node.name.at, "second node")
+                .label(first, "first node")
+                .help("give each node its own name"),
             );
         }
-        if let Some(first) = endpoints.insert(format!("{:?}", node.endpoint.value), node.endpoint.at) {
+        if let Some(first) =
+            endpoints.insert(format!("{:?}", node.endpoint.value), node.endpoint.at)
+        {
             diagnostics.push(
-                Diagnostic::error("plan::duplicate-node", format!("builder `{}` has two nodes on the same engine", builder.name.value))
-                    .label(node.endpoint.at, "same endpoint again")
-                    .label(first, "first used here")
-                    .help("one engine is one node: merge their `platforms` into one node"),
+                Diagnostic::error(
+                    "plan::duplicate-node",
+                    format!(
+                        "builder `{}` has two nodes on the same engine",
+                        builder.name.value
+                    ),
+                )
+                .label(node.endpoint.at, "same endpoint again")
+                .label(first, "first used here")
+                .help("one engine is one node: merge their `platforms` into one node"),
             );
         }
     }
@@ -196,10 +276,19 @@ fn check_offers(builder: &Builder, platform: &At<Platform>, diagnostics: &mut Ve
         return;
     }
     diagnostics.push(
-        Diagnostic::error("plan::platform-not-offered", format!("no node of builder `{}` builds `{}`", builder.name.value, platform.value))
-            .label(platform.at, "not offered by the builder")
-            .label(builder.name.at, format!("offers {}", offered.join(", ")))
-            .help(format!("add a node with `platforms: [{}]` to `{}`, or build on another builder", platform.value, builder.name.value)),
+        Diagnostic::error(
+            "plan::platform-not-offered",
+            format!(
+                "no node of builder `{}` builds `{}`",
+                builder.name.value, platform.value
+            ),
+        )
+        .label(platform.at, "not offered by the builder")
+        .label(builder.name.at, format!("offers {}", offered.join(", ")))
+        .help(format!(
+            "add a node with `platforms: [{}]` to `{}`, or build on another builder",
+            platform.value, builder.name.value
+        )),
     );
 }
 
@@ -210,8 +299,16 @@ fn check_targets(plan: &Plan, diagnostics: &mut Vec<Diagnostic>) {
         .builds
         .iter()
         .map(|b| (Address::new(JobKind::Build, b.name.value.clone()), &b.tags))
-        .chain(plan.syncs.iter().map(|s| (Address::new(JobKind::Sync, s.name.value.clone()), &s.to)))
-        .chain(plan.combines.iter().map(|c| (Address::new(JobKind::Combine, c.name.value.clone()), &c.to)));
+        .chain(
+            plan.syncs
+                .iter()
+                .map(|s| (Address::new(JobKind::Sync, s.name.value.clone()), &s.to)),
+        )
+        .chain(
+            plan.combines
+                .iter()
+                .map(|c| (Address::new(JobKind::Combine, c.name.value.clone()), &c.to)),
+        );
     for (address, targets) in outputs {
         let mut own: HashSet<String> = HashSet::new();
         for target in targets {
@@ -238,9 +335,17 @@ fn check_needs(plan: &Plan, diagnostics: &mut Vec<Diagnostic>) {
         .builders
         .iter()
         .map(|b| format!("builder.{}", b.name.value))
-        .chain(plan.builds.iter().map(|b| format!("build.{}", b.name.value)))
+        .chain(
+            plan.builds
+                .iter()
+                .map(|b| format!("build.{}", b.name.value)),
+        )
         .chain(plan.syncs.iter().map(|s| format!("sync.{}", s.name.value)))
-        .chain(plan.combines.iter().map(|c| format!("combine.{}", c.name.value)))
+        .chain(
+            plan.combines
+                .iter()
+                .map(|c| format!("combine.{}", c.name.value)),
+        )
         .collect();
     let needs = plan
         .builds
@@ -253,16 +358,23 @@ fn check_needs(plan: &Plan, diagnostics: &mut Vec<Diagnostic>) {
             continue;
         }
         let help = if Address::parse(&need.value).is_none() {
-            "write an address as `KIND.NAME`, where KIND is builder, build, sync or combine".to_owned()
+            "write an address as `KIND.NAME`, where KIND is builder, build, sync or combine"
+                .to_owned()
         } else if let Some(close) = did_you_mean(&need.value, known.iter().map(String::as_str)) {
             format!("did you mean `{close}`?")
         } else {
             "name a job defined in the plan".to_owned()
         };
         diagnostics.push(
-            Diagnostic::error("plan::unknown-need", format!("`needs` names `{}`, which is not a job of this plan", need.value))
-                .label(need.at, "unknown job")
-                .help(help),
+            Diagnostic::error(
+                "plan::unknown-need",
+                format!(
+                    "`needs` names `{}`, which is not a job of this plan",
+                    need.value
+                ),
+            )
+            .label(need.at, "unknown job")
+            .help(help),
         );
     }
 }

@@ -64,7 +64,9 @@ impl miette::Diagnostic for Part {
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
@@ -72,7 +74,8 @@ impl miette::Diagnostic for Part {
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        (!self.labels.is_empty()).then(|| Box::new(self.labels.iter().cloned()) as Box<dyn Iterator<Item = LabeledSpan>>)
+        (!self.labels.is_empty())
+            .then(|| Box::new(self.labels.iter().cloned()) as Box<dyn Iterator<Item = LabeledSpan>>)
     }
 
     fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn miette::Diagnostic> + 'a>> {
@@ -100,10 +103,16 @@ fn part(diagnostic: &Diagnostic, sources: &SourceMap) -> Part {
             .filter(|l| l.origin.file == file)
             .map(|l| {
                 let span = source.clamp(l.origin.span);
-                LabeledSpan::new_with_span(Some(l.text.clone()), SourceSpan::new(span.start.into(), span.len))
+                LabeledSpan::new_with_span(
+                    Some(l.text.clone()),
+                    SourceSpan::new(span.start.into(), span.len),
+                )
             })
             .collect();
-        (NamedSource::new(&source.name, source.text.clone()).with_language("yaml"), labels)
+        (
+            NamedSource::new(&source.name, source.text.clone()).with_language("yaml"),
+            labels,
+        )
     };
     let (source, labels) = match files.first() {
         Some(&file) => labels_in(file),
@@ -147,7 +156,10 @@ pub fn render(diagnostic: &Diagnostic, sources: &SourceMap, style: Style) -> Str
         .with_width(style.width)
         .with_context_lines(1);
     let mut out = String::new();
-    if handler.render_report(&mut out, &part(diagnostic, sources)).is_err() {
+    if handler
+        .render_report(&mut out, &part(diagnostic, sources))
+        .is_err()
+    {
         out = format!("{}: {}\n", diagnostic.code, diagnostic.message);
     }
     out
@@ -253,11 +265,17 @@ pub fn github_annotation(diagnostic: &Diagnostic, sources: &SourceMap) -> String
     if let Some(help) = &diagnostic.help {
         message = format!("{message}\nhelp: {help}");
     }
-    format!("::{level} {}::{}", properties.join(","), escape_data(&message))
+    format!(
+        "::{level} {}::{}",
+        properties.join(","),
+        escape_data(&message)
+    )
 }
 
 fn escape_data(text: &str) -> String {
-    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 fn escape_property(text: &str) -> String {
