@@ -3,7 +3,9 @@
 
 use super::model::PlanFile;
 
-pub const SCHEMA_ID: &str = "https://github.com/buildplan/buildplan/schemas/plan.schema.json";
+/// An identifier, not a download location: editors load the schema from the
+/// modeline's relative path.
+pub const SCHEMA_ID: &str = "urn:buildplan:plan-schema:1";
 
 pub fn plan_schema() -> String {
     let mut schema = schemars::schema_for!(PlanFile);
