@@ -3,6 +3,7 @@
 //! Data flows one way: files -> [`plan`] -> [`graph`] -> execution -> [`report`].
 
 pub mod cli;
+pub mod exec;
 pub mod graph;
 pub mod plan;
 pub mod report;
