@@ -143,6 +143,11 @@ fn case() -> impl Strategy<Value = Case> {
 }
 
 fn execute(case: &Case, policy: ContinuePolicy, cancel_after: Option<Duration>) -> (Vec<JobRecord>, Arc<FakeRunner>) {
+    let (records, runner, _) = execute_with_events(case, policy, cancel_after);
+    (records, runner)
+}
+
+fn execute_with_events(case: &Case, policy: ContinuePolicy, cancel_after: Option<Duration>) -> (Vec<JobRecord>, Arc<FakeRunner>, Vec<Event>) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
@@ -172,7 +177,8 @@ fn execute(case: &Case, policy: ContinuePolicy, cancel_after: Option<Duration>) 
         grace: Duration::from_millis(100),
     };
     let cancel = CancellationToken::new();
-    let events: Arc<dyn Subscriber> = Arc::new(Events(Mutex::new(Vec::new())));
+    let log = Arc::new(Events(Mutex::new(Vec::new())));
+    let events: Arc<dyn Subscriber> = log.clone();
     let records = runtime.block_on(async {
         if let Some(after) = cancel_after {
             let cancel = cancel.clone();
@@ -184,7 +190,8 @@ fn execute(case: &Case, policy: ContinuePolicy, cancel_after: Option<Duration>) 
         run(&case.schedule, Arc::clone(&runner), &options, cancel, events).await
     });
     assert_eq!(records.len(), n);
-    (records, runner)
+    let events = log.0.lock().unwrap().clone();
+    (records, runner, events)
 }
 
 /// Every job downstream of `roots` through the given kind of edges.
@@ -255,15 +262,17 @@ proptest! {
 
     #[test]
     fn never_starts_nothing_after_the_first_failure(case in case()) {
-        let (records, runner) = execute(&case, ContinuePolicy::Never, None);
+        let (records, runner, events) = execute_with_events(&case, ContinuePolicy::Never, None);
         check_order_and_caps(&case, &runner);
         let log = runner.log.lock().unwrap();
-        let first_failure_end = log.ends.iter().filter(|(j, _)| case.fails.contains(j)).map(|(_, s)| *s).min();
-        if let Some(end) = first_failure_end {
-            // A running job may still retry: it is finishing, not starting.
-            let mut seen = HashSet::new();
-            let first_starts: Vec<usize> = log.starts.iter().filter(|(j, _)| seen.insert(*j)).map(|(_, s)| *s).collect();
-            prop_assert!(first_starts.iter().all(|s| *s < end), "a job started after the first failure");
+        // Once the scheduler has seen a failure, no job starts (a running
+        // job may still retry: it is finishing, not starting).
+        let first_failure = events
+            .iter()
+            .position(|e| matches!(e, Event::Finished { state: JobState::Failed, .. }));
+        if let Some(at) = first_failure {
+            let started_after = events[at..].iter().any(|e| matches!(e, Event::Started { attempt: 1, .. }));
+            prop_assert!(!started_after, "a job started after the first failure");
         }
         for record in &records {
             prop_assert!(record.state != JobState::Cancelled);
