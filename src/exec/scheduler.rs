@@ -67,6 +67,8 @@ pub async fn run<R: Runner>(
                     in_use[r] += 1;
                 }
                 ready.remove(&job);
+                // Said here, not in the task, so the event order is the order of decisions.
+                events.event(&Event::Started { job, attempt: 1 });
                 running.spawn(attempt_job(job, schedule, &runner, options, &cancel, &events));
             }
         }
@@ -200,7 +202,9 @@ fn attempt_job<R: Runner>(
         let started = Instant::now();
         let mut attempt = 1;
         loop {
-            events.event(&Event::Started { job, attempt });
+            if attempt > 1 {
+                events.event(&Event::Started { job, attempt });
+            }
             let context = JobContext::new(job, attempt, cancel.child_token(), grace, Arc::clone(&events));
             let work = Arc::clone(&runner).run(context);
             let result = match timeout {
