@@ -2,6 +2,8 @@
 //!
 //! Data flows one way: files -> [`plan`] -> [`graph`] -> execution -> [`report`].
 
+pub mod apply;
+pub mod backend;
 pub mod cli;
 pub mod exec;
 pub mod graph;

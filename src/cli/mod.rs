@@ -1,5 +1,6 @@
 //! The command line: clap definitions, and one file per command.
 
+mod apply;
 mod graph;
 mod output;
 mod schema;
@@ -80,6 +81,8 @@ pub enum Command {
     },
     /// Print the JSON Schema of the plan format.
     Schema,
+    /// Run the plan: create builders, run builds, syncs and combines through buildx.
+    Apply(apply::ApplyArgs),
 }
 
 /// Runs `plan` with these arguments; returns the exit code.
@@ -110,5 +113,6 @@ pub fn run(args: impl IntoIterator<Item = OsString>, output: &mut Output) -> u8 
         Command::Show => show::run(&cli.global, output),
         Command::Graph { format } => graph::run(&cli.global, *format, output),
         Command::Schema => schema::run(output),
+        Command::Apply(args) => apply::run_apply(&cli.global, args, output),
     }
 }

@@ -8,6 +8,7 @@
 mod build;
 mod cycle;
 pub mod export;
+pub mod select;
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
@@ -111,6 +112,11 @@ impl<State> JobGraph<State> {
             let (from, to) = self.graph.edge_endpoints(e)?;
             Some((&self.graph[from], &self.graph[to], &self.graph[e]))
         })
+    }
+
+    /// Why `dependent` waits for `dependency` (one edge per reason).
+    pub fn reasons(&self, dependency: NodeIndex, dependent: NodeIndex) -> impl Iterator<Item = &Edge> {
+        self.graph.edges_connecting(dependency, dependent).map(|e| e.weight())
     }
 
     /// The jobs this one waits for.

@@ -2,3 +2,5 @@
 //! this module decides how it looks.
 
 pub mod diagnostics;
+pub mod progress;
+pub mod summary;

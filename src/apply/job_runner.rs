@@ -1,0 +1,400 @@
+//! What each kind of job does, through the buildx backend.
+//!
+//! Builds, and syncs or combines `via: builder`, push by digest (or to a
+//! staging tag where the `docker` driver cannot) and only then point the
+//! final tags at the result with one `imagetools create`: a failed build
+//! never moves a tag.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use serde_json::json;
+use tokio::task::JoinSet;
+
+use super::placement::{Slot, slots};
+use super::schedule::JobRef;
+use crate::backend::buildkitd;
+use crate::backend::buildx::{
+    BuildRequest, Docker, Engine, Output, RawManifest, digest_from_metadata, parse_raw_manifest, repository_of,
+};
+use crate::backend::process::{self, Captured, Invocation};
+use crate::backend::rawjson::{RawJson, Update};
+use crate::exec::{BoxFuture, JobContext, JobError, Runner};
+use crate::plan::address::Address;
+use crate::plan::platform::Platform;
+use crate::plan::reference::ImageRef;
+use crate::plan::resolved::{At, Builder, Driver, Placement, Plan, Strategy, Via};
+
+pub struct JobRunner {
+    pub plan: Arc<Plan>,
+    pub addresses: Vec<Address>,
+    pub jobs: Vec<JobRef>,
+    pub docker: Docker,
+    /// Run-scoped folder for metadata files, buildkitd.toml files and generated Dockerfiles.
+    pub workdir: PathBuf,
+}
+
+impl Runner for JobRunner {
+    fn run(self: Arc<Self>, context: JobContext) -> BoxFuture<Result<serde_json::Value, JobError>> {
+        Box::pin(async move {
+            let job = self.jobs[context.job];
+            let dir = self.workdir.join(self.addresses[context.job].to_string());
+            tokio::fs::create_dir_all(&dir)
+                .await
+                .map_err(|err| JobError::fatal(format!("cannot create {}: {err}", dir.display())))?;
+            match job {
+                JobRef::Builder(i) => self.builder(&self.plan.builders[i], &dir, &context).await,
+                JobRef::Build(i) => self.build(i, &dir, &context).await,
+                JobRef::Sync(i) => self.sync(i, &dir, &context).await,
+                JobRef::Combine(i) => self.combine(i, &dir, &context).await,
+            }
+        })
+    }
+}
+
+/// What a build publishes: where from, and under which tags.
+struct Publish<'a> {
+    context: &'a Path,
+    dockerfile: &'a Path,
+    args: IndexMap<String, String>,
+    labels: IndexMap<String, String>,
+    target: Option<&'a str>,
+    tags: Vec<String>,
+    push: bool,
+}
+
+async fn run_logged(invocation: &Invocation, context: &JobContext) -> Result<Captured, JobError> {
+    process::run(invocation, context, |line| context.output(line)).await
+}
+
+fn write(path: &Path, text: &str) -> Result<(), JobError> {
+    std::fs::write(path, text).map_err(|err| JobError::fatal(format!("cannot write {}: {err}", path.display())))
+}
+
+/// A tag for an intermediate push: `repo:buildplan-<job>-<platform>`.
+fn staging_tag(repository: &str, job: &str, platforms: &[&Platform]) -> String {
+    let platform = platforms.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("-");
+    let raw = format!("buildplan-{job}-{platform}");
+    let tag: String = raw
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-' { c } else { '-' })
+        .take(128)
+        .collect();
+    format!("{repository}:{tag}")
+}
+
+fn image_text(image: &At<ImageRef>) -> String {
+    image.value.to_string()
+}
+
+impl JobRunner {
+    async fn builder(&self, builder: &Builder, dir: &Path, context: &JobContext) -> Result<serde_json::Value, JobError> {
+        if builder.driver == Driver::Docker {
+            let Some(node) = builder.nodes.first() else {
+                return Err(JobError::fatal(format!("builder `{}` has no engine", builder.name.value)));
+            };
+            context.step("checking the engine");
+            let engine = Engine::Endpoint(node.endpoint.value.clone());
+            let captured = run_logged(&self.docker.engine_version(&engine), context).await.map_err(|err| JobError {
+                message: format!("the engine of builder `{}` is unreachable: {}", builder.name.value, err.message),
+                ..err
+            })?;
+            return Ok(json!({ "engine": captured.stdout.trim() }));
+        }
+        let config = buildkitd::render(builder, &self.plan.mirrors).map_err(JobError::fatal)?;
+        let mut paths = Vec::new();
+        for node in &builder.nodes {
+            // One file per node: buildx copies it into that node at create time.
+            let path = dir.join(format!("{}.buildkitd.toml", node.name.value));
+            write(&path, &config)?;
+            paths.push(path);
+        }
+        context.step("creating");
+        if run_logged(&self.docker.builder_exists(&builder.name.value), context).await.is_ok() {
+            run_logged(&self.docker.remove_builder(&builder.name.value), context).await?;
+        }
+        let configs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+        for invocation in self.docker.create_builder(builder, &configs) {
+            run_logged(&invocation, context).await?;
+        }
+        context.step("booting");
+        if let Err(err) = run_logged(&self.docker.bootstrap(&builder.name.value), context).await {
+            let details = match run_logged(&self.docker.builder_exists(&builder.name.value), context).await {
+                Ok(captured) => node_errors(&captured.stdout),
+                Err(_) => Vec::new(),
+            };
+            let message = if details.is_empty() {
+                format!("builder `{}` failed to boot: {}", builder.name.value, err.message)
+            } else {
+                let nodes: Vec<String> = details.iter().map(|(node, why)| format!("node `{node}`: {why}")).collect();
+                format!("builder `{}` failed to boot: {}", builder.name.value, nodes.join("; "))
+            };
+            return Err(JobError { message, ..err });
+        }
+        Ok(json!({ "nodes": builder.nodes.iter().map(|n| n.name.value.clone()).collect::<Vec<_>>() }))
+    }
+
+    async fn build(&self, index: usize, dir: &Path, context: &JobContext) -> Result<serde_json::Value, JobError> {
+        let build = &self.plan.builds[index];
+        let slots = slots(&self.plan, &build.builder, &build.platforms, build.strategy);
+        let publish = Publish {
+            context: &build.context.value,
+            dockerfile: &build.dockerfile.value,
+            args: build.args.clone(),
+            labels: build.labels.clone(),
+            target: build.target.as_deref(),
+            tags: build.tags.iter().map(image_text).collect(),
+            push: build.push,
+        };
+        self.publish(&build.name.value, slots, &publish, dir, context).await
+    }
+
+    /// Builds on each slot (concurrently), then moves the tags in one step.
+    async fn publish(&self, job: &str, slots: Vec<Slot<'_>>, what: &Publish<'_>, dir: &Path, context: &JobContext) -> Result<serde_json::Value, JobError> {
+        let repository = what.tags.first().map(|t| repository_of(t));
+        let mut tasks: JoinSet<Result<(usize, Option<String>), JobError>> = JoinSet::new();
+        let engines: Vec<Engine> = slots.iter().map(|s| s.engine.clone()).collect();
+        for (i, slot) in slots.iter().enumerate() {
+            let output = match (&repository, what.push) {
+                (Some(repository), true) if slot.push_by_digest => Output::PushByDigest { repository: repository.clone() },
+                (Some(repository), true) => Output::PushTag { tag: staging_tag(repository, job, &slot.platforms) },
+                _ => Output::Local { tags: what.tags.clone() },
+            };
+            let metadata = dir.join(format!("metadata-{i}.json"));
+            let invocation = self.docker.build(&BuildRequest {
+                engine: slot.engine.clone(),
+                builder: slot.builder,
+                context: what.context,
+                dockerfile: what.dockerfile,
+                platforms: slot.platforms.clone(),
+                args: &what.args,
+                labels: &what.labels,
+                target: what.target,
+                output,
+                metadata_file: &metadata,
+            });
+            let context = context.clone();
+            tasks.spawn(async move {
+                let mut progress = RawJson::default();
+                process::run(&invocation, &context, |line| {
+                    for update in progress.feed(line) {
+                        match update {
+                            Update::Step(step) => context.step(step),
+                            Update::Line(line) => context.output(line),
+                        }
+                    }
+                })
+                .await?;
+                let digest = std::fs::read_to_string(&metadata).ok().and_then(|t| digest_from_metadata(&t));
+                Ok((i, digest))
+            });
+        }
+        let mut digests: Vec<Option<String>> = vec![None; slots.len()];
+        while let Some(joined) = tasks.join_next().await {
+            let (i, digest) = joined.map_err(|err| JobError::fatal(format!("build task failed: {err}")))??;
+            digests[i] = digest;
+        }
+        let platform_digests: serde_json::Map<String, serde_json::Value> = slots
+            .iter()
+            .zip(&digests)
+            .map(|(slot, digest)| {
+                let platforms: Vec<String> = slot.platforms.iter().map(ToString::to_string).collect();
+                (platforms.join(","), json!(digest))
+            })
+            .collect();
+        let (Some(repository), true) = (repository, what.push) else {
+            return Ok(json!({ "platforms": platform_digests }));
+        };
+        let sources = digests
+            .iter()
+            .map(|d| {
+                d.as_ref()
+                    .map(|d| format!("{repository}@{d}"))
+                    .ok_or_else(|| JobError::fatal("buildx did not report the pushed digest (no `containerimage.digest` in the metadata file)"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        context.step("moving tags");
+        let engine = engines.first().cloned().unwrap_or(Engine::Default);
+        run_logged(&self.docker.imagetools_create(&engine, &what.tags, &sources), context).await?;
+        Ok(json!({ "tags": what.tags, "platforms": platform_digests }))
+    }
+
+    async fn inspect(&self, reference: &str, context: &JobContext) -> Result<RawManifest, JobError> {
+        let captured = run_logged(&self.docker.imagetools_inspect_raw(&Engine::Default, reference), context).await?;
+        parse_raw_manifest(&captured.stdout).map_err(|err| JobError::fatal(format!("`{reference}`: {err}")))
+    }
+
+    /// The digest of `reference`'s image for `platform`.
+    async fn platform_digest(&self, reference: &str, platform: &Platform, context: &JobContext) -> Result<String, JobError> {
+        match self.inspect(reference, context).await? {
+            RawManifest::Image { digest } => Ok(digest),
+            RawManifest::Index(entries) => entries
+                .into_iter()
+                .find(|e| e.platform.as_ref().is_some_and(|p| p.matches(platform)))
+                .map(|e| e.digest)
+                .ok_or_else(|| JobError::fatal(format!("`{reference}` has no {platform} image"))),
+        }
+    }
+
+    async fn sync(&self, index: usize, dir: &Path, context: &JobContext) -> Result<serde_json::Value, JobError> {
+        let sync = &self.plan.syncs[index];
+        let from = image_text(&sync.from);
+        let tags: Vec<String> = sync.to.iter().map(image_text).collect();
+        let platforms: Vec<&Platform> = sync.platforms.iter().map(|p| &p.value).collect();
+        match sync.via {
+            Via::Registry => Err(not_native()),
+            Via::Imagetools => {
+                let sources = if platforms.is_empty() {
+                    vec![from.clone()]
+                } else {
+                    let repository = repository_of(&from);
+                    let mut sources = Vec::new();
+                    for platform in &platforms {
+                        sources.push(format!("{repository}@{}", self.platform_digest(&from, platform, context).await?));
+                    }
+                    sources
+                };
+                context.step("copying");
+                run_logged(&self.docker.imagetools_create(&Engine::Default, &tags, &sources), context).await?;
+                Ok(json!({ "tags": tags, "from": from }))
+            }
+            Via::Builder => {
+                let platforms: Vec<Platform> = if platforms.is_empty() {
+                    match self.inspect(&from, context).await? {
+                        RawManifest::Index(entries) => entries
+                            .iter()
+                            .filter_map(|e| e.platform.as_ref())
+                            .filter(|p| p.os != "unknown")
+                            .filter_map(|p| Platform::parse(&format!("{}/{}", p.os, p.architecture)).ok())
+                            .collect(),
+                        RawManifest::Image { .. } => Vec::new(),
+                    }
+                } else {
+                    platforms.into_iter().cloned().collect()
+                };
+                // The seed's sync: a Dockerfile that is nothing but its base image.
+                let dockerfile = dir.join("Dockerfile");
+                write(&dockerfile, "ARG IMAGE\nFROM ${IMAGE}\n")?;
+                let mut args = IndexMap::new();
+                args.insert("IMAGE".to_owned(), from.clone());
+                self.on_builder(&sync.name.value, sync.builder.as_ref(), &platforms, dir, &dockerfile, args, tags, context).await
+            }
+        }
+    }
+
+    async fn combine(&self, index: usize, dir: &Path, context: &JobContext) -> Result<serde_json::Value, JobError> {
+        let combine = &self.plan.combines[index];
+        let tags: Vec<String> = combine.to.iter().map(image_text).collect();
+        match combine.via {
+            Via::Registry => Err(not_native()),
+            Via::Imagetools => {
+                let mut sources = Vec::new();
+                for source in &combine.from {
+                    let reference = image_text(&source.image);
+                    let digest = self.platform_digest(&reference, &source.platform.value, context).await?;
+                    sources.push(format!("{}@{digest}", repository_of(&reference)));
+                }
+                context.step("combining");
+                run_logged(&self.docker.imagetools_create(&Engine::Default, &tags, &sources), context).await?;
+                Ok(json!({ "tags": tags, "sources": sources }))
+            }
+            Via::Builder => {
+                // The seed's combine: one stage per architecture, picked by TARGETARCH.
+                let mut text = String::new();
+                for source in &combine.from {
+                    text.push_str(&format!("FROM {} AS {}\n", image_text(&source.image), stage_name(&source.platform.value)));
+                }
+                text.push_str("FROM ${TARGETARCH}${TARGETVARIANT}\n");
+                let dockerfile = dir.join("Dockerfile");
+                write(&dockerfile, &text)?;
+                let platforms: Vec<Platform> = combine.from.iter().map(|s| s.platform.value.clone()).collect();
+                self.on_builder(&combine.name.value, combine.builder.as_ref(), &platforms, dir, &dockerfile, IndexMap::new(), tags, context).await
+            }
+        }
+    }
+
+    /// A generated Dockerfile built on the job's builder and published.
+    #[allow(clippy::too_many_arguments)]
+    async fn on_builder(
+        &self,
+        job: &str,
+        builder: Option<&At<String>>,
+        platforms: &[Platform],
+        dir: &Path,
+        dockerfile: &Path,
+        args: IndexMap<String, String>,
+        tags: Vec<String>,
+        context: &JobContext,
+    ) -> Result<serde_json::Value, JobError> {
+        let Some(builder) = builder else {
+            return Err(JobError::fatal("`via: builder` needs a builder"));
+        };
+        let at = builder.at;
+        let placement = Placement::One(builder.clone());
+        let located: Vec<At<Platform>> = platforms.iter().map(|p| At::new(p.clone(), at)).collect();
+        let engine_is_docker = self
+            .plan
+            .builders
+            .iter()
+            .find(|b| b.name.value == builder.value)
+            .is_some_and(|b| b.driver == Driver::Docker);
+        let strategy = if engine_is_docker { Strategy::Split } else { Strategy::Multi };
+        let slots = slots(&self.plan, &placement, &located, strategy);
+        let publish = Publish {
+            context: dir,
+            dockerfile,
+            args,
+            labels: IndexMap::new(),
+            target: None,
+            tags,
+            push: true,
+        };
+        self.publish(job, slots, &publish, dir, context).await
+    }
+}
+
+/// `arm64`, or `armv7` where a variant tells two `arm` images apart.
+fn stage_name(platform: &Platform) -> String {
+    format!("{}{}", platform.architecture, platform.variant.as_deref().unwrap_or(""))
+}
+
+fn not_native() -> JobError {
+    JobError::fatal("`via: registry` (the native copy) is not available in this version; use `via: imagetools` or `via: builder`")
+}
+
+/// Per-node errors from `buildx inspect` ("Name: …" then "Error: …").
+fn node_errors(inspect: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut in_nodes = false;
+    let mut node = String::new();
+    for line in inspect.lines() {
+        let line = line.trim();
+        if line.starts_with("Nodes:") {
+            in_nodes = true;
+        } else if let Some(name) = line.strip_prefix("Name:").filter(|_| in_nodes) {
+            node = name.trim().to_owned();
+        } else if let Some(error) = line.strip_prefix("Error:").filter(|_| in_nodes) {
+            out.push((node.clone(), error.trim().to_owned()));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staging_tags_are_valid_tags() {
+        let p = Platform::parse("linux/arm/v7").unwrap();
+        assert_eq!(staging_tag("127.0.0.1:5000/app", "hello", &[&p]), "127.0.0.1:5000/app:buildplan-hello-linux-arm-v7");
+        assert!(ImageRef::parse(&staging_tag("r.example/a", &"x".repeat(300), &[&p])).is_ok());
+    }
+
+    #[test]
+    fn node_errors_from_inspect() {
+        let text = "Name:          b\nDriver:        docker-container\n\nNodes:\nName:      n1\nEndpoint:  unix:///x\nStatus:    error\nError:     cannot pull moby/buildkit\n\nName: n2\nStatus: inactive\n";
+        assert_eq!(node_errors(text), [("n1".to_owned(), "cannot pull moby/buildkit".to_owned())]);
+    }
+}

@@ -1,0 +1,13 @@
+//! `plan apply`'s glue: the plan's graph as a [`Schedule`] for the
+//! scheduler (with the caps the plan sets), and a [`Runner`] that does each
+//! job through the backend.
+//!
+//! [`Schedule`]: crate::exec::Schedule
+//! [`Runner`]: crate::exec::Runner
+
+mod job_runner;
+mod placement;
+mod schedule;
+
+pub use job_runner::JobRunner;
+pub use schedule::{JobRef, PlannedRun, plan_run};

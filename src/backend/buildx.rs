@@ -1,0 +1,318 @@
+//! Everything `plan` knows about the docker CLI and buildx: which command
+//! lines create a builder, run a build, copy or combine images, and how to
+//! read what they print. Commands are argument vectors (see `process`).
+
+use std::path::Path;
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+use super::process::Invocation;
+use crate::plan::platform::Platform;
+use crate::plan::resolved::{Builder, Driver, Endpoint};
+
+/// The oldest buildx with `--progress=rawjson`.
+pub const MIN_BUILDX: (u32, u32) = (0, 12);
+
+/// How a command reaches a Docker engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Engine {
+    /// Whatever `DOCKER_HOST` / the current context says.
+    Default,
+    Endpoint(Endpoint),
+}
+
+impl Engine {
+    fn global_args(&self) -> Vec<String> {
+        match self {
+            Self::Default => Vec::new(),
+            Self::Endpoint(Endpoint::Host(host)) => vec!["--host".into(), host.clone()],
+            Self::Endpoint(Endpoint::Context(context)) => vec!["--context".into(), context.clone()],
+        }
+    }
+}
+
+/// The `docker` program to run (tests put a fake one on PATH).
+#[derive(Debug, Clone)]
+pub struct Docker {
+    pub program: String,
+}
+
+impl Default for Docker {
+    fn default() -> Self {
+        Self {
+            program: "docker".into(),
+        }
+    }
+}
+
+/// Where a build's result goes.
+#[derive(Debug, Clone)]
+pub enum Output {
+    /// Pushed by digest into this repository, no tag (drivers that can).
+    PushByDigest { repository: String },
+    /// Pushed to this tag (the `docker` driver cannot push by digest).
+    PushTag { tag: String },
+    /// Built and tagged in the builder, not pushed.
+    Local { tags: Vec<String> },
+}
+
+/// One `buildx build`.
+#[derive(Debug, Clone)]
+pub struct BuildRequest<'a> {
+    pub engine: Engine,
+    pub builder: Option<&'a str>,
+    pub context: &'a Path,
+    pub dockerfile: &'a Path,
+    pub platforms: Vec<&'a Platform>,
+    pub args: &'a IndexMap<String, String>,
+    pub labels: &'a IndexMap<String, String>,
+    pub target: Option<&'a str>,
+    pub output: Output,
+    pub metadata_file: &'a Path,
+}
+
+impl Docker {
+    fn command(&self, engine: &Engine) -> Invocation {
+        Invocation::new(&self.program).args(engine.global_args())
+    }
+
+    pub fn build(&self, request: &BuildRequest<'_>) -> Invocation {
+        let mut inv = self.command(&request.engine).args(["buildx", "build"]);
+        if let Some(builder) = request.builder {
+            inv = inv.args(["--builder", builder]);
+        }
+        inv = inv
+            .args(["--progress", "rawjson"])
+            .arg("--metadata-file")
+            .arg(request.metadata_file.display().to_string())
+            .arg("--file")
+            .arg(request.dockerfile.display().to_string());
+        if !request.platforms.is_empty() {
+            let list: Vec<String> = request.platforms.iter().map(ToString::to_string).collect();
+            inv = inv.arg("--platform").arg(list.join(","));
+        }
+        for (name, value) in request.args {
+            inv = inv.arg("--build-arg").arg(format!("{name}={value}"));
+        }
+        for (name, value) in request.labels {
+            inv = inv.arg("--label").arg(format!("{name}={value}"));
+        }
+        if let Some(target) = request.target {
+            inv = inv.args(["--target", target]);
+        }
+        inv = match &request.output {
+            Output::PushByDigest { repository } => inv.arg("--output").arg(format!(
+                "type=image,name={repository},push-by-digest=true,name-canonical=true,push=true"
+            )),
+            Output::PushTag { tag } => inv.args(["--tag", tag, "--push"]),
+            Output::Local { tags } => tags.iter().fold(inv, |inv, tag| inv.args(["--tag", tag])),
+        };
+        inv.arg(request.context.display().to_string())
+    }
+
+    /// `imagetools create`: the tags point at an index over `sources` (or at the one source).
+    pub fn imagetools_create(&self, engine: &Engine, tags: &[String], sources: &[String]) -> Invocation {
+        let mut inv = self.command(engine).args(["buildx", "imagetools", "create", "--progress", "plain"]);
+        for tag in tags {
+            inv = inv.args(["--tag", tag]);
+        }
+        inv.args(sources.iter().cloned())
+    }
+
+    pub fn imagetools_inspect_raw(&self, engine: &Engine, reference: &str) -> Invocation {
+        self.command(engine).args(["buildx", "imagetools", "inspect", "--raw", reference])
+    }
+
+    /// Is the engine there? (`driver: docker` builders are checked, never created.)
+    pub fn engine_version(&self, engine: &Engine) -> Invocation {
+        self.command(engine).args(["version", "--format", "{{.Server.Version}}"])
+    }
+
+    pub fn builder_exists(&self, name: &str) -> Invocation {
+        self.command(&Engine::Default).args(["buildx", "inspect", name])
+    }
+
+    pub fn remove_builder(&self, name: &str) -> Invocation {
+        self.command(&Engine::Default).args(["buildx", "rm", name])
+    }
+
+    /// `buildx create` for every node, the first creating the builder and
+    /// the others `--append`ing to it. `configs[i]` is node i's buildkitd.toml.
+    pub fn create_builder(&self, builder: &Builder, configs: &[&Path]) -> Vec<Invocation> {
+        builder
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, node)| {
+                let mut inv = self.command(&Engine::Default).args(["buildx", "create"]);
+                if i > 0 {
+                    inv = inv.arg("--append");
+                }
+                inv = inv
+                    .args(["--name", &builder.name.value])
+                    .args(["--driver", driver_name(builder.driver)])
+                    .args(["--node", &node.name.value]);
+                if !node.platforms.is_empty() {
+                    let list: Vec<String> = node.platforms.iter().map(|p| p.value.to_string()).collect();
+                    inv = inv.arg("--platform").arg(list.join(","));
+                }
+                if let Some(config) = configs.get(i) {
+                    inv = inv.arg("--buildkitd-config").arg(config.display().to_string());
+                }
+                for (key, value) in &node.driver_opts {
+                    inv = inv.arg("--driver-opt").arg(format!("{key}={value}"));
+                }
+                if let Some(flags) = &builder.buildkitd_flags {
+                    inv = inv.args(["--buildkitd-flags", flags]);
+                }
+                let endpoint = match &node.endpoint.value {
+                    Endpoint::Host(host) | Endpoint::Context(host) => host.clone(),
+                };
+                inv.arg(endpoint)
+            })
+            .collect()
+    }
+
+    pub fn bootstrap(&self, name: &str) -> Invocation {
+        self.command(&Engine::Default).args(["buildx", "inspect", "--bootstrap", name])
+    }
+}
+
+pub const fn driver_name(driver: Driver) -> &'static str {
+    match driver {
+        Driver::DockerContainer => "docker-container",
+        Driver::Docker => "docker",
+        Driver::Kubernetes => "kubernetes",
+        Driver::Remote => "remote",
+    }
+}
+
+/// The digest `buildx build --metadata-file` recorded.
+pub fn digest_from_metadata(text: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(text).ok()?;
+    value.get("containerimage.digest")?.as_str().map(str::to_owned)
+}
+
+/// One platform's entry in an image index.
+#[derive(Debug, Clone, Deserialize)]
+pub struct IndexEntry {
+    pub digest: String,
+    pub platform: Option<IndexPlatform>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct IndexPlatform {
+    pub os: String,
+    pub architecture: String,
+    pub variant: Option<String>,
+}
+
+impl IndexPlatform {
+    pub fn matches(&self, platform: &Platform) -> bool {
+        Platform::parse(&match &self.variant {
+            Some(v) => format!("{}/{}/{v}", self.os, self.architecture),
+            None => format!("{}/{}", self.os, self.architecture),
+        })
+        .is_ok_and(|p| p == *platform)
+    }
+}
+
+/// A manifest as `imagetools inspect --raw` prints it: an index, or one image.
+#[derive(Debug, Clone)]
+pub enum RawManifest {
+    Index(Vec<IndexEntry>),
+    /// A single image manifest, with the digest of its bytes.
+    Image { digest: String },
+}
+
+pub fn parse_raw_manifest(raw: &str) -> Result<RawManifest, String> {
+    #[derive(Deserialize)]
+    struct Raw {
+        manifests: Option<Vec<IndexEntry>>,
+    }
+    let parsed: Raw = serde_json::from_str(raw).map_err(|err| format!("not a manifest: {err}"))?;
+    match parsed.manifests {
+        Some(entries) => Ok(RawManifest::Index(entries)),
+        None => {
+            use sha2::Digest as _;
+            // The digest is of the exact bytes; `--raw` prints them with one trailing newline.
+            let bytes = raw.strip_suffix('\n').unwrap_or(raw);
+            let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes.as_bytes())));
+            Ok(RawManifest::Image { digest })
+        }
+    }
+}
+
+/// `major.minor` of `docker buildx version` ("github.com/docker/buildx 0.13.1+ds1 …").
+pub fn parse_buildx_version(text: &str) -> Option<(u32, u32)> {
+    let word = text.split_whitespace().find(|w| w.trim_start_matches('v').starts_with(|c: char| c.is_ascii_digit()))?;
+    let mut parts = word.trim_start_matches('v').split(['.', '+', '-']);
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
+/// Before anything runs: `docker` and a recent enough buildx are there,
+/// or the user is told what to install.
+pub fn check_installed(docker: &Docker) -> Result<(), String> {
+    let output = std::process::Command::new(&docker.program)
+        .args(["buildx", "version"])
+        .stdin(std::process::Stdio::null())
+        .output();
+    let output = match output {
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Err("`docker` is not installed: install the Docker CLI (Debian: `apt-get install docker.io`, or Docker's own packages)".into());
+        }
+        Err(err) => return Err(format!("cannot run `docker`: {err}")),
+        Ok(output) => output,
+    };
+    if !output.status.success() {
+        return Err("the buildx plugin is not installed: install `docker-buildx` (or `docker-buildx-plugin` from Docker's packages) so that `docker buildx version` works".into());
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    match parse_buildx_version(&text) {
+        Some(version) if version >= MIN_BUILDX => Ok(()),
+        Some((major, minor)) => Err(format!(
+            "buildx {major}.{minor} is too old: plan needs buildx {}.{} or newer (for `--progress=rawjson`); upgrade `docker-buildx`",
+            MIN_BUILDX.0, MIN_BUILDX.1
+        )),
+        None => Err(format!("cannot read the buildx version from `docker buildx version`: {}", text.trim())),
+    }
+}
+
+/// The repository part of a normalized reference (`host/path`, no tag or digest).
+pub fn repository_of(reference: &str) -> String {
+    let name = reference.split('@').next().unwrap_or(reference);
+    let last_slash = name.rfind('/').map_or(0, |i| i + 1);
+    match name[last_slash..].rfind(':') {
+        Some(i) => name[..last_slash + i].to_owned(),
+        None => name.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_buildx_versions() {
+        assert_eq!(parse_buildx_version("github.com/docker/buildx 0.13.1+ds1 0.13.1+ds1-3"), Some((0, 13)));
+        assert_eq!(parse_buildx_version("github.com/docker/buildx v0.19.3 48d6a39"), Some((0, 19)));
+        assert_eq!(parse_buildx_version("nonsense"), None);
+    }
+
+    #[test]
+    fn repository_drops_tag_and_digest() {
+        assert_eq!(repository_of("127.0.0.1:5000/a/b:1"), "127.0.0.1:5000/a/b");
+        assert_eq!(repository_of("docker.io/library/alpine@sha256:ab"), "docker.io/library/alpine");
+        assert_eq!(repository_of("127.0.0.1:5000/a"), "127.0.0.1:5000/a");
+    }
+
+    #[test]
+    fn raw_manifests() {
+        let index = r#"{"manifests":[{"digest":"sha256:a","platform":{"os":"linux","architecture":"arm64"}}]}"#;
+        let RawManifest::Index(entries) = parse_raw_manifest(index).unwrap() else { panic!() };
+        assert!(entries[0].platform.as_ref().unwrap().matches(&Platform::parse("linux/arm64/v8").unwrap()));
+        let RawManifest::Image { digest } = parse_raw_manifest("{\"config\":{}}\n").unwrap() else { panic!() };
+        assert_eq!(digest.len(), 71);
+    }
+}

@@ -1,0 +1,8 @@
+//! The outside world behind narrow seams: external commands (`process`),
+//! docker buildx (`buildx`), buildkitd configuration (`buildkitd`) and
+//! buildx progress (`rawjson`).
+
+pub mod buildkitd;
+pub mod buildx;
+pub mod process;
+pub mod rawjson;

@@ -1,0 +1,214 @@
+//! `plan apply`: run the plan's jobs through buildx, in parallel where the
+//! graph allows, with progress, a summary, and a clean stop on Ctrl-C.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+
+use super::{GlobalArgs, Output, exit, session};
+use crate::apply::{JobRef, JobRunner, plan_run};
+use crate::backend::buildx::{Docker, check_installed};
+use crate::exec::{ContinuePolicy, JobState, Options, RetryPolicy, Subscriber, run};
+use crate::graph::select::select;
+use crate::plan::resolved::Via;
+use crate::report::progress::{ProgressMode, Reporter};
+use crate::report::summary::{render, summarize};
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Jobs running at once.
+    #[arg(short = 'j', long, default_value_t = 10)]
+    pub parallelism: usize,
+    /// What a failure stops.
+    #[arg(long = "continue", value_enum, default_value_t = ContinuePolicy::Never)]
+    pub continue_policy: ContinuePolicy,
+    /// Only these jobs (glob on addresses, repeatable) and what they need.
+    #[arg(long = "target", value_name = "ADDR")]
+    pub targets: Vec<String>,
+    /// Progress output.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
+    /// Write the results as JSON here (also when the run fails).
+    #[arg(long, value_name = "FILE")]
+    pub summary_file: Option<PathBuf>,
+    /// Write each job's full output to DIR/ADDRESS.log.
+    #[arg(long, value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
+    /// Give up on a job attempt after this long (e.g. `90s`, `30m`, `2h`).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Attempts per job for transient failures (a dropped connection, a registry 429/5xx).
+    #[arg(long, default_value_t = 3)]
+    pub attempts: u32,
+    /// After Ctrl-C, how long running commands get to stop before they are killed.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+    pub grace: Duration,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let (number, unit) = text.trim().split_at(text.trim().find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.trim().len()));
+    let value: f64 = number.parse().map_err(|_| format!("`{text}` is not a duration like 90s, 30m or 2h"))?;
+    let seconds = match unit {
+        "" | "s" => value,
+        "ms" => value / 1000.0,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(format!("`{text}`: unknown unit `{unit}` (use ms, s, m or h)")),
+    };
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+pub fn run_apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> u8 {
+    let Some(session) = session::open(global, output) else {
+        return exit::ERROR;
+    };
+    let selected = if args.targets.is_empty() {
+        None
+    } else {
+        match select(&session.graph, &args.targets) {
+            Ok(selected) => Some(selected),
+            Err(pattern) => {
+                output.err(&format!("error: --target `{pattern}` matches no job of the plan\n"));
+                return exit::ERROR;
+            }
+        }
+    };
+    let planned = plan_run(&session.plan, &session.graph, selected.as_deref(), args.timeout);
+    let native: Vec<String> = planned
+        .jobs
+        .iter()
+        .zip(&planned.addresses)
+        .filter(|(job, _)| match job {
+            JobRef::Sync(i) => session.plan.syncs[*i].via == Via::Registry,
+            JobRef::Combine(i) => session.plan.combines[*i].via == Via::Registry,
+            _ => false,
+        })
+        .map(|(_, address)| address.to_string())
+        .collect();
+    if !native.is_empty() {
+        output.err(&format!(
+            "error: `via: registry` (the native registry copy, the default for syncs and combines) is not available in this version yet: {}\n  help: set `via: imagetools` (or `via: builder`) on these jobs\n",
+            native.join(", ")
+        ));
+        return exit::ERROR;
+    }
+    let docker = Docker::default();
+    if !planned.jobs.is_empty()
+        && let Err(message) = check_installed(&docker)
+    {
+        output.err(&format!("error: {message}\n"));
+        return exit::ERROR;
+    }
+    if let Some(dir) = &args.log_dir
+        && let Err(err) = std::fs::create_dir_all(dir)
+    {
+        output.err(&format!("error: cannot create the log folder {}: {err}\n", dir.display()));
+        return exit::ERROR;
+    }
+    let workdir = match tempfile::Builder::new().prefix("buildplan-").tempdir() {
+        Ok(dir) => dir,
+        Err(err) => {
+            output.err(&format!("error: cannot create a work folder: {err}\n"));
+            return exit::ERROR;
+        }
+    };
+    let addresses: Vec<String> = planned.addresses.iter().map(ToString::to_string).collect();
+    let reporter = Arc::new(Reporter::new(
+        args.progress,
+        addresses.clone(),
+        args.log_dir.clone(),
+        std::io::stderr().is_terminal(),
+        std::env::var_os("CI").is_some(),
+        output.github_actions,
+        Box::new(std::io::stderr()),
+    ));
+    let runner = Arc::new(JobRunner {
+        plan: Arc::new(session.plan),
+        addresses: planned.addresses.clone(),
+        jobs: planned.jobs.clone(),
+        docker,
+        workdir: workdir.path().to_path_buf(),
+    });
+    let options = Options {
+        parallelism: args.parallelism,
+        continue_policy: args.continue_policy,
+        retry: RetryPolicy {
+            attempts: args.attempts.max(1),
+            ..RetryPolicy::default()
+        },
+        grace: args.grace,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            output.err(&format!("error: cannot start the async runtime: {err}\n"));
+            return exit::ERROR;
+        }
+    };
+    let started = Instant::now();
+    let cancel = CancellationToken::new();
+    let records = runtime.block_on(async {
+        let watcher = tokio::spawn(interrupt_on_signal(cancel.clone()));
+        let subscriber: Arc<dyn Subscriber> = reporter.clone();
+        let records = run(&planned.schedule, runner, &options, cancel.clone(), subscriber).await;
+        watcher.abort();
+        records
+    });
+    reporter.finish();
+    let interrupted = cancel.is_cancelled();
+    let summary = summarize(&addresses, &records, interrupted, selected.is_some(), started.elapsed());
+    output.err(&render(&summary));
+    if let Some(path) = &args.summary_file {
+        let mut text = serde_json::to_string_pretty(&summary).unwrap_or_default();
+        text.push('\n');
+        if let Err(err) = std::fs::write(path, text) {
+            output.err(&format!("error: cannot write the summary to {}: {err}\n", path.display()));
+        }
+    }
+    if interrupted {
+        exit::INTERRUPTED
+    } else if records.iter().all(|r| r.state == JobState::Succeeded) {
+        exit::OK
+    } else {
+        exit::ERROR
+    }
+}
+
+/// Ctrl-C or SIGTERM cancels the run (once; a second signal changes nothing,
+/// the grace period still applies).
+async fn interrupt_on_signal(cancel: CancellationToken) {
+    let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(signal) => Some(signal),
+        Err(_) => None,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = async {
+            match &mut terminate {
+                Some(signal) => { signal.recv().await; }
+                None => std::future::pending::<()>().await,
+            }
+        } => {}
+    }
+    cancel.cancel();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5d").is_err());
+    }
+}

@@ -1,0 +1,278 @@
+//! How a run looks while it happens: bars on a terminal, address-prefixed
+//! lines in CI logs, one collapsible group per job under GitHub Actions,
+//! JSON lines for machines. Also writes each job's full log to `--log-dir`.
+//! This is the only file that knows indicatif.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::exec::{Event, JobState, Subscriber};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProgressMode {
+    /// Bars when stderr is a terminal and `CI` is unset, else plain (grouped under GitHub Actions).
+    Auto,
+    Tty,
+    Plain,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Style {
+    Bars,
+    Plain,
+    Github,
+    Json,
+}
+
+pub struct Reporter {
+    style: Style,
+    addresses: Vec<String>,
+    log_dir: Option<PathBuf>,
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    multi: Option<MultiProgress>,
+    overall: Option<ProgressBar>,
+    bars: HashMap<usize, ProgressBar>,
+    /// Under GitHub Actions: each job's lines until it finishes.
+    buffered: HashMap<usize, Vec<String>>,
+    failed_logs: Vec<(usize, Vec<String>)>,
+    logs: HashMap<usize, File>,
+    out: Box<dyn std::io::Write + Send>,
+}
+
+fn seconds(ms: Option<u64>) -> String {
+    ms.map_or_else(String::new, |ms| format!(" in {:.1}s", Duration::from_millis(ms).as_secs_f64()))
+}
+
+fn state_word(state: JobState) -> &'static str {
+    match state {
+        JobState::Succeeded => "succeeded",
+        JobState::Failed => "failed",
+        JobState::Skipped => "skipped (a dependency failed)",
+        JobState::Cancelled => "cancelled",
+        JobState::NotStarted => "not started",
+    }
+}
+
+impl Reporter {
+    /// `stderr_is_terminal`, `ci` and `github_actions` describe the environment `auto` adapts to.
+    pub fn new(
+        mode: ProgressMode,
+        addresses: Vec<String>,
+        log_dir: Option<PathBuf>,
+        stderr_is_terminal: bool,
+        ci: bool,
+        github_actions: bool,
+        out: Box<dyn std::io::Write + Send>,
+    ) -> Self {
+        let style = match mode {
+            ProgressMode::Tty => Style::Bars,
+            ProgressMode::Json => Style::Json,
+            ProgressMode::Plain if github_actions => Style::Github,
+            ProgressMode::Plain => Style::Plain,
+            ProgressMode::Auto if stderr_is_terminal && !ci => Style::Bars,
+            ProgressMode::Auto if github_actions => Style::Github,
+            ProgressMode::Auto => Style::Plain,
+        };
+        let (multi, overall) = if style == Style::Bars {
+            let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+            let overall = multi.add(ProgressBar::new(addresses.len() as u64));
+            overall.set_style(
+                ProgressStyle::with_template("{prefix:.bold} [{bar:30}] {pos}/{len} jobs {elapsed}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            overall.set_prefix("apply");
+            (Some(multi), Some(overall))
+        } else {
+            (None, None)
+        };
+        Self {
+            style,
+            addresses,
+            log_dir,
+            inner: Mutex::new(Inner {
+                multi,
+                overall,
+                bars: HashMap::new(),
+                buffered: HashMap::new(),
+                failed_logs: Vec::new(),
+                logs: HashMap::new(),
+                out,
+            }),
+        }
+    }
+
+    fn address(&self, job: usize) -> &str {
+        self.addresses.get(job).map_or("?", String::as_str)
+    }
+
+    /// Under GitHub Actions, the failed jobs' logs again, ungrouped, so they are seen.
+    pub fn finish(&self) {
+        let Ok(mut inner) = self.inner.lock() else { return };
+        if let Some(overall) = inner.overall.take() {
+            overall.finish_and_clear();
+        }
+        if self.style == Style::Github {
+            let failed = std::mem::take(&mut inner.failed_logs);
+            for (job, lines) in failed {
+                let _ = writeln!(inner.out, "::error title={}::{} failed", self.address(job), self.address(job));
+                for line in lines {
+                    let _ = writeln!(inner.out, "{line}");
+                }
+            }
+        }
+    }
+
+    fn log_line(&self, inner: &mut Inner, job: usize, line: &str) {
+        let Some(dir) = &self.log_dir else { return };
+        if !inner.logs.contains_key(&job) {
+            let path = dir.join(format!("{}.log", self.address(job)));
+            if let Ok(file) = File::create(path) {
+                inner.logs.insert(job, file);
+            }
+        }
+        if let Some(file) = inner.logs.get_mut(&job) {
+            let _ = writeln!(file, "{line}");
+        }
+    }
+
+    fn say(&self, inner: &mut Inner, job: usize, text: &str) {
+        let line = format!("[{}] {text}", self.address(job));
+        match self.style {
+            Style::Plain => {
+                let _ = writeln!(inner.out, "{line}");
+            }
+            Style::Github => inner.buffered.entry(job).or_default().push(line),
+            Style::Bars => {
+                if let Some(multi) = &inner.multi {
+                    let _ = multi.println(line);
+                }
+            }
+            Style::Json => {}
+        }
+    }
+}
+
+impl Subscriber for Reporter {
+    fn event(&self, event: &Event) {
+        let Ok(mut inner) = self.inner.lock() else { return };
+        let inner = &mut *inner;
+        if self.style == Style::Json {
+            let mut value = serde_json::to_value(event).unwrap_or_default();
+            if let (Some(map), Some(job)) = (value.as_object_mut(), event_job(event)) {
+                map.insert("address".into(), self.address(job).into());
+            }
+            let _ = writeln!(inner.out, "{value}");
+        }
+        match event {
+            Event::Started { job, attempt } => {
+                self.log_line(inner, *job, &format!("# attempt {attempt}"));
+                if self.style == Style::Bars {
+                    if let Some(multi) = &inner.multi {
+                        let bar = multi.add(ProgressBar::new_spinner());
+                        bar.set_style(
+                            ProgressStyle::with_template("  {spinner} {prefix:.bold} {wide_msg}")
+                                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                        );
+                        bar.set_prefix(self.address(*job).to_owned());
+                        bar.enable_steady_tick(Duration::from_millis(120));
+                        inner.bars.insert(*job, bar);
+                    }
+                } else if *attempt == 1 {
+                    self.say(inner, *job, "started");
+                }
+            }
+            Event::Step { job, step } => {
+                self.log_line(inner, *job, &format!("# {step}"));
+                match inner.bars.get(job) {
+                    Some(bar) => bar.set_message(step.clone()),
+                    None => self.say(inner, *job, step),
+                }
+            }
+            Event::Output { job, line } => {
+                self.log_line(inner, *job, line);
+                if matches!(self.style, Style::Plain | Style::Github) {
+                    self.say(inner, *job, line);
+                }
+            }
+            Event::Retrying { job, attempt, delay_ms, error } => {
+                let text = format!("attempt {attempt} failed, retrying in {:.1}s: {error}", *delay_ms as f64 / 1000.0);
+                self.log_line(inner, *job, &text);
+                self.say(inner, *job, &text);
+            }
+            Event::Finished { job, state, duration_ms, error } => {
+                let mut text = format!("{}{}", state_word(*state), seconds(*duration_ms));
+                if let Some(error) = error {
+                    text.push_str(&format!(": {error}"));
+                }
+                self.log_line(inner, *job, &text);
+                if let Some(bar) = inner.bars.remove(job) {
+                    bar.finish_and_clear();
+                }
+                if let Some(overall) = &inner.overall {
+                    overall.inc(1);
+                }
+                let mark = match state {
+                    JobState::Succeeded => "✓",
+                    JobState::Failed => "✗",
+                    _ => "-",
+                };
+                match self.style {
+                    Style::Bars => {
+                        let line = format!("{mark} {} {text}", self.address(*job));
+                        if let Some(multi) = &inner.multi {
+                            let _ = multi.println(line);
+                        }
+                    }
+                    Style::Plain => self.say(inner, *job, &text),
+                    Style::Github => {
+                        let mut lines = inner.buffered.remove(job).unwrap_or_default();
+                        lines.push(format!("[{}] {text}", self.address(*job)));
+                        let _ = writeln!(inner.out, "::group::{mark} {} {text}", self.address(*job));
+                        for line in &lines {
+                            let _ = writeln!(inner.out, "{line}");
+                        }
+                        let _ = writeln!(inner.out, "::endgroup::");
+                        if *state == JobState::Failed {
+                            inner.failed_logs.push((*job, lines));
+                        }
+                    }
+                    Style::Json => {}
+                }
+            }
+            Event::Interrupted => {
+                let line = "interrupted: starting nothing new, stopping running jobs".to_owned();
+                match (&inner.multi, self.style) {
+                    (Some(multi), _) => {
+                        let _ = multi.println(line);
+                    }
+                    (None, Style::Plain | Style::Github) => {
+                        let _ = writeln!(inner.out, "{line}");
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+fn event_job(event: &Event) -> Option<usize> {
+    match event {
+        Event::Started { job, .. }
+        | Event::Step { job, .. }
+        | Event::Output { job, .. }
+        | Event::Retrying { job, .. }
+        | Event::Finished { job, .. } => Some(*job),
+        Event::Interrupted => None,
+    }
+}
