@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use buildplan::exec::{
-    BoxFuture, ContinuePolicy, Dependency, Event, JobContext, JobError, JobRecord, JobState, Options, RetryPolicy,
-    Runner, Schedule, ScheduledJob, Subscriber, run,
+    BoxFuture, ContinuePolicy, Dependency, Event, JobContext, JobError, JobRecord, JobState,
+    Options, RetryPolicy, Runner, Schedule, ScheduledJob, Subscriber, run,
 };
 use proptest::prelude::*;
 use tokio_util::sync::CancellationToken;
@@ -100,54 +100,79 @@ struct Case {
 fn case() -> impl Strategy<Value = Case> {
     (2usize..40).prop_flat_map(|n| {
         (
-            proptest::collection::vec(proptest::collection::vec((0usize..n, any::<bool>()), 0..3), n),
+            proptest::collection::vec(
+                proptest::collection::vec((0usize..n, any::<bool>()), 0..3),
+                n,
+            ),
             proptest::collection::vec(1u64..50, n),
             proptest::collection::hash_set(0..n, 0..3),
-            proptest::collection::vec(prop_oneof![8 => Just(0u32), 1 => Just(1u32), 1 => Just(2u32)], n),
+            proptest::collection::vec(
+                prop_oneof![8 => Just(0u32), 1 => Just(1u32), 1 => Just(2u32)],
+                n,
+            ),
             proptest::collection::vec(proptest::collection::vec(0usize..3, 0..2), n),
             1usize..6,
             proptest::collection::vec(1usize..3, 3),
         )
-            .prop_map(move |(deps, durations, fails, flaky, resources, parallelism, caps)| {
-                let jobs = deps
-                    .into_iter()
-                    .zip(resources)
-                    .enumerate()
-                    .map(|(job, (deps, mut resources))| {
-                        // Edges only point forward: the graph is acyclic.
-                        let mut dependencies: Vec<(usize, Dependency)> = deps
-                            .into_iter()
-                            .filter(|(d, _)| *d < job)
-                            .map(|(d, data)| (d, if data { Dependency::Data } else { Dependency::Order }))
-                            .collect();
-                        dependencies.sort_by_key(|(d, _)| *d);
-                        dependencies.dedup_by_key(|(d, _)| *d);
-                        resources.sort_unstable();
-                        resources.dedup();
-                        ScheduledJob {
-                            dependencies,
-                            resources,
-                            timeout: None,
-                        }
-                    })
-                    .collect();
-                Case {
-                    schedule: Schedule { jobs, caps },
-                    durations,
-                    fails,
-                    flaky,
-                    parallelism,
-                }
-            })
+            .prop_map(
+                move |(deps, durations, fails, flaky, resources, parallelism, caps)| {
+                    let jobs = deps
+                        .into_iter()
+                        .zip(resources)
+                        .enumerate()
+                        .map(|(job, (deps, mut resources))| {
+                            // Edges only point forward: the graph is acyclic.
+                            let mut dependencies: Vec<(usize, Dependency)> = deps
+                                .into_iter()
+                                .filter(|(d, _)| *d < job)
+                                .map(|(d, data)| {
+                                    (
+                                        d,
+                                        if data {
+                                            Dependency::Data
+                                        } else {
+                                            Dependency::Order
+                                        },
+                                    )
+                                })
+                                .collect();
+                            dependencies.sort_by_key(|(d, _)| *d);
+                            dependencies.dedup_by_key(|(d, _)| *d);
+                            resources.sort_unstable();
+                            resources.dedup();
+                            ScheduledJob {
+                                dependencies,
+                                resources,
+                                timeout: None,
+                            }
+                        })
+                        .collect();
+                    Case {
+                        schedule: Schedule { jobs, caps },
+                        durations,
+                        fails,
+                        flaky,
+                        parallelism,
+                    }
+                },
+            )
     })
 }
 
-fn execute(case: &Case, policy: ContinuePolicy, cancel_after: Option<Duration>) -> (Vec<JobRecord>, Arc<FakeRunner>) {
+fn execute(
+    case: &Case,
+    policy: ContinuePolicy,
+    cancel_after: Option<Duration>,
+) -> (Vec<JobRecord>, Arc<FakeRunner>) {
     let (records, runner, _) = execute_with_events(case, policy, cancel_after);
     (records, runner)
 }
 
-fn execute_with_events(case: &Case, policy: ContinuePolicy, cancel_after: Option<Duration>) -> (Vec<JobRecord>, Arc<FakeRunner>, Vec<Event>) {
+fn execute_with_events(
+    case: &Case,
+    policy: ContinuePolicy,
+    cancel_after: Option<Duration>,
+) -> (Vec<JobRecord>, Arc<FakeRunner>, Vec<Event>) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
@@ -162,7 +187,12 @@ fn execute_with_events(case: &Case, policy: ContinuePolicy, cancel_after: Option
         max_running: AtomicUsize::new(0),
         per_resource: (0..3).map(|_| AtomicUsize::new(0)).collect(),
         max_per_resource: (0..3).map(|_| AtomicUsize::new(0)).collect(),
-        resources: case.schedule.jobs.iter().map(|j| j.resources.clone()).collect(),
+        resources: case
+            .schedule
+            .jobs
+            .iter()
+            .map(|j| j.resources.clone())
+            .collect(),
         sequence: AtomicUsize::new(0),
         log: Mutex::new(Log::default()),
     });
@@ -187,7 +217,14 @@ fn execute_with_events(case: &Case, policy: ContinuePolicy, cancel_after: Option
                 cancel.cancel();
             });
         }
-        run(&case.schedule, Arc::clone(&runner), &options, cancel, events).await
+        run(
+            &case.schedule,
+            Arc::clone(&runner),
+            &options,
+            cancel,
+            events,
+        )
+        .await
     });
     assert_eq!(records.len(), n);
     let events = log.0.lock().unwrap().clone();
@@ -199,7 +236,8 @@ fn downstream(case: &Case, roots: &HashSet<usize>, through_order: bool) -> HashS
     let mut reached: HashSet<usize> = HashSet::new();
     for (job, spec) in case.schedule.jobs.iter().enumerate() {
         let hit = spec.dependencies.iter().any(|(d, kind)| {
-            (roots.contains(d) || reached.contains(d)) && (through_order || *kind == Dependency::Data || !roots.contains(d))
+            (roots.contains(d) || reached.contains(d))
+                && (through_order || *kind == Dependency::Data || !roots.contains(d))
         });
         if hit {
             reached.insert(job);
@@ -210,17 +248,32 @@ fn downstream(case: &Case, roots: &HashSet<usize>, through_order: bool) -> HashS
 
 fn check_order_and_caps(case: &Case, runner: &FakeRunner) {
     let log = runner.log.lock().unwrap();
-    let last_end = |job: usize| log.ends.iter().filter(|(j, _)| *j == job).map(|(_, s)| *s).max();
+    let last_end = |job: usize| {
+        log.ends
+            .iter()
+            .filter(|(j, _)| *j == job)
+            .map(|(_, s)| *s)
+            .max()
+    };
     for &(job, start) in &log.starts {
         for &(dependency, _) in &case.schedule.jobs[job].dependencies {
             if let Some(end) = last_end(dependency) {
-                assert!(end < start, "job {job} started before its dependency {dependency} ended");
+                assert!(
+                    end < start,
+                    "job {job} started before its dependency {dependency} ended"
+                );
             }
         }
     }
-    assert!(runner.max_running.load(Ordering::SeqCst) <= case.parallelism, "more than -j jobs at once");
+    assert!(
+        runner.max_running.load(Ordering::SeqCst) <= case.parallelism,
+        "more than -j jobs at once"
+    );
     for (r, cap) in case.schedule.caps.iter().enumerate() {
-        assert!(runner.max_per_resource[r].load(Ordering::SeqCst) <= *cap, "resource {r} over its cap");
+        assert!(
+            runner.max_per_resource[r].load(Ordering::SeqCst) <= *cap,
+            "resource {r} over its cap"
+        );
     }
 }
 
@@ -326,7 +379,13 @@ proptest! {
 fn a_timeout_fails_the_job() {
     let mut case = Case {
         schedule: Schedule {
-            jobs: vec![ScheduledJob::default(), ScheduledJob { dependencies: vec![(0, Dependency::Data)], ..ScheduledJob::default() }],
+            jobs: vec![
+                ScheduledJob::default(),
+                ScheduledJob {
+                    dependencies: vec![(0, Dependency::Data)],
+                    ..ScheduledJob::default()
+                },
+            ],
             caps: vec![1, 1, 1],
         },
         durations: vec![1000, 10],
@@ -339,13 +398,20 @@ fn a_timeout_fails_the_job() {
     assert_eq!(records[0].state, JobState::Failed);
     assert_eq!(records[0].error.as_deref(), Some("timed out after 0.1s"));
     assert_eq!(records[1].state, JobState::Skipped);
-    assert_eq!(runner.running.load(Ordering::SeqCst), 0, "the timed-out attempt was dropped");
+    assert_eq!(
+        runner.running.load(Ordering::SeqCst),
+        0,
+        "the timed-out attempt was dropped"
+    );
 }
 
 #[test]
 fn transient_failures_give_up_after_the_last_attempt() {
     let case = Case {
-        schedule: Schedule { jobs: vec![ScheduledJob::default()], caps: vec![1, 1, 1] },
+        schedule: Schedule {
+            jobs: vec![ScheduledJob::default()],
+            caps: vec![1, 1, 1],
+        },
         durations: vec![5],
         fails: HashSet::new(),
         flaky: vec![5],

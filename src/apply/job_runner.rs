@@ -16,7 +16,8 @@ use super::placement::{Slot, slots};
 use super::schedule::JobRef;
 use crate::backend::buildkitd;
 use crate::backend::buildx::{
-    BuildRequest, Docker, Engine, Output, RawManifest, digest_from_metadata, parse_raw_manifest, repository_of,
+    BuildRequest, Docker, Engine, Output, RawManifest, digest_from_metadata, parse_raw_manifest,
+    repository_of,
 };
 use crate::backend::process::{self, Captured, Invocation};
 use crate::backend::rawjson::{RawJson, Update};
@@ -40,9 +41,9 @@ impl Runner for JobRunner {
         Box::pin(async move {
             let job = self.jobs[context.job];
             let dir = self.workdir.join(self.addresses[context.job].to_string());
-            tokio::fs::create_dir_all(&dir)
-                .await
-                .map_err(|err| JobError::fatal(format!("cannot create {}: {err}", dir.display())))?;
+            tokio::fs::create_dir_all(&dir).await.map_err(|err| {
+                JobError::fatal(format!("cannot create {}: {err}", dir.display()))
+            })?;
             match job {
                 JobRef::Builder(i) => self.builder(&self.plan.builders[i], &dir, &context).await,
                 JobRef::Build(i) => self.build(i, &dir, &context).await,
@@ -69,16 +70,27 @@ async fn run_logged(invocation: &Invocation, context: &JobContext) -> Result<Cap
 }
 
 fn write(path: &Path, text: &str) -> Result<(), JobError> {
-    std::fs::write(path, text).map_err(|err| JobError::fatal(format!("cannot write {}: {err}", path.display())))
+    std::fs::write(path, text)
+        .map_err(|err| JobError::fatal(format!("cannot write {}: {err}", path.display())))
 }
 
 /// A tag for an intermediate push: `repo:buildplan-<job>-<platform>`.
 fn staging_tag(repository: &str, job: &str, platforms: &[&Platform]) -> String {
-    let platform = platforms.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("-");
+    let platform = platforms
+        .iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join("-");
     let raw = format!("buildplan-{job}-{platform}");
     let tag: String = raw
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
         .take(128)
         .collect();
     format!("{repository}:{tag}")
@@ -89,17 +101,30 @@ fn image_text(image: &At<ImageRef>) -> String {
 }
 
 impl JobRunner {
-    async fn builder(&self, builder: &Builder, dir: &Path, context: &JobContext) -> Result<serde_json::Value, JobError> {
+    async fn builder(
+        &self,
+        builder: &Builder,
+        dir: &Path,
+        context: &JobContext,
+    ) -> Result<serde_json::Value, JobError> {
         if builder.driver == Driver::Docker {
             let Some(node) = builder.nodes.first() else {
-                return Err(JobError::fatal(format!("builder `{}` has no engine", builder.name.value)));
+                return Err(JobError::fatal(format!(
+                    "builder `{}` has no engine",
+                    builder.name.value
+                )));
             };
             context.step("checking the engine");
             let engine = Engine::Endpoint(node.endpoint.value.clone());
-            let captured = run_logged(&self.docker.engine_version(&engine), context).await.map_err(|err| JobError {
-                message: format!("the engine of builder `{}` is unreachable: {}", builder.name.value, err.message),
-                ..err
-            })?;
+            let captured = run_logged(&self.docker.engine_version(&engine), context)
+                .await
+                .map_err(|err| JobError {
+                    message: format!(
+                        "the engine of builder `{}` is unreachable: {}",
+                        builder.name.value, err.message
+                    ),
+                    ..err
+                })?;
             return Ok(json!({ "engine": captured.stdout.trim() }));
         }
         let config = buildkitd::render(builder, &self.plan.mirrors).map_err(JobError::fatal)?;
@@ -111,7 +136,10 @@ impl JobRunner {
             paths.push(path);
         }
         context.step("creating");
-        if run_logged(&self.docker.builder_exists(&builder.name.value), context).await.is_ok() {
+        if run_logged(&self.docker.builder_exists(&builder.name.value), context)
+            .await
+            .is_ok()
+        {
             run_logged(&self.docker.remove_builder(&builder.name.value), context).await?;
         }
         let configs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
@@ -120,22 +148,40 @@ impl JobRunner {
         }
         context.step("booting");
         if let Err(err) = run_logged(&self.docker.bootstrap(&builder.name.value), context).await {
-            let details = match run_logged(&self.docker.builder_exists(&builder.name.value), context).await {
-                Ok(captured) => node_errors(&captured.stdout),
-                Err(_) => Vec::new(),
-            };
+            let details =
+                match run_logged(&self.docker.builder_exists(&builder.name.value), context).await {
+                    Ok(captured) => node_errors(&captured.stdout),
+                    Err(_) => Vec::new(),
+                };
             let message = if details.is_empty() {
-                format!("builder `{}` failed to boot: {}", builder.name.value, err.message)
+                format!(
+                    "builder `{}` failed to boot: {}",
+                    builder.name.value, err.message
+                )
             } else {
-                let nodes: Vec<String> = details.iter().map(|(node, why)| format!("node `{node}`: {why}")).collect();
-                format!("builder `{}` failed to boot: {}", builder.name.value, nodes.join("; "))
+                let nodes: Vec<String> = details
+                    .iter()
+                    .map(|(node, why)| format!("node `{node}`: {why}"))
+                    .collect();
+                format!(
+                    "builder `{}` failed to boot: {}",
+                    builder.name.value,
+                    nodes.join("; ")
+                )
             };
             return Err(JobError { message, ..err });
         }
-        Ok(json!({ "nodes": builder.nodes.iter().map(|n| n.name.value.clone()).collect::<Vec<_>>() }))
+        Ok(
+            json!({ "nodes": builder.nodes.iter().map(|n| n.name.value.clone()).collect::<Vec<_>>() }),
+        )
     }
 
-    async fn build(&self, index: usize, dir: &Path, context: &JobContext) -> Result<serde_json::Value, JobError> {
+    async fn build(
+        &self,
+        index: usize,
+        dir: &Path,
+        context: &JobContext,
+    ) -> Result<serde_json::Value, JobError> {
         let build = &self.plan.builds[index];
         let slots = slots(&self.plan, &build.builder, &build.platforms, build.strategy);
         let publish = Publish {
@@ -147,19 +193,33 @@ impl JobRunner {
             tags: build.tags.iter().map(image_text).collect(),
             push: build.push,
         };
-        self.publish(&build.name.value, slots, &publish, dir, context).await
+        self.publish(&build.name.value, slots, &publish, dir, context)
+            .await
     }
 
     /// Builds on each slot (concurrently), then moves the tags in one step.
-    async fn publish(&self, job: &str, slots: Vec<Slot<'_>>, what: &Publish<'_>, dir: &Path, context: &JobContext) -> Result<serde_json::Value, JobError> {
+    async fn publish(
+        &self,
+        job: &str,
+        slots: Vec<Slot<'_>>,
+        what: &Publish<'_>,
+        dir: &Path,
+        context: &JobContext,
+    ) -> Result<serde_json::Value, JobError> {
         let repository = what.tags.first().map(|t| repository_of(t));
         let mut tasks: JoinSet<Result<(usize, Option<String>), JobError>> = JoinSet::new();
         let engines: Vec<Engine> = slots.iter().map(|s| s.engine.clone()).collect();
         for (i, slot) in slots.iter().enumerate() {
             let output = match (&repository, what.push) {
-                (Some(repository), true) if slot.push_by_digest => Output::PushByDigest { repository: repository.clone() },
-                (Some(repository), true) => Output::PushTag { tag: staging_tag(repository, job, &slot.platforms) },
-                _ => Output::Local { tags: what.tags.clone() },
+                (Some(repository), true) if slot.push_by_digest => Output::PushByDigest {
+                    repository: repository.clone(),
+                },
+                (Some(repository), true) => Output::PushTag {
+                    tag: staging_tag(repository, job, &slot.platforms),
+                },
+                _ => Output::Local {
+                    tags: what.tags.clone(),
+                },
             };
             let metadata = dir.join(format!("metadata-{i}.json"));
             let invocation = self.docker.build(&BuildRequest {
@@ -186,20 +246,24 @@ impl JobRunner {
                     }
                 })
                 .await?;
-                let digest = std::fs::read_to_string(&metadata).ok().and_then(|t| digest_from_metadata(&t));
+                let digest = std::fs::read_to_string(&metadata)
+                    .ok()
+                    .and_then(|t| digest_from_metadata(&t));
                 Ok((i, digest))
             });
         }
         let mut digests: Vec<Option<String>> = vec![None; slots.len()];
         while let Some(joined) = tasks.join_next().await {
-            let (i, digest) = joined.map_err(|err| JobError::fatal(format!("build task failed: {err}")))??;
+            let (i, digest) =
+                joined.map_err(|err| JobError::fatal(format!("build task failed: {err}")))??;
             digests[i] = digest;
         }
         let platform_digests: serde_json::Map<String, serde_json::Value> = slots
             .iter()
             .zip(&digests)
             .map(|(slot, digest)| {
-                let platforms: Vec<String> = slot.platforms.iter().map(ToString::to_string).collect();
+                let platforms: Vec<String> =
+                    slot.platforms.iter().map(ToString::to_string).collect();
                 (platforms.join(","), json!(digest))
             })
             .collect();
@@ -216,17 +280,37 @@ impl JobRunner {
             .collect::<Result<Vec<_>, _>>()?;
         context.step("moving tags");
         let engine = engines.first().cloned().unwrap_or(Engine::Default);
-        run_logged(&self.docker.imagetools_create(&engine, &what.tags, &sources), context).await?;
+        run_logged(
+            &self.docker.imagetools_create(&engine, &what.tags, &sources),
+            context,
+        )
+        .await?;
         Ok(json!({ "tags": what.tags, "platforms": platform_digests }))
     }
 
-    async fn inspect(&self, reference: &str, context: &JobContext) -> Result<RawManifest, JobError> {
-        let captured = run_logged(&self.docker.imagetools_inspect_raw(&Engine::Default, reference), context).await?;
-        parse_raw_manifest(&captured.stdout).map_err(|err| JobError::fatal(format!("`{reference}`: {err}")))
+    async fn inspect(
+        &self,
+        reference: &str,
+        context: &JobContext,
+    ) -> Result<RawManifest, JobError> {
+        let captured = run_logged(
+            &self
+                .docker
+                .imagetools_inspect_raw(&Engine::Default, reference),
+            context,
+        )
+        .await?;
+        parse_raw_manifest(&captured.stdout)
+            .map_err(|err| JobError::fatal(format!("`{reference}`: {err}")))
     }
 
     /// The digest of `reference`'s image for `platform`.
-    async fn platform_digest(&self, reference: &str, platform: &Platform, context: &JobContext) -> Result<String, JobError> {
+    async fn platform_digest(
+        &self,
+        reference: &str,
+        platform: &Platform,
+        context: &JobContext,
+    ) -> Result<String, JobError> {
         match self.inspect(reference, context).await? {
             RawManifest::Image { digest } => Ok(digest),
             RawManifest::Index(entries) => entries
@@ -237,7 +321,12 @@ impl JobRunner {
         }
     }
 
-    async fn sync(&self, index: usize, dir: &Path, context: &JobContext) -> Result<serde_json::Value, JobError> {
+    async fn sync(
+        &self,
+        index: usize,
+        dir: &Path,
+        context: &JobContext,
+    ) -> Result<serde_json::Value, JobError> {
         let sync = &self.plan.syncs[index];
         let from = image_text(&sync.from);
         let tags: Vec<String> = sync.to.iter().map(image_text).collect();
@@ -251,12 +340,21 @@ impl JobRunner {
                     let repository = repository_of(&from);
                     let mut sources = Vec::new();
                     for platform in &platforms {
-                        sources.push(format!("{repository}@{}", self.platform_digest(&from, platform, context).await?));
+                        sources.push(format!(
+                            "{repository}@{}",
+                            self.platform_digest(&from, platform, context).await?
+                        ));
                     }
                     sources
                 };
                 context.step("copying");
-                run_logged(&self.docker.imagetools_create(&Engine::Default, &tags, &sources), context).await?;
+                run_logged(
+                    &self
+                        .docker
+                        .imagetools_create(&Engine::Default, &tags, &sources),
+                    context,
+                )
+                .await?;
                 Ok(json!({ "tags": tags, "from": from }))
             }
             Via::Builder => {
@@ -266,7 +364,9 @@ impl JobRunner {
                             .iter()
                             .filter_map(|e| e.platform.as_ref())
                             .filter(|p| p.os != "unknown")
-                            .filter_map(|p| Platform::parse(&format!("{}/{}", p.os, p.architecture)).ok())
+                            .filter_map(|p| {
+                                Platform::parse(&format!("{}/{}", p.os, p.architecture)).ok()
+                            })
                             .collect(),
                         RawManifest::Image { .. } => Vec::new(),
                     }
@@ -278,12 +378,27 @@ impl JobRunner {
                 write(&dockerfile, "ARG IMAGE\nFROM ${IMAGE}\n")?;
                 let mut args = IndexMap::new();
                 args.insert("IMAGE".to_owned(), from.clone());
-                self.on_builder(&sync.name.value, sync.builder.as_ref(), &platforms, dir, &dockerfile, args, tags, context).await
+                self.on_builder(
+                    &sync.name.value,
+                    sync.builder.as_ref(),
+                    &platforms,
+                    dir,
+                    &dockerfile,
+                    args,
+                    tags,
+                    context,
+                )
+                .await
             }
         }
     }
 
-    async fn combine(&self, index: usize, dir: &Path, context: &JobContext) -> Result<serde_json::Value, JobError> {
+    async fn combine(
+        &self,
+        index: usize,
+        dir: &Path,
+        context: &JobContext,
+    ) -> Result<serde_json::Value, JobError> {
         let combine = &self.plan.combines[index];
         let tags: Vec<String> = combine.to.iter().map(image_text).collect();
         match combine.via {
@@ -292,24 +407,50 @@ impl JobRunner {
                 let mut sources = Vec::new();
                 for source in &combine.from {
                     let reference = image_text(&source.image);
-                    let digest = self.platform_digest(&reference, &source.platform.value, context).await?;
+                    let digest = self
+                        .platform_digest(&reference, &source.platform.value, context)
+                        .await?;
                     sources.push(format!("{}@{digest}", repository_of(&reference)));
                 }
                 context.step("combining");
-                run_logged(&self.docker.imagetools_create(&Engine::Default, &tags, &sources), context).await?;
+                run_logged(
+                    &self
+                        .docker
+                        .imagetools_create(&Engine::Default, &tags, &sources),
+                    context,
+                )
+                .await?;
                 Ok(json!({ "tags": tags, "sources": sources }))
             }
             Via::Builder => {
                 // The seed's combine: one stage per architecture, picked by TARGETARCH.
                 let mut text = String::new();
                 for source in &combine.from {
-                    text.push_str(&format!("FROM {} AS {}\n", image_text(&source.image), stage_name(&source.platform.value)));
+                    text.push_str(&format!(
+                        "FROM {} AS {}\n",
+                        image_text(&source.image),
+                        stage_name(&source.platform.value)
+                    ));
                 }
                 text.push_str("FROM ${TARGETARCH}${TARGETVARIANT}\n");
                 let dockerfile = dir.join("Dockerfile");
                 write(&dockerfile, &text)?;
-                let platforms: Vec<Platform> = combine.from.iter().map(|s| s.platform.value.clone()).collect();
-                self.on_builder(&combine.name.value, combine.builder.as_ref(), &platforms, dir, &dockerfile, IndexMap::new(), tags, context).await
+                let platforms: Vec<Platform> = combine
+                    .from
+                    .iter()
+                    .map(|s| s.platform.value.clone())
+                    .collect();
+                self.on_builder(
+                    &combine.name.value,
+                    combine.builder.as_ref(),
+                    &platforms,
+                    dir,
+                    &dockerfile,
+                    IndexMap::new(),
+                    tags,
+                    context,
+                )
+                .await
             }
         }
     }
@@ -339,7 +480,11 @@ impl JobRunner {
             .iter()
             .find(|b| b.name.value == builder.value)
             .is_some_and(|b| b.driver == Driver::Docker);
-        let strategy = if engine_is_docker { Strategy::Split } else { Strategy::Multi };
+        let strategy = if engine_is_docker {
+            Strategy::Split
+        } else {
+            Strategy::Multi
+        };
         let slots = slots(&self.plan, &placement, &located, strategy);
         let publish = Publish {
             context: dir,
@@ -356,11 +501,17 @@ impl JobRunner {
 
 /// `arm64`, or `armv7` where a variant tells two `arm` images apart.
 fn stage_name(platform: &Platform) -> String {
-    format!("{}{}", platform.architecture, platform.variant.as_deref().unwrap_or(""))
+    format!(
+        "{}{}",
+        platform.architecture,
+        platform.variant.as_deref().unwrap_or("")
+    )
 }
 
 fn not_native() -> JobError {
-    JobError::fatal("`via: registry` (the native copy) is not available in this version; use `via: imagetools` or `via: builder`")
+    JobError::fatal(
+        "`via: registry` (the native copy) is not available in this version; use `via: imagetools` or `via: builder`",
+    )
 }
 
 /// Per-node errors from `buildx inspect` ("Name: …" then "Error: …").
@@ -388,13 +539,19 @@ mod tests {
     #[test]
     fn staging_tags_are_valid_tags() {
         let p = Platform::parse("linux/arm/v7").unwrap();
-        assert_eq!(staging_tag("127.0.0.1:5000/app", "hello", &[&p]), "127.0.0.1:5000/app:buildplan-hello-linux-arm-v7");
+        assert_eq!(
+            staging_tag("127.0.0.1:5000/app", "hello", &[&p]),
+            "127.0.0.1:5000/app:buildplan-hello-linux-arm-v7"
+        );
         assert!(ImageRef::parse(&staging_tag("r.example/a", &"x".repeat(300), &[&p])).is_ok());
     }
 
     #[test]
     fn node_errors_from_inspect() {
         let text = "Name:          b\nDriver:        docker-container\n\nNodes:\nName:      n1\nEndpoint:  unix:///x\nStatus:    error\nError:     cannot pull moby/buildkit\n\nName: n2\nStatus: inactive\n";
-        assert_eq!(node_errors(text), [("n1".to_owned(), "cannot pull moby/buildkit".to_owned())]);
+        assert_eq!(
+            node_errors(text),
+            [("n1".to_owned(), "cannot pull moby/buildkit".to_owned())]
+        );
     }
 }

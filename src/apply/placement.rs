@@ -37,7 +37,12 @@ fn find<'a>(plan: &'a Plan, name: &str) -> Option<&'a Builder> {
 }
 
 /// The invocations of a build: one for `multi`, one per platform for `split`.
-pub fn slots<'a>(plan: &'a Plan, placement: &'a Placement, platforms: &'a [crate::plan::resolved::At<Platform>], strategy: Strategy) -> Vec<Slot<'a>> {
+pub fn slots<'a>(
+    plan: &'a Plan,
+    placement: &'a Placement,
+    platforms: &'a [crate::plan::resolved::At<Platform>],
+    strategy: Strategy,
+) -> Vec<Slot<'a>> {
     let all: Vec<&Platform> = platforms.iter().map(|p| &p.value).collect();
     let split = |slot: Slot<'a>| -> Vec<Slot<'a>> {
         if strategy == Strategy::Split && slot.platforms.len() > 1 {
@@ -66,7 +71,9 @@ pub fn slots<'a>(plan: &'a Plan, placement: &'a Placement, platforms: &'a [crate
         },
         Placement::PerPlatform(map) => map
             .iter()
-            .filter_map(|(platform, name)| Some(on_builder(find(plan, &name.value)?, vec![&platform.value])))
+            .filter_map(|(platform, name)| {
+                Some(on_builder(find(plan, &name.value)?, vec![&platform.value]))
+            })
             .collect(),
     }
 }

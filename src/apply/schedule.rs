@@ -27,7 +27,12 @@ pub struct PlannedRun {
 
 /// Jobs in graph order; `selected` limits the run to those jobs (and is
 /// expected to be closed under dependencies).
-pub fn plan_run(plan: &Plan, graph: &JobGraph<Validated>, selected: Option<&[bool]>, timeout: Option<Duration>) -> PlannedRun {
+pub fn plan_run(
+    plan: &Plan,
+    graph: &JobGraph<Validated>,
+    selected: Option<&[bool]>,
+    timeout: Option<Duration>,
+) -> PlannedRun {
     let index_of = |kind: JobKind, name: &str| -> Option<usize> {
         match kind {
             JobKind::Builder => plan.builders.iter().position(|b| b.name.value == name),
@@ -44,7 +49,9 @@ pub fn plan_run(plan: &Plan, graph: &JobGraph<Validated>, selected: Option<&[boo
         if selected.is_some_and(|s| !s[node.index()]) {
             continue;
         }
-        let Some(index) = index_of(job.address.kind, &job.address.name) else { continue };
+        let Some(index) = index_of(job.address.kind, &job.address.name) else {
+            continue;
+        };
         number.insert(node.index(), addresses.len());
         addresses.push(job.address.clone());
         jobs.push(match job.address.kind {
@@ -69,8 +76,17 @@ pub fn plan_run(plan: &Plan, graph: &JobGraph<Validated>, selected: Option<&[boo
             .dependencies(node)
             .filter_map(|dependency| {
                 let from = *number.get(&dependency.index())?;
-                let only_ordered = graph.reasons(dependency, node).all(|edge| *edge == Edge::Needs);
-                Some((from, if only_ordered { Dependency::Order } else { Dependency::Data }))
+                let only_ordered = graph
+                    .reasons(dependency, node)
+                    .all(|edge| *edge == Edge::Needs);
+                Some((
+                    from,
+                    if only_ordered {
+                        Dependency::Order
+                    } else {
+                        Dependency::Data
+                    },
+                ))
             })
             .collect();
         let mut resources = Vec::new();
@@ -86,7 +102,10 @@ pub fn plan_run(plan: &Plan, graph: &JobGraph<Validated>, selected: Option<&[boo
         });
     }
     PlannedRun {
-        schedule: Schedule { jobs: scheduled, caps },
+        schedule: Schedule {
+            jobs: scheduled,
+            caps,
+        },
         addresses,
         jobs,
     }
@@ -99,7 +118,9 @@ fn caps_of(plan: &Plan, job: JobRef) -> Vec<(String, u32)> {
     let mut node_caps = |builder: &str, platform: Option<&crate::plan::platform::Platform>| {
         if let Some(b) = plan.builders.iter().find(|b| b.name.value == builder) {
             for node in &b.nodes {
-                let builds_it = platform.is_none_or(|p| node.platforms.is_empty() || node.platforms.iter().any(|np| np.value == *p));
+                let builds_it = platform.is_none_or(|p| {
+                    node.platforms.is_empty() || node.platforms.iter().any(|np| np.value == *p)
+                });
                 if let (Some(cap), true) = (node.max_parallel, builds_it) {
                     out.push((format!("node {builder}/{}", node.name.value), cap));
                 }
@@ -148,7 +169,10 @@ fn caps_of(plan: &Plan, job: JobRef) -> Vec<(String, u32)> {
     }
     for image in images {
         if let ImageRef::Registry(r) = image
-            && let Some(cap) = plan.registries.get(&r.registry).and_then(|reg| reg.max_concurrency)
+            && let Some(cap) = plan
+                .registries
+                .get(&r.registry)
+                .and_then(|reg| reg.max_concurrency)
         {
             out.push((format!("registry {}", r.registry), cap));
         }

@@ -112,8 +112,15 @@ impl Docker {
     }
 
     /// `imagetools create`: the tags point at an index over `sources` (or at the one source).
-    pub fn imagetools_create(&self, engine: &Engine, tags: &[String], sources: &[String]) -> Invocation {
-        let mut inv = self.command(engine).args(["buildx", "imagetools", "create", "--progress", "plain"]);
+    pub fn imagetools_create(
+        &self,
+        engine: &Engine,
+        tags: &[String],
+        sources: &[String],
+    ) -> Invocation {
+        let mut inv =
+            self.command(engine)
+                .args(["buildx", "imagetools", "create", "--progress", "plain"]);
         for tag in tags {
             inv = inv.args(["--tag", tag]);
         }
@@ -121,16 +128,19 @@ impl Docker {
     }
 
     pub fn imagetools_inspect_raw(&self, engine: &Engine, reference: &str) -> Invocation {
-        self.command(engine).args(["buildx", "imagetools", "inspect", "--raw", reference])
+        self.command(engine)
+            .args(["buildx", "imagetools", "inspect", "--raw", reference])
     }
 
     /// Is the engine there? (`driver: docker` builders are checked, never created.)
     pub fn engine_version(&self, engine: &Engine) -> Invocation {
-        self.command(engine).args(["version", "--format", "{{.Server.Version}}"])
+        self.command(engine)
+            .args(["version", "--format", "{{.Server.Version}}"])
     }
 
     pub fn builder_exists(&self, name: &str) -> Invocation {
-        self.command(&Engine::Default).args(["buildx", "inspect", name])
+        self.command(&Engine::Default)
+            .args(["buildx", "inspect", name])
     }
 
     pub fn remove_builder(&self, name: &str) -> Invocation {
@@ -154,11 +164,14 @@ impl Docker {
                     .args(["--driver", driver_name(builder.driver)])
                     .args(["--node", &node.name.value]);
                 if !node.platforms.is_empty() {
-                    let list: Vec<String> = node.platforms.iter().map(|p| p.value.to_string()).collect();
+                    let list: Vec<String> =
+                        node.platforms.iter().map(|p| p.value.to_string()).collect();
                     inv = inv.arg("--platform").arg(list.join(","));
                 }
                 if let Some(config) = configs.get(i) {
-                    inv = inv.arg("--buildkitd-config").arg(config.display().to_string());
+                    inv = inv
+                        .arg("--buildkitd-config")
+                        .arg(config.display().to_string());
                 }
                 for (key, value) in &node.driver_opts {
                     inv = inv.arg("--driver-opt").arg(format!("{key}={value}"));
@@ -175,7 +188,8 @@ impl Docker {
     }
 
     pub fn bootstrap(&self, name: &str) -> Invocation {
-        self.command(&Engine::Default).args(["buildx", "inspect", "--bootstrap", name])
+        self.command(&Engine::Default)
+            .args(["buildx", "inspect", "--bootstrap", name])
     }
 }
 
@@ -191,7 +205,10 @@ pub const fn driver_name(driver: Driver) -> &'static str {
 /// The digest `buildx build --metadata-file` recorded.
 pub fn digest_from_metadata(text: &str) -> Option<String> {
     let value: serde_json::Value = serde_json::from_str(text).ok()?;
-    value.get("containerimage.digest")?.as_str().map(str::to_owned)
+    value
+        .get("containerimage.digest")?
+        .as_str()
+        .map(str::to_owned)
 }
 
 /// One platform's entry in an image index.
@@ -223,7 +240,9 @@ impl IndexPlatform {
 pub enum RawManifest {
     Index(Vec<IndexEntry>),
     /// A single image manifest, with the digest of its bytes.
-    Image { digest: String },
+    Image {
+        digest: String,
+    },
 }
 
 pub fn parse_raw_manifest(raw: &str) -> Result<RawManifest, String> {
@@ -238,7 +257,10 @@ pub fn parse_raw_manifest(raw: &str) -> Result<RawManifest, String> {
             use sha2::Digest as _;
             // The digest is of the exact bytes; `--raw` prints them with one trailing newline.
             let bytes = raw.strip_suffix('\n').unwrap_or(raw);
-            let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes.as_bytes())));
+            let digest = format!(
+                "sha256:{}",
+                hex::encode(sha2::Sha256::digest(bytes.as_bytes()))
+            );
             Ok(RawManifest::Image { digest })
         }
     }
@@ -246,7 +268,10 @@ pub fn parse_raw_manifest(raw: &str) -> Result<RawManifest, String> {
 
 /// `major.minor` of `docker buildx version` ("github.com/docker/buildx 0.13.1+ds1 …").
 pub fn parse_buildx_version(text: &str) -> Option<(u32, u32)> {
-    let word = text.split_whitespace().find(|w| w.trim_start_matches('v').starts_with(|c: char| c.is_ascii_digit()))?;
+    let word = text.split_whitespace().find(|w| {
+        w.trim_start_matches('v')
+            .starts_with(|c: char| c.is_ascii_digit())
+    })?;
     let mut parts = word.trim_start_matches('v').split(['.', '+', '-']);
     Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
 }
@@ -275,7 +300,10 @@ pub fn check_installed(docker: &Docker) -> Result<(), String> {
             "buildx {major}.{minor} is too old: plan needs buildx {}.{} or newer (for `--progress=rawjson`); upgrade `docker-buildx`",
             MIN_BUILDX.0, MIN_BUILDX.1
         )),
-        None => Err(format!("cannot read the buildx version from `docker buildx version`: {}", text.trim())),
+        None => Err(format!(
+            "cannot read the buildx version from `docker buildx version`: {}",
+            text.trim()
+        )),
     }
 }
 
@@ -295,24 +323,43 @@ mod tests {
 
     #[test]
     fn reads_buildx_versions() {
-        assert_eq!(parse_buildx_version("github.com/docker/buildx 0.13.1+ds1 0.13.1+ds1-3"), Some((0, 13)));
-        assert_eq!(parse_buildx_version("github.com/docker/buildx v0.19.3 48d6a39"), Some((0, 19)));
+        assert_eq!(
+            parse_buildx_version("github.com/docker/buildx 0.13.1+ds1 0.13.1+ds1-3"),
+            Some((0, 13))
+        );
+        assert_eq!(
+            parse_buildx_version("github.com/docker/buildx v0.19.3 48d6a39"),
+            Some((0, 19))
+        );
         assert_eq!(parse_buildx_version("nonsense"), None);
     }
 
     #[test]
     fn repository_drops_tag_and_digest() {
         assert_eq!(repository_of("127.0.0.1:5000/a/b:1"), "127.0.0.1:5000/a/b");
-        assert_eq!(repository_of("docker.io/library/alpine@sha256:ab"), "docker.io/library/alpine");
+        assert_eq!(
+            repository_of("docker.io/library/alpine@sha256:ab"),
+            "docker.io/library/alpine"
+        );
         assert_eq!(repository_of("127.0.0.1:5000/a"), "127.0.0.1:5000/a");
     }
 
     #[test]
     fn raw_manifests() {
         let index = r#"{"manifests":[{"digest":"sha256:a","platform":{"os":"linux","architecture":"arm64"}}]}"#;
-        let RawManifest::Index(entries) = parse_raw_manifest(index).unwrap() else { panic!() };
-        assert!(entries[0].platform.as_ref().unwrap().matches(&Platform::parse("linux/arm64/v8").unwrap()));
-        let RawManifest::Image { digest } = parse_raw_manifest("{\"config\":{}}\n").unwrap() else { panic!() };
+        let RawManifest::Index(entries) = parse_raw_manifest(index).unwrap() else {
+            panic!()
+        };
+        assert!(
+            entries[0]
+                .platform
+                .as_ref()
+                .unwrap()
+                .matches(&Platform::parse("linux/arm64/v8").unwrap())
+        );
+        let RawManifest::Image { digest } = parse_raw_manifest("{\"config\":{}}\n").unwrap() else {
+            panic!()
+        };
         assert_eq!(digest.len(), 71);
     }
 }

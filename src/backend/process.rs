@@ -45,7 +45,9 @@ impl Invocation {
         std::iter::once(self.program.as_str())
             .chain(self.args.iter().map(String::as_str))
             .map(|word| {
-                if word.is_empty() || word.contains(|c: char| c.is_whitespace() || "'\"$`\\".contains(c)) {
+                if word.is_empty()
+                    || word.contains(|c: char| c.is_whitespace() || "'\"$`\\".contains(c))
+                {
                     format!("'{}'", word.replace('\'', "'\\''"))
                 } else {
                     word.to_owned()
@@ -167,7 +169,8 @@ pub async fn run(
     };
     // Reaped: the group id may be reused from here on, so never signal it again.
     guard.pgid = None;
-    let status = status.map_err(|err| JobError::fatal(format!("waiting for `{}`: {err}", invocation.program)))?;
+    let status = status
+        .map_err(|err| JobError::fatal(format!("waiting for `{}`: {err}", invocation.program)))?;
     let tail: Vec<String> = tail.into_iter().collect();
     if context.cancel.is_cancelled() && !status.success() {
         return Err(JobError::fatal("interrupted"));
@@ -186,10 +189,15 @@ pub async fn run(
     })
 }
 
-fn failure_message(invocation: &Invocation, status: std::process::ExitStatus, tail: &[String]) -> String {
-    let how = status
-        .code()
-        .map_or_else(|| "was killed".to_owned(), |code| format!("exited with {code}"));
+fn failure_message(
+    invocation: &Invocation,
+    status: std::process::ExitStatus,
+    tail: &[String],
+) -> String {
+    let how = status.code().map_or_else(
+        || "was killed".to_owned(),
+        |code| format!("exited with {code}"),
+    );
     // The most telling line: the last one that says ERROR, else the last one.
     let reason = tail
         .iter()
@@ -228,7 +236,9 @@ pub fn looks_transient(lines: &[String]) -> bool {
         "Connection closed by remote host",
         "connection lost",
     ];
-    lines.iter().any(|line| PATTERNS.iter().any(|p| line.contains(p)))
+    lines
+        .iter()
+        .any(|line| PATTERNS.iter().any(|p| line.contains(p)))
 }
 
 #[cfg(test)]
@@ -238,12 +248,19 @@ mod tests {
     #[test]
     fn display_quotes_what_a_shell_would_split() {
         let inv = Invocation::new("docker").args(["buildx", "build", "--label", "a=b c", "it's"]);
-        assert_eq!(inv.display(), "docker buildx build --label 'a=b c' 'it'\\''s'");
+        assert_eq!(
+            inv.display(),
+            "docker buildx build --label 'a=b c' 'it'\\''s'"
+        );
     }
 
     #[test]
     fn transient_errors_are_recognised() {
-        assert!(looks_transient(&["ERROR: failed to push: 503 Service Unavailable".into()]));
-        assert!(!looks_transient(&["ERROR: failed to solve: dockerfile parse error".into()]));
+        assert!(looks_transient(&[
+            "ERROR: failed to push: 503 Service Unavailable".into()
+        ]));
+        assert!(!looks_transient(&[
+            "ERROR: failed to solve: dockerfile parse error".into()
+        ]));
     }
 }

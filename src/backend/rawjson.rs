@@ -77,18 +77,25 @@ impl RawJson {
             if vertex.name.is_empty() {
                 continue;
             }
-            if vertex.started.is_some() && self.started.insert(vertex.digest.clone(), ()).is_none() {
+            if vertex.started.is_some() && self.started.insert(vertex.digest.clone(), ()).is_none()
+            {
                 out.push(Update::Step(vertex.name.clone()));
             }
             if !vertex.error.is_empty() {
-                out.push(Update::Line(format!("ERROR {}: {}", vertex.name, vertex.error)));
-            } else if vertex.completed.is_some() && self.finished.insert(vertex.digest.clone(), ()).is_none() {
+                out.push(Update::Line(format!(
+                    "ERROR {}: {}",
+                    vertex.name, vertex.error
+                )));
+            } else if vertex.completed.is_some()
+                && self.finished.insert(vertex.digest.clone(), ()).is_none()
+            {
                 let how = if vertex.cached { "CACHED" } else { "DONE" };
                 out.push(Update::Line(format!("{how} {}", vertex.name)));
             }
         }
         for log in status.logs {
-            if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(log.data.as_bytes()) {
+            if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(log.data.as_bytes())
+            {
                 for line in String::from_utf8_lossy(&bytes).lines() {
                     out.push(Update::Line(format!("  {line}")));
                 }

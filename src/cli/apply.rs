@@ -50,14 +50,24 @@ pub struct ApplyArgs {
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    let (number, unit) = text.trim().split_at(text.trim().find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.trim().len()));
-    let value: f64 = number.parse().map_err(|_| format!("`{text}` is not a duration like 90s, 30m or 2h"))?;
+    let (number, unit) = text.trim().split_at(
+        text.trim()
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(text.trim().len()),
+    );
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 90s, 30m or 2h"))?;
     let seconds = match unit {
         "" | "s" => value,
         "ms" => value / 1000.0,
         "m" => value * 60.0,
         "h" => value * 3600.0,
-        _ => return Err(format!("`{text}`: unknown unit `{unit}` (use ms, s, m or h)")),
+        _ => {
+            return Err(format!(
+                "`{text}`: unknown unit `{unit}` (use ms, s, m or h)"
+            ));
+        }
     };
     Ok(Duration::from_secs_f64(seconds))
 }
@@ -72,12 +82,19 @@ pub fn run_apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> 
         match select(&session.graph, &args.targets) {
             Ok(selected) => Some(selected),
             Err(pattern) => {
-                output.err(&format!("error: --target `{pattern}` matches no job of the plan\n"));
+                output.err(&format!(
+                    "error: --target `{pattern}` matches no job of the plan\n"
+                ));
                 return exit::ERROR;
             }
         }
     };
-    let planned = plan_run(&session.plan, &session.graph, selected.as_deref(), args.timeout);
+    let planned = plan_run(
+        &session.plan,
+        &session.graph,
+        selected.as_deref(),
+        args.timeout,
+    );
     let native: Vec<String> = planned
         .jobs
         .iter()
@@ -106,7 +123,10 @@ pub fn run_apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> 
     if let Some(dir) = &args.log_dir
         && let Err(err) = std::fs::create_dir_all(dir)
     {
-        output.err(&format!("error: cannot create the log folder {}: {err}\n", dir.display()));
+        output.err(&format!(
+            "error: cannot create the log folder {}: {err}\n",
+            dir.display()
+        ));
         return exit::ERROR;
     }
     let workdir = match tempfile::Builder::new().prefix("buildplan-").tempdir() {
@@ -142,7 +162,10 @@ pub fn run_apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> 
         },
         grace: args.grace,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             output.err(&format!("error: cannot start the async runtime: {err}\n"));
@@ -154,19 +177,35 @@ pub fn run_apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> 
     let records = runtime.block_on(async {
         let watcher = tokio::spawn(interrupt_on_signal(cancel.clone()));
         let subscriber: Arc<dyn Subscriber> = reporter.clone();
-        let records = run(&planned.schedule, runner, &options, cancel.clone(), subscriber).await;
+        let records = run(
+            &planned.schedule,
+            runner,
+            &options,
+            cancel.clone(),
+            subscriber,
+        )
+        .await;
         watcher.abort();
         records
     });
     reporter.finish();
     let interrupted = cancel.is_cancelled();
-    let summary = summarize(&addresses, &records, interrupted, selected.is_some(), started.elapsed());
+    let summary = summarize(
+        &addresses,
+        &records,
+        interrupted,
+        selected.is_some(),
+        started.elapsed(),
+    );
     output.err(&render(&summary));
     if let Some(path) = &args.summary_file {
         let mut text = serde_json::to_string_pretty(&summary).unwrap_or_default();
         text.push('\n');
         if let Err(err) = std::fs::write(path, text) {
-            output.err(&format!("error: cannot write the summary to {}: {err}\n", path.display()));
+            output.err(&format!(
+                "error: cannot write the summary to {}: {err}\n",
+                path.display()
+            ));
         }
     }
     if interrupted {
@@ -181,10 +220,8 @@ pub fn run_apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> 
 /// Ctrl-C or SIGTERM cancels the run (once; a second signal changes nothing,
 /// the grace period still applies).
 async fn interrupt_on_signal(cancel: CancellationToken) {
-    let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(signal) => Some(signal),
-        Err(_) => None,
-    };
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         () = async {

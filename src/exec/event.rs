@@ -22,12 +22,26 @@ pub enum JobState {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum Event {
-    Started { job: usize, attempt: u32 },
+    Started {
+        job: usize,
+        attempt: u32,
+    },
     /// The current step of a running job ("[2/3] COPY hello.txt /").
-    Step { job: usize, step: String },
+    Step {
+        job: usize,
+        step: String,
+    },
     /// One line of the job's output, for logs.
-    Output { job: usize, line: String },
-    Retrying { job: usize, attempt: u32, delay_ms: u64, error: String },
+    Output {
+        job: usize,
+        line: String,
+    },
+    Retrying {
+        job: usize,
+        attempt: u32,
+        delay_ms: u64,
+        error: String,
+    },
     Finished {
         job: usize,
         state: JobState,

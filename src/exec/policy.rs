@@ -80,6 +80,9 @@ mod tests {
         assert_eq!(policy.delay(1, None), Duration::from_millis(100));
         assert_eq!(policy.delay(2, None), Duration::from_millis(200));
         assert_eq!(policy.delay(3, None), Duration::from_millis(350));
-        assert_eq!(policy.delay(1, Some(Duration::from_millis(250))), Duration::from_millis(250));
+        assert_eq!(
+            policy.delay(1, Some(Duration::from_millis(250))),
+            Duration::from_millis(250)
+        );
     }
 }

@@ -50,7 +50,13 @@ pub struct JobContext {
 }
 
 impl JobContext {
-    pub(crate) fn new(job: usize, attempt: u32, cancel: CancellationToken, grace: Duration, events: Arc<dyn Subscriber>) -> Self {
+    pub(crate) fn new(
+        job: usize,
+        attempt: u32,
+        cancel: CancellationToken,
+        grace: Duration,
+        events: Arc<dyn Subscriber>,
+    ) -> Self {
         Self {
             job,
             attempt,

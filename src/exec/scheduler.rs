@@ -60,7 +60,11 @@ pub async fn run<R: Runner>(
                     break;
                 }
                 // Caps may have filled up with the jobs started in this pass.
-                if !schedule.jobs[job].resources.iter().all(|&r| in_use[r] < schedule.caps[r]) {
+                if !schedule.jobs[job]
+                    .resources
+                    .iter()
+                    .all(|&r| in_use[r] < schedule.caps[r])
+                {
                     continue;
                 }
                 for &r in &schedule.jobs[job].resources {
@@ -69,7 +73,9 @@ pub async fn run<R: Runner>(
                 ready.remove(&job);
                 // Said here, not in the task, so the event order is the order of decisions.
                 events.event(&Event::Started { job, attempt: 1 });
-                running.spawn(attempt_job(job, schedule, &runner, options, &cancel, &events));
+                running.spawn(attempt_job(
+                    job, schedule, &runner, options, &cancel, &events,
+                ));
             }
         }
         if running.is_empty() {
@@ -112,13 +118,26 @@ pub async fn run<R: Runner>(
                 }
             }
             Err(error) => {
-                record.state = if cancel.is_cancelled() { JobState::Cancelled } else { JobState::Failed };
+                record.state = if cancel.is_cancelled() {
+                    JobState::Cancelled
+                } else {
+                    JobState::Failed
+                };
                 record.error = Some(error.message);
                 if record.state == JobState::Failed {
                     if options.continue_policy == ContinuePolicy::Never {
                         stopping = true;
                     }
-                    skip_dependents(job, &dependents, options.continue_policy, &mut waiting_for, &mut done, &mut ready, &mut records, &events);
+                    skip_dependents(
+                        job,
+                        &dependents,
+                        options.continue_policy,
+                        &mut waiting_for,
+                        &mut done,
+                        &mut ready,
+                        &mut records,
+                        &events,
+                    );
                 }
             }
         }
@@ -205,17 +224,28 @@ fn attempt_job<R: Runner>(
             if attempt > 1 {
                 events.event(&Event::Started { job, attempt });
             }
-            let context = JobContext::new(job, attempt, cancel.child_token(), grace, Arc::clone(&events));
+            let context = JobContext::new(
+                job,
+                attempt,
+                cancel.child_token(),
+                grace,
+                Arc::clone(&events),
+            );
             let work = Arc::clone(&runner).run(context);
             let result = match timeout {
                 // Dropping the attempt on timeout kills its processes (see backend::process).
-                Some(limit) => tokio::time::timeout(limit, work)
-                    .await
-                    .unwrap_or_else(|_| Err(JobError::fatal(format!("timed out after {}s", limit.as_secs_f64())))),
+                Some(limit) => tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
+                    Err(JobError::fatal(format!(
+                        "timed out after {}s",
+                        limit.as_secs_f64()
+                    )))
+                }),
                 None => work.await,
             };
             match result {
-                Err(error) if error.transient && attempt < retry.attempts && !cancel.is_cancelled() => {
+                Err(error)
+                    if error.transient && attempt < retry.attempts && !cancel.is_cancelled() =>
+                {
                     let delay = retry.delay(attempt, error.retry_after);
                     events.event(&Event::Retrying {
                         job,

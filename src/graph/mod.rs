@@ -115,8 +115,14 @@ impl<State> JobGraph<State> {
     }
 
     /// Why `dependent` waits for `dependency` (one edge per reason).
-    pub fn reasons(&self, dependency: NodeIndex, dependent: NodeIndex) -> impl Iterator<Item = &Edge> {
-        self.graph.edges_connecting(dependency, dependent).map(|e| e.weight())
+    pub fn reasons(
+        &self,
+        dependency: NodeIndex,
+        dependent: NodeIndex,
+    ) -> impl Iterator<Item = &Edge> {
+        self.graph
+            .edges_connecting(dependency, dependent)
+            .map(|e| e.weight())
     }
 
     /// The jobs this one waits for.

@@ -50,7 +50,9 @@ struct Inner {
 }
 
 fn seconds(ms: Option<u64>) -> String {
-    ms.map_or_else(String::new, |ms| format!(" in {:.1}s", Duration::from_millis(ms).as_secs_f64()))
+    ms.map_or_else(String::new, |ms| {
+        format!(" in {:.1}s", Duration::from_millis(ms).as_secs_f64())
+    })
 }
 
 fn state_word(state: JobState) -> &'static str {
@@ -87,9 +89,11 @@ impl Reporter {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
             let overall = multi.add(ProgressBar::new(addresses.len() as u64));
             overall.set_style(
-                ProgressStyle::with_template("{prefix:.bold} [{bar:30}] {pos}/{len} jobs {elapsed}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
+                ProgressStyle::with_template(
+                    "{prefix:.bold} [{bar:30}] {pos}/{len} jobs {elapsed}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
             );
             overall.set_prefix("apply");
             (Some(multi), Some(overall))
@@ -118,14 +122,21 @@ impl Reporter {
 
     /// Under GitHub Actions, the failed jobs' logs again, ungrouped, so they are seen.
     pub fn finish(&self) {
-        let Ok(mut inner) = self.inner.lock() else { return };
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
         if let Some(overall) = inner.overall.take() {
             overall.finish_and_clear();
         }
         if self.style == Style::Github {
             let failed = std::mem::take(&mut inner.failed_logs);
             for (job, lines) in failed {
-                let _ = writeln!(inner.out, "::error title={}::{} failed", self.address(job), self.address(job));
+                let _ = writeln!(
+                    inner.out,
+                    "::error title={}::{} failed",
+                    self.address(job),
+                    self.address(job)
+                );
                 for line in lines {
                     let _ = writeln!(inner.out, "{line}");
                 }
@@ -135,11 +146,10 @@ impl Reporter {
 
     fn log_line(&self, inner: &mut Inner, job: usize, line: &str) {
         let Some(dir) = &self.log_dir else { return };
-        if !inner.logs.contains_key(&job) {
-            let path = dir.join(format!("{}.log", self.address(job)));
-            if let Ok(file) = File::create(path) {
-                inner.logs.insert(job, file);
-            }
+        if let std::collections::hash_map::Entry::Vacant(entry) = inner.logs.entry(job)
+            && let Ok(file) = File::create(dir.join(format!("{}.log", self.address(job))))
+        {
+            entry.insert(file);
         }
         if let Some(file) = inner.logs.get_mut(&job) {
             let _ = writeln!(file, "{line}");
@@ -165,7 +175,9 @@ impl Reporter {
 
 impl Subscriber for Reporter {
     fn event(&self, event: &Event) {
-        let Ok(mut inner) = self.inner.lock() else { return };
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
         let inner = &mut *inner;
         if self.style == Style::Json {
             let mut value = serde_json::to_value(event).unwrap_or_default();
@@ -205,12 +217,25 @@ impl Subscriber for Reporter {
                     self.say(inner, *job, line);
                 }
             }
-            Event::Retrying { job, attempt, delay_ms, error } => {
-                let text = format!("attempt {attempt} failed, retrying in {:.1}s: {error}", *delay_ms as f64 / 1000.0);
+            Event::Retrying {
+                job,
+                attempt,
+                delay_ms,
+                error,
+            } => {
+                let text = format!(
+                    "attempt {attempt} failed, retrying in {:.1}s: {error}",
+                    *delay_ms as f64 / 1000.0
+                );
                 self.log_line(inner, *job, &text);
                 self.say(inner, *job, &text);
             }
-            Event::Finished { job, state, duration_ms, error } => {
+            Event::Finished {
+                job,
+                state,
+                duration_ms,
+                error,
+            } => {
                 let mut text = format!("{}{}", state_word(*state), seconds(*duration_ms));
                 if let Some(error) = error {
                     text.push_str(&format!(": {error}"));
@@ -238,7 +263,8 @@ impl Subscriber for Reporter {
                     Style::Github => {
                         let mut lines = inner.buffered.remove(job).unwrap_or_default();
                         lines.push(format!("[{}] {text}", self.address(*job)));
-                        let _ = writeln!(inner.out, "::group::{mark} {} {text}", self.address(*job));
+                        let _ =
+                            writeln!(inner.out, "::group::{mark} {} {text}", self.address(*job));
                         for line in &lines {
                             let _ = writeln!(inner.out, "{line}");
                         }

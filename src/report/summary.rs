@@ -34,7 +34,13 @@ pub struct JobSummary<'a> {
     pub duration_ms: Option<u64>,
 }
 
-pub fn summarize<'a>(addresses: &'a [String], records: &'a [JobRecord], interrupted: bool, partial: bool, duration: Duration) -> Summary<'a> {
+pub fn summarize<'a>(
+    addresses: &'a [String],
+    records: &'a [JobRecord],
+    interrupted: bool,
+    partial: bool,
+    duration: Duration,
+) -> Summary<'a> {
     let failed = records.iter().any(|r| r.state != JobState::Succeeded);
     Summary {
         format_version: 1,
@@ -87,7 +93,9 @@ pub fn render(summary: &Summary<'_>) -> String {
             JobState::Cancelled => "cancelled",
             JobState::NotStarted => "not started",
         };
-        let time = job.duration_ms.map_or_else(String::new, |ms| format!("{:>7.1}s", ms as f64 / 1000.0));
+        let time = job
+            .duration_ms
+            .map_or_else(String::new, |ms| format!("{:>7.1}s", ms as f64 / 1000.0));
         let _ = write!(out, "  {:<width$}  {state:<11}{time}", job.address);
         if let Some(error) = &job.record.error {
             let _ = write!(out, "  {error}");
@@ -96,7 +104,13 @@ pub fn render(summary: &Summary<'_>) -> String {
         }
         out.push('\n');
     }
-    let count = |state: JobState| summary.jobs.iter().filter(|j| j.record.state == state).count();
+    let count = |state: JobState| {
+        summary
+            .jobs
+            .iter()
+            .filter(|j| j.record.state == state)
+            .count()
+    };
     let parts: Vec<String> = [
         (JobState::Succeeded, "succeeded"),
         (JobState::Failed, "failed"),
@@ -113,7 +127,16 @@ pub fn render(summary: &Summary<'_>) -> String {
         RunResult::Failed => "Apply failed",
         RunResult::Interrupted => "Apply interrupted",
     };
-    let partial = if summary.partial { " (partial: --target)" } else { "" };
-    let _ = writeln!(out, "{verdict}{partial}: {} in {:.1}s.", parts.join(", "), summary.duration_ms as f64 / 1000.0);
+    let partial = if summary.partial {
+        " (partial: --target)"
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        out,
+        "{verdict}{partial}: {} in {:.1}s.",
+        parts.join(", "),
+        summary.duration_ms as f64 / 1000.0
+    );
     out
 }
