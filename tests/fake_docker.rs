@@ -307,7 +307,7 @@ fn interrupt_stops_everything_and_a_rerun_finishes() {
     }
     let fake = Fake::new(&plan);
     fake.rules(serde_json::json!([{ "match": marker.clone(), "sleep": 30 }]));
-    let mut child = fake
+    let child = fake
         .command(&["-j", "2", "--grace", "2s", "--summary-file", "s.json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
