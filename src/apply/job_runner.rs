@@ -147,28 +147,31 @@ impl JobRunner {
             run_logged(&invocation, context).await?;
         }
         context.step("booting");
-        if let Err(err) = run_logged(&self.docker.bootstrap(&builder.name.value), context).await {
-            let details =
-                match run_logged(&self.docker.builder_exists(&builder.name.value), context).await {
-                    Ok(captured) => node_errors(&captured.stdout),
-                    Err(_) => Vec::new(),
-                };
-            let message = if details.is_empty() {
-                format!(
-                    "builder `{}` failed to boot: {}",
-                    builder.name.value, err.message
-                )
+        // buildx names each node it boots ("[node-a internal] booting buildkit"):
+        // those it was booting when it failed are the ones to blame.
+        let mut booting: Vec<String> = Vec::new();
+        let bootstrap = self.docker.bootstrap(&builder.name.value);
+        let result = process::run(&bootstrap, context, |line| {
+            context.output(line);
+            if let Some(node) = booting_node(line)
+                && !booting.contains(&node)
+            {
+                booting.push(node);
+            }
+        })
+        .await;
+        if let Err(err) = result {
+            let nodes = if booting.is_empty() {
+                String::new()
             } else {
-                let nodes: Vec<String> = details
-                    .iter()
-                    .map(|(node, why)| format!("node `{node}`: {why}"))
-                    .collect();
-                format!(
-                    "builder `{}` failed to boot: {}",
-                    builder.name.value,
-                    nodes.join("; ")
-                )
+                let names: Vec<String> = booting.iter().map(|n| format!("`{n}`")).collect();
+                let word = if names.len() == 1 { "node" } else { "nodes" };
+                format!(" on {word} {}", names.join(", "))
             };
+            let message = format!(
+                "builder `{}` failed to boot{nodes}: {}",
+                builder.name.value, err.message
+            );
             return Err(JobError { message, ..err });
         }
         Ok(
@@ -514,22 +517,14 @@ fn not_native() -> JobError {
     )
 }
 
-/// Per-node errors from `buildx inspect` ("Name: …" then "Error: …").
-fn node_errors(inspect: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut in_nodes = false;
-    let mut node = String::new();
-    for line in inspect.lines() {
-        let line = line.trim();
-        if line.starts_with("Nodes:") {
-            in_nodes = true;
-        } else if let Some(name) = line.strip_prefix("Name:").filter(|_| in_nodes) {
-            node = name.trim().to_owned();
-        } else if let Some(error) = line.strip_prefix("Error:").filter(|_| in_nodes) {
-            out.push((node.clone(), error.trim().to_owned()));
-        }
+/// The node in buildx's "[NODE internal] booting buildkit" progress line.
+fn booting_node(line: &str) -> Option<String> {
+    if !line.contains("booting buildkit") {
+        return None;
     }
-    out
+    let start = line.find('[')? + 1;
+    let node = line[start..].split_once(" internal]")?.0;
+    Some(node.trim().to_owned())
 }
 
 #[cfg(test)]
@@ -547,11 +542,15 @@ mod tests {
     }
 
     #[test]
-    fn node_errors_from_inspect() {
-        let text = "Name:          b\nDriver:        docker-container\n\nNodes:\nName:      n1\nEndpoint:  unix:///x\nStatus:    error\nError:     cannot pull moby/buildkit\n\nName: n2\nStatus: inactive\n";
+    fn booting_nodes_are_read_from_progress() {
         assert_eq!(
-            node_errors(text),
-            [("n1".to_owned(), "cannot pull moby/buildkit".to_owned())]
+            booting_node(" > [node-b internal] booting buildkit:").as_deref(),
+            Some("node-b")
         );
+        assert_eq!(
+            booting_node("#1 [node-a internal] booting buildkit").as_deref(),
+            Some("node-a")
+        );
+        assert_eq!(booting_node("ERROR: something"), None);
     }
 }
