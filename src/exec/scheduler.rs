@@ -36,7 +36,14 @@ pub async fn run<R: Runner>(
     let mut records: Vec<JobRecord> = (0..count).map(|_| JobRecord::pending()).collect();
     let mut waiting_for: Vec<usize> = schedule.jobs.iter().map(|j| j.dependencies.len()).collect();
     let mut done = vec![false; count];
-    let mut ready: BTreeSet<usize> = (0..count).filter(|&j| waiting_for[j] == 0).collect();
+    // Ready jobs start longest-chain first: what many jobs wait on goes first,
+    // so the critical path is never the last thing started.
+    let height = heights(schedule, &dependents);
+    let key = |job: usize| (std::cmp::Reverse(height[job]), job);
+    let mut ready: BTreeSet<(std::cmp::Reverse<usize>, usize)> = (0..count)
+        .filter(|&j| waiting_for[j] == 0)
+        .map(key)
+        .collect();
     let mut in_use = vec![0usize; schedule.caps.len()];
     let mut running: JoinSet<Finished> = JoinSet::new();
     let mut stopping = false;
@@ -47,7 +54,7 @@ pub async fn run<R: Runner>(
         if !stopping {
             let startable: Vec<usize> = ready
                 .iter()
-                .copied()
+                .map(|&(_, job)| job)
                 .filter(|&job| {
                     schedule.jobs[job]
                         .resources
@@ -70,7 +77,7 @@ pub async fn run<R: Runner>(
                 for &r in &schedule.jobs[job].resources {
                     in_use[r] += 1;
                 }
-                ready.remove(&job);
+                ready.remove(&key(job));
                 // Said here, not in the task, so the event order is the order of decisions.
                 events.event(&Event::Started { job, attempt: 1 });
                 running.spawn(attempt_job(
@@ -113,7 +120,7 @@ pub async fn run<R: Runner>(
                 for &(dependent, _) in &dependents[job] {
                     waiting_for[dependent] -= 1;
                     if waiting_for[dependent] == 0 && !done[dependent] {
-                        ready.insert(dependent);
+                        ready.insert(key(dependent));
                     }
                 }
             }
@@ -128,16 +135,19 @@ pub async fn run<R: Runner>(
                     if options.continue_policy == ContinuePolicy::Never {
                         stopping = true;
                     }
-                    skip_dependents(
+                    let released = skip_dependents(
                         job,
                         &dependents,
                         options.continue_policy,
                         &mut waiting_for,
                         &mut done,
-                        &mut ready,
                         &mut records,
                         &events,
                     );
+                    for dependent in released {
+                        ready.insert(key(dependent));
+                    }
+                    ready.retain(|&(_, j)| !done[j]);
                 }
             }
         }
@@ -161,19 +171,37 @@ pub async fn run<R: Runner>(
     records
 }
 
+/// The longest chain of jobs waiting on each job (itself included).
+fn heights(schedule: &Schedule, dependents: &[Vec<(usize, Dependency)>]) -> Vec<usize> {
+    let count = schedule.jobs.len();
+    let mut remaining: Vec<usize> = dependents.iter().map(Vec::len).collect();
+    let mut height = vec![1usize; count];
+    let mut stack: Vec<usize> = (0..count).filter(|&j| remaining[j] == 0).collect();
+    while let Some(job) = stack.pop() {
+        for &(dependency, _) in &schedule.jobs[job].dependencies {
+            height[dependency] = height[dependency].max(height[job] + 1);
+            remaining[dependency] -= 1;
+            if remaining[dependency] == 0 {
+                stack.push(dependency);
+            }
+        }
+    }
+    height
+}
+
 /// After a failure: what consumes its output is skipped, and so on down.
-/// Under `always`, a job only ordered after it (`needs:`) still runs.
-#[allow(clippy::too_many_arguments)]
+/// Under `always`, a job only ordered after it (`needs:`) still runs: those
+/// that became ready are returned.
 fn skip_dependents(
     failed: usize,
     dependents: &[Vec<(usize, Dependency)>],
     policy: ContinuePolicy,
     waiting_for: &mut [usize],
     done: &mut [bool],
-    ready: &mut BTreeSet<usize>,
     records: &mut [JobRecord],
     events: &Arc<dyn Subscriber>,
-) {
+) -> Vec<usize> {
+    let mut released = Vec::new();
     let mut stack = vec![failed];
     while let Some(job) = stack.pop() {
         for &(dependent, kind) in &dependents[job] {
@@ -183,12 +211,11 @@ fn skip_dependents(
             if policy == ContinuePolicy::Always && kind == Dependency::Order {
                 waiting_for[dependent] -= 1;
                 if waiting_for[dependent] == 0 {
-                    ready.insert(dependent);
+                    released.push(dependent);
                 }
                 continue;
             }
             done[dependent] = true;
-            ready.remove(&dependent);
             records[dependent].state = JobState::Skipped;
             events.event(&Event::Finished {
                 job: dependent,
@@ -199,6 +226,7 @@ fn skip_dependents(
             stack.push(dependent);
         }
     }
+    released
 }
 
 /// One job: attempts with timeouts and backoff, until success, a fatal
