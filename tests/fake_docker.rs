@@ -49,9 +49,11 @@ impl Fake {
             self.path("bin").display(),
             std::env::var("PATH").unwrap()
         );
-        cmd.current_dir(self.dir.path())
-            .args(["apply", "--progress", "plain"])
-            .args(args)
+        cmd.current_dir(self.dir.path()).arg("apply");
+        if !args.contains(&"--progress") {
+            cmd.args(["--progress", "plain"]);
+        }
+        cmd.args(args)
             .env("PATH", path)
             .env("FAKE_DOCKER_LOG", self.path("calls.jsonl"))
             .env("FAKE_DOCKER_RULES", self.path("rules.json"))
@@ -525,4 +527,86 @@ fn target_runs_the_selection_and_what_it_needs() {
     let (code, out) = fake.apply(&["--target", "sync.zzz*"]);
     assert_eq!(code, 1);
     assert!(out.contains("matches no job"), "{out}");
+}
+
+#[test]
+fn a_terminal_gets_bars_and_a_line_per_finished_job() {
+    let fake = Fake::new(&syncs(2, ""));
+    fake.rules(serde_json::json!([{ "match": "imagetools create", "sleep": 0.3 }]));
+    std::fs::write(
+        fake.path("rules.json"),
+        r#"[{"match": "imagetools create", "sleep": 0.3}]"#,
+    )
+    .unwrap();
+    // `script` gives plan a pseudo-terminal, as an interactive shell would.
+    let plan = assert_cmd::cargo::cargo_bin("plan");
+    let out = Command::new("script")
+        .args(["-qec", &format!("{} apply", plan.display()), "/dev/null"])
+        .current_dir(fake.dir.path())
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                fake.path("bin").display(),
+                std::env::var("PATH").unwrap()
+            ),
+        )
+        .env("FAKE_DOCKER_LOG", fake.path("calls.jsonl"))
+        .env("FAKE_DOCKER_RULES", fake.path("rules.json"))
+        .env_remove("CI")
+        .env_remove("GITHUB_ACTIONS")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("jobs"), "the overall bar: {text}");
+    assert!(text.contains("✓ sync.s0 succeeded"), "{text}");
+    assert!(text.contains("copying"), "the running job's step: {text}");
+    assert!(
+        !text.contains("[sync.s0] $ docker"),
+        "no plain log lines on a terminal: {text}"
+    );
+}
+
+#[test]
+fn json_progress_is_one_event_per_line() {
+    let fake = Fake::new(&syncs(1, ""));
+    let out = fake.command(&["--progress", "json"]).output().unwrap();
+    assert!(out.status.success());
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .take_while(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.first().unwrap()["event"], "started");
+    assert_eq!(events.first().unwrap()["address"], "sync.s0");
+    let last = events.last().unwrap();
+    assert_eq!(last["event"], "finished");
+    assert_eq!(last["state"], "succeeded");
+}
+
+#[test]
+fn sigterm_stops_the_run_like_ctrl_c() {
+    let marker = format!("term-{}", std::process::id());
+    let plan = format!(
+        "version: 1\nsyncs:\n  s:\n    via: imagetools\n    from: r.test/src:1\n    to: r.test/{marker}:1\n"
+    );
+    let fake = Fake::new(&plan);
+    fake.rules(serde_json::json!([{ "match": marker.clone(), "sleep": 30 }]));
+    let child = fake
+        .command(&["--grace", "1s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while fake_processes_with(&marker) < 1 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    assert_eq!(fake_processes_with(&marker), 0);
 }
