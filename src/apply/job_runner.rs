@@ -15,6 +15,7 @@ use tokio::task::JoinSet;
 use super::placement::{Slot, slots};
 use super::schedule::JobRef;
 use crate::backend::buildkitd;
+use crate::backend::registry::copy::Registries;
 use crate::backend::buildx::{
     BuildRequest, Docker, Engine, Output, RawManifest, digest_from_metadata, parse_raw_manifest,
     repository_of,
@@ -34,6 +35,8 @@ pub struct JobRunner {
     pub docker: Docker,
     /// Run-scoped folder for metadata files, buildkitd.toml files and generated Dockerfiles.
     pub workdir: PathBuf,
+    /// The native copy engine, shared by every job of the run.
+    pub registries: Arc<Registries>,
 }
 
 impl Runner for JobRunner {
@@ -335,7 +338,11 @@ impl JobRunner {
         let tags: Vec<String> = sync.to.iter().map(image_text).collect();
         let platforms: Vec<&Platform> = sync.platforms.iter().map(|p| &p.value).collect();
         match sync.via {
-            Via::Registry => Err(not_native()),
+            Via::Registry => {
+                let to: Vec<ImageRef> = sync.to.iter().map(|t| t.value.clone()).collect();
+                let platforms: Vec<Platform> = platforms.into_iter().cloned().collect();
+                Ok(self.registries.sync(&sync.from.value, &to, &platforms, context).await?)
+            }
             Via::Imagetools => {
                 let sources = if platforms.is_empty() {
                     vec![from.clone()]
@@ -405,7 +412,12 @@ impl JobRunner {
         let combine = &self.plan.combines[index];
         let tags: Vec<String> = combine.to.iter().map(image_text).collect();
         match combine.via {
-            Via::Registry => Err(not_native()),
+            Via::Registry => {
+                let sources: Vec<(Platform, ImageRef)> =
+                    combine.from.iter().map(|s| (s.platform.value.clone(), s.image.value.clone())).collect();
+                let to: Vec<ImageRef> = combine.to.iter().map(|t| t.value.clone()).collect();
+                Ok(self.registries.combine(&sources, &to, context).await?)
+            }
             Via::Imagetools => {
                 let mut sources = Vec::new();
                 for source in &combine.from {
@@ -511,11 +523,6 @@ fn stage_name(platform: &Platform) -> String {
     )
 }
 
-fn not_native() -> JobError {
-    JobError::fatal(
-        "`via: registry` (the native copy) is not available in this version; use `via: imagetools` or `via: builder`",
-    )
-}
 
 /// The node in buildx's "[NODE internal] booting buildkit" progress line.
 fn booting_node(line: &str) -> Option<String> {

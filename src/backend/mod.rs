@@ -4,5 +4,7 @@
 
 pub mod buildkitd;
 pub mod buildx;
+pub mod layout;
+pub mod registry;
 pub mod process;
 pub mod rawjson;

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::{GlobalArgs, Output, exit, session};
 use crate::apply::{JobRef, JobRunner, plan_run};
 use crate::backend::buildx::{Docker, check_installed};
+use crate::backend::registry::copy::Registries;
 use crate::exec::{ContinuePolicy, JobState, Options, RetryPolicy, Subscriber, run};
 use crate::graph::select::select;
 use crate::plan::resolved::Via;
@@ -95,26 +96,14 @@ pub fn run_apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> 
         selected.as_deref(),
         args.timeout,
     );
-    let native: Vec<String> = planned
-        .jobs
-        .iter()
-        .zip(&planned.addresses)
-        .filter(|(job, _)| match job {
-            JobRef::Sync(i) => session.plan.syncs[*i].via == Via::Registry,
-            JobRef::Combine(i) => session.plan.combines[*i].via == Via::Registry,
-            _ => false,
-        })
-        .map(|(_, address)| address.to_string())
-        .collect();
-    if !native.is_empty() {
-        output.err(&format!(
-            "error: `via: registry` (the native registry copy, the default for syncs and combines) is not available in this version yet: {}\n  help: set `via: imagetools` (or `via: builder`) on these jobs\n",
-            native.join(", ")
-        ));
-        return exit::ERROR;
-    }
+    // Only buildx work needs docker: a plan of native copies runs without it.
+    let needs_docker = planned.jobs.iter().any(|job| match job {
+        JobRef::Sync(i) => session.plan.syncs[*i].via != Via::Registry,
+        JobRef::Combine(i) => session.plan.combines[*i].via != Via::Registry,
+        JobRef::Builder(_) | JobRef::Build(_) => true,
+    });
     let docker = Docker::default();
-    if !planned.jobs.is_empty()
+    if needs_docker
         && let Err(message) = check_installed(&docker)
     {
         output.err(&format!("error: {message}\n"));
@@ -146,7 +135,9 @@ pub fn run_apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> 
         output.github_actions,
         Box::new(std::io::stderr()),
     ));
+    let registries = Arc::new(Registries::new(session.plan.registries.clone(), session.plan.mirrors.clone()));
     let runner = Arc::new(JobRunner {
+        registries,
         plan: Arc::new(session.plan),
         addresses: planned.addresses.clone(),
         jobs: planned.jobs.clone(),

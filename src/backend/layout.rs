@@ -1,0 +1,163 @@
+//! An OCI image layout on disk (`oci:PATH[:TAG]`): `oci-layout`,
+//! `index.json` and `blobs/sha256/…`. Blobs are written to a temporary file,
+//! checked against their digest, then renamed; `index.json` is replaced
+//! atomically and last, so a layout never names a blob it does not have.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use sha2::Digest as _;
+use tokio::io::AsyncWriteExt;
+
+use super::registry::manifest::{Descriptor, Manifest, OCI_INDEX};
+use super::registry::store::BlobStream;
+
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+pub struct Layout {
+    pub root: PathBuf,
+    /// One writer of `index.json` at a time (several jobs may write one layout).
+    pub lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+fn blob_path(root: &Path, digest: &str) -> Result<PathBuf, String> {
+    let (algorithm, hex) = digest.split_once(':').ok_or_else(|| format!("`{digest}` is not a digest"))?;
+    if algorithm != "sha256" || hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(format!("`{digest}` is not a sha256 digest"));
+    }
+    Ok(root.join("blobs").join(algorithm).join(hex))
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct IndexFile {
+    #[serde(rename = "schemaVersion")]
+    schema_version: u32,
+    #[serde(rename = "mediaType", default, skip_serializing_if = "Option::is_none")]
+    media_type: Option<String>,
+    manifests: Vec<Descriptor>,
+}
+
+impl Layout {
+    fn index(&self) -> Result<Option<IndexFile>, String> {
+        let path = self.root.join("index.json");
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|err| format!("{} is not an OCI index: {err}", path.display())),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(format!("cannot read {}: {err}", path.display())),
+        }
+    }
+
+    /// The manifest a tag names in `index.json`, or the blob a digest names.
+    pub async fn manifest(&self, reference: &str) -> Result<Option<Manifest>, String> {
+        let digest = if reference.starts_with("sha256:") {
+            reference.to_owned()
+        } else {
+            let Some(index) = self.index()? else { return Ok(None) };
+            let tagged = index.manifests.iter().find(|d| {
+                d.annotations
+                    .as_ref()
+                    .and_then(|a| a.get(REF_NAME))
+                    .and_then(|v| v.as_str())
+                    == Some(reference)
+            });
+            // An untagged reference to a layout with one image means that image.
+            let only = (reference == "latest" && index.manifests.len() == 1).then(|| &index.manifests[0]);
+            match tagged.or(only) {
+                Some(descriptor) => descriptor.digest.clone(),
+                None => return Ok(None),
+            }
+        };
+        let path = blob_path(&self.root, &digest)?;
+        match tokio::fs::read(&path).await {
+            Ok(bytes) => {
+                let media_type = Manifest::sniff_media_type(&bytes);
+                Ok(Some(Manifest {
+                    bytes: bytes.into(),
+                    media_type,
+                }))
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(format!("cannot read {}: {err}", path.display())),
+        }
+    }
+
+    pub fn has_blob(&self, digest: &str) -> bool {
+        blob_path(&self.root, digest).is_ok_and(|p| p.is_file())
+    }
+
+    pub async fn blob(&self, digest: &str) -> Result<BlobStream, String> {
+        let path = blob_path(&self.root, digest)?;
+        let file = tokio::fs::File::open(&path)
+            .await
+            .map_err(|err| format!("{} has no blob {digest}: {err}", self.root.display()))?;
+        Ok(Box::pin(tokio_util::io::ReaderStream::new(file)))
+    }
+
+    /// Streams into a temporary file, checks the digest, then renames.
+    pub async fn put_blob(&self, digest: &str, mut stream: BlobStream) -> Result<(), String> {
+        let path = blob_path(&self.root, digest)?;
+        let dir = path.parent().unwrap_or(&self.root).to_path_buf();
+        tokio::fs::create_dir_all(&dir).await.map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
+        // Unique per writer: two jobs may write the same blob at once; the
+        // renames are atomic and the content is the same.
+        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let temp = dir.join(format!(".{}.partial-{}-{n}", digest.trim_start_matches("sha256:"), std::process::id()));
+        let mut file = tokio::fs::File::create(&temp).await.map_err(|err| format!("cannot write {}: {err}", temp.display()))?;
+        let mut hasher = sha2::Sha256::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|err| format!("reading blob {digest}: {err}"))?;
+            hasher.update(&chunk);
+            file.write_all(&chunk).await.map_err(|err| format!("writing {}: {err}", temp.display()))?;
+        }
+        file.flush().await.map_err(|err| format!("writing {}: {err}", temp.display()))?;
+        drop(file);
+        let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
+        if actual != digest {
+            let _ = tokio::fs::remove_file(&temp).await;
+            return Err(format!("blob {digest} arrived with digest {actual}"));
+        }
+        tokio::fs::rename(&temp, &path).await.map_err(|err| format!("cannot write {}: {err}", path.display()))
+    }
+
+    /// Writes the manifest as a blob; a tag is then recorded in `index.json`.
+    pub async fn put_manifest(&self, reference: &str, manifest: &Manifest) -> Result<(), String> {
+        let digest = manifest.digest();
+        if !self.has_blob(&digest) {
+            let bytes = manifest.bytes.clone();
+            let stream: BlobStream = Box::pin(futures_util::stream::once(async move { Ok(bytes) }));
+            self.put_blob(&digest, stream).await?;
+        }
+        if reference.starts_with("sha256:") {
+            return Ok(());
+        }
+        let _guard = self.lock.lock().await;
+        std::fs::create_dir_all(&self.root).map_err(|err| format!("cannot create {}: {err}", self.root.display()))?;
+        let layout_file = self.root.join("oci-layout");
+        if !layout_file.exists() {
+            std::fs::write(&layout_file, "{\"imageLayoutVersion\":\"1.0.0\"}").map_err(|err| format!("cannot write {}: {err}", layout_file.display()))?;
+        }
+        let mut index = self.index()?.unwrap_or(IndexFile {
+            schema_version: 2,
+            media_type: Some(OCI_INDEX.into()),
+            manifests: Vec::new(),
+        });
+        index.manifests.retain(|d| {
+            d.annotations.as_ref().and_then(|a| a.get(REF_NAME)).and_then(|v| v.as_str()) != Some(reference)
+        });
+        let mut annotations = serde_json::Map::new();
+        annotations.insert(REF_NAME.into(), reference.into());
+        index.manifests.push(Descriptor {
+            media_type: manifest.media_type.clone(),
+            digest,
+            size: manifest.bytes.len() as u64,
+            platform: None,
+            annotations: Some(annotations),
+        });
+        let text = serde_json::to_vec_pretty(&index).map_err(|err| err.to_string())?;
+        let temp = self.root.join(format!(".index.json.{}", std::process::id()));
+        std::fs::write(&temp, text).map_err(|err| format!("cannot write {}: {err}", temp.display()))?;
+        std::fs::rename(&temp, self.root.join("index.json")).map_err(|err| format!("cannot write index.json in {}: {err}", self.root.display()))
+    }
+}

@@ -1,0 +1,442 @@
+//! Sync and combine, natively. Children before their index, the tag last:
+//! a failed or killed run never leaves a tag pointing at something
+//! incomplete, and running again finishes the work. A blob already at the
+//! target is skipped, one in another repository of the same registry is
+//! mounted, and anything else is streamed through in one `PUT`. A blob
+//! needed by several jobs of one run is copied once.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures_util::{StreamExt, TryStreamExt as _};
+use indexmap::IndexMap;
+use serde_json::json;
+use tokio::sync::{Mutex, OnceCell};
+
+use super::client::{RegistryClient, RegistryError, Settings};
+use super::manifest::{
+    Descriptor, DescriptorPlatform, ImageConfig, Manifest, SOURCE_DIGEST_ANNOTATION, build_index,
+};
+use super::store::{BlobStream, Store, layout_store};
+use crate::exec::JobContext;
+use crate::plan::platform::Platform;
+use crate::plan::reference::ImageRef;
+use crate::plan::resolved::{Mirror, Registry};
+
+/// Blobs copied at once within one image.
+const BLOB_CONCURRENCY: usize = 4;
+/// Largest image config read (they are a few KB).
+const MAX_CONFIG_BYTES: usize = 4 * 1024 * 1024;
+
+/// Everything the native copies of one run share: one client per registry
+/// (with its tokens and its request cap), layout locks, and the blobs done.
+pub struct Registries {
+    settings: IndexMap<String, Registry>,
+    mirrors: IndexMap<String, Vec<Mirror>>,
+    clients: std::sync::Mutex<HashMap<String, Arc<RegistryClient>>>,
+    layouts: std::sync::Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>,
+    blobs: Mutex<HashMap<String, Arc<OnceCell<()>>>>,
+}
+
+/// A store and the tag or digest in it.
+pub struct Located {
+    pub store: Store,
+    pub reference: String,
+    pub display: String,
+}
+
+fn fatal(message: String) -> RegistryError {
+    RegistryError {
+        message,
+        transient: false,
+        retry_after: None,
+        status: None,
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    let name = host.rsplit_once(':').map_or(host, |(h, p)| if p.chars().all(|c| c.is_ascii_digit()) { h } else { host });
+    name == "localhost" || name.starts_with("127.") || name == "[::1]"
+}
+
+/// Progress of one job, said as its current step.
+struct Progress<'a> {
+    context: &'a JobContext,
+    blobs: AtomicU64,
+    /// Shared with the upload streams that count through it.
+    bytes: Arc<AtomicU64>,
+    mounted: AtomicU64,
+    skipped: AtomicU64,
+}
+
+impl<'a> Progress<'a> {
+    fn new(context: &'a JobContext) -> Self {
+        Self {
+            context,
+            blobs: AtomicU64::new(0),
+            bytes: Arc::new(AtomicU64::new(0)),
+            mounted: AtomicU64::new(0),
+            skipped: AtomicU64::new(0),
+        }
+    }
+
+    fn say(&self) {
+        let bytes = self.bytes.load(Ordering::Relaxed);
+        self.context.step(format!(
+            "{} blobs copied ({}), {} mounted, {} present",
+            self.blobs.load(Ordering::Relaxed),
+            human_bytes(bytes),
+            self.mounted.load(Ordering::Relaxed),
+            self.skipped.load(Ordering::Relaxed)
+        ));
+    }
+
+    fn summary(&self) -> serde_json::Value {
+        json!({
+            "blobs_copied": self.blobs.load(Ordering::Relaxed),
+            "bytes_copied": self.bytes.load(Ordering::Relaxed),
+            "blobs_mounted": self.mounted.load(Ordering::Relaxed),
+            "blobs_present": self.skipped.load(Ordering::Relaxed),
+        })
+    }
+}
+
+fn human_bytes(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
+        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b => format!("{b} B"),
+    }
+}
+
+impl Registries {
+    pub fn new(settings: IndexMap<String, Registry>, mirrors: IndexMap<String, Vec<Mirror>>) -> Self {
+        Self {
+            settings,
+            mirrors,
+            clients: std::sync::Mutex::new(HashMap::new()),
+            layouts: std::sync::Mutex::new(HashMap::new()),
+            blobs: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn client(&self, host: &str, insecure_override: Option<bool>) -> Result<Arc<RegistryClient>, RegistryError> {
+        let mut clients = self.clients.lock().map_err(|_| fatal("registry clients poisoned".into()))?;
+        if let Some(client) = clients.get(host) {
+            return Ok(Arc::clone(client));
+        }
+        let configured = self.settings.get(host);
+        let settings = Settings {
+            insecure: insecure_override.or(configured.map(|r| r.insecure)).unwrap_or_else(|| is_loopback(host)),
+            ca_file: configured.and_then(|r| r.ca_file.clone()),
+            max_concurrency: configured.and_then(|r| r.max_concurrency).map(|n| n as usize),
+        };
+        let client = Arc::new(RegistryClient::new(host, &settings).map_err(fatal)?);
+        clients.insert(host.to_owned(), Arc::clone(&client));
+        Ok(client)
+    }
+
+    fn layout_lock(&self, path: &PathBuf) -> Arc<Mutex<()>> {
+        let mut layouts = self.layouts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(layouts.entry(path.clone()).or_default())
+    }
+
+    /// Where an image reference lives.
+    pub fn open(&self, image: &ImageRef) -> Result<Located, RegistryError> {
+        match image {
+            ImageRef::Registry(r) => Ok(Located {
+                store: Store::Registry {
+                    client: self.client(&r.registry, None)?,
+                    repository: r.repository.clone(),
+                },
+                reference: r.digest.clone().or_else(|| r.tag.clone()).unwrap_or_else(|| "latest".into()),
+                display: image.to_string(),
+            }),
+            ImageRef::Layout(l) => {
+                let root = PathBuf::from(&l.path);
+                Ok(Located {
+                    store: layout_store(root.clone(), self.layout_lock(&root)),
+                    reference: l.tag.clone().unwrap_or_else(|| "latest".into()),
+                    display: image.to_string(),
+                })
+            }
+        }
+    }
+
+    /// Where to read an image from: each mirror of its registry in order, then the registry.
+    fn sources(&self, image: &ImageRef) -> Result<Vec<Located>, RegistryError> {
+        let mut out = Vec::new();
+        if let ImageRef::Registry(r) = image
+            && let Some(mirrors) = self.mirrors.get(&r.registry)
+        {
+            for mirror in mirrors {
+                out.push(Located {
+                    store: Store::Registry {
+                        client: self.client(&mirror.host, Some(mirror.insecure || is_loopback(&mirror.host)))?,
+                        repository: r.repository.clone(),
+                    },
+                    reference: r.digest.clone().or_else(|| r.tag.clone()).unwrap_or_else(|| "latest".into()),
+                    display: format!("{image} (mirror {})", mirror.host),
+                });
+            }
+        }
+        out.push(self.open(image)?);
+        Ok(out)
+    }
+
+    /// The manifest of `image`, from the first mirror that has it, else the registry.
+    async fn read(&self, image: &ImageRef, context: &JobContext) -> Result<(Located, Manifest), RegistryError> {
+        let mut last_error = None;
+        for source in self.sources(image)? {
+            match source.store.manifest(&source.reference).await {
+                Ok(Some(manifest)) => return Ok((source, manifest)),
+                Ok(None) => context.output(format!("{}: not found", source.display)),
+                Err(err) => {
+                    context.output(format!("{}: {}", source.display, err.message));
+                    last_error = Some(err);
+                }
+            }
+        }
+        Err(last_error.unwrap_or_else(|| fatal(format!("`{image}` not found"))))
+    }
+
+    async fn copy_blob(&self, from: &Store, to: &Store, blob: &Descriptor, progress: &Progress<'_>) -> Result<(), RegistryError> {
+        let key = format!("{}@{}", to.describe(), blob.digest);
+        let cell = Arc::clone(self.blobs.lock().await.entry(key).or_default());
+        cell.get_or_try_init(|| async {
+            if to.has_blob(&blob.digest).await? {
+                progress.skipped.fetch_add(1, Ordering::Relaxed);
+                progress.say();
+                return Ok(());
+            }
+            if let Some(repository) = to.can_mount_from(from)
+                && to.mount(&blob.digest, &repository).await?
+            {
+                progress.mounted.fetch_add(1, Ordering::Relaxed);
+                progress.say();
+                return Ok(());
+            }
+            let retry = crate::exec::RetryPolicy {
+                attempts: 6,
+                first_delay: std::time::Duration::from_millis(200),
+                max_delay: std::time::Duration::from_secs(20),
+            };
+            let mut attempt = 1;
+            loop {
+                let result = async {
+                    let stream = from.blob(&blob.digest).await?;
+                    let bytes = Arc::clone(&progress.bytes);
+                    let counting: BlobStream = Box::pin(stream.inspect_ok(move |chunk| {
+                        bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                    }));
+                    to.put_blob(&blob.digest, blob.size, counting).await
+                }
+                .await;
+                match result {
+                    Ok(()) => {
+                        progress.blobs.fetch_add(1, Ordering::Relaxed);
+                        progress.say();
+                        return Ok(());
+                    }
+                    Err(err) if err.transient && attempt < retry.attempts => {
+                        progress.context.output(format!("blob {}: {}; retrying", blob.digest, err.message));
+                        tokio::time::sleep(retry.delay(attempt, err.retry_after)).await;
+                        attempt += 1;
+                    }
+                    Err(err) => return Err(err),
+                }
+            }
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// One image (config and layers, then its manifest by digest) into `to`.
+    async fn copy_image(&self, from: &Store, to: &Store, manifest: &Manifest, progress: &Progress<'_>) -> Result<(), RegistryError> {
+        let digest = manifest.digest();
+        if to.has_manifest_digest(&digest).await? {
+            return Ok(());
+        }
+        let image = manifest.image().map_err(fatal)?;
+        // A few blobs at once; written as a loop rather than stream adapters,
+        // whose closures over borrowed stores defeat the `Send` check.
+        let mut queue = image.blobs();
+        let mut running = futures_util::stream::FuturesUnordered::new();
+        loop {
+            while running.len() < BLOB_CONCURRENCY {
+                match queue.next() {
+                    Some(blob) => running.push(self.copy_blob(from, to, blob, progress)),
+                    None => break,
+                }
+            }
+            match running.next().await {
+                Some(result) => result?,
+                None => break,
+            }
+        }
+        to.put_manifest(&digest, manifest).await
+    }
+
+    /// The children of an index (each an image) into `to`, then the index by digest.
+    async fn copy_index(&self, from: &Store, to: &Store, index: &Manifest, progress: &Progress<'_>) -> Result<(), RegistryError> {
+        let parsed = index.index().map_err(fatal)?;
+        for child in &parsed.manifests {
+            let manifest = from
+                .manifest(&child.digest)
+                .await?
+                .ok_or_else(|| fatal(format!("{} lists {} but does not have it", from.describe(), child.digest)))?;
+            if manifest.is_index() {
+                return Err(fatal(format!("{}: nested indexes are not supported", from.describe())));
+            }
+            self.copy_image(from, to, &manifest, progress).await?;
+        }
+        to.put_manifest(&index.digest(), index).await
+    }
+
+    /// Publishes `manifest` (already complete at `to`) under the target's tag,
+    /// unless the tag already points at it. Returns what happened.
+    async fn publish(&self, from: &Store, target: &Located, manifest: &Manifest, progress: &Progress<'_>) -> Result<&'static str, RegistryError> {
+        let digest = manifest.digest();
+        let current = target.store.digest_of(&target.reference).await?;
+        if current.as_deref() == Some(digest.as_str()) {
+            return Ok("unchanged");
+        }
+        if manifest.is_index() {
+            self.copy_index(from, &target.store, manifest, progress).await?;
+        } else {
+            self.copy_image(from, &target.store, manifest, progress).await?;
+        }
+        // The tag moves last, once everything it points at is there.
+        target.store.put_manifest(&target.reference, manifest).await?;
+        Ok(if current.is_some() { "updated" } else { "created" })
+    }
+
+    /// `sync`: the source under each target name, byte for byte (same
+    /// digest), or, with `platforms`, a new index holding only those.
+    pub async fn sync(&self, from: &ImageRef, to: &[ImageRef], platforms: &[Platform], context: &JobContext) -> Result<serde_json::Value, RegistryError> {
+        let progress = Progress::new(context);
+        context.step(format!("reading {from}"));
+        let (source, manifest) = self.read(from, context).await?;
+        let desired = if platforms.is_empty() || !manifest.is_index() {
+            manifest
+        } else {
+            let index = manifest.index().map_err(fatal)?;
+            let mut entries = Vec::new();
+            for platform in platforms {
+                let entry = index.for_platform(platform).ok_or_else(|| {
+                    fatal(format!("`{from}` has no {platform} image (it has {})", list_platforms(&index.manifests)))
+                })?;
+                entries.push(entry.clone());
+            }
+            let mut annotations = serde_json::Map::new();
+            annotations.insert(SOURCE_DIGEST_ANNOTATION.into(), manifest.digest().into());
+            build_index(&entries, Some(annotations))
+        };
+        let mut targets = Vec::new();
+        for target in to {
+            let target = self.open(target)?;
+            let what = self.publish(&source.store, &target, &desired, &progress).await?;
+            context.output(format!("{}: {what} ({})", target.display, desired.digest()));
+            targets.push(json!({ "reference": target.display, "result": what }));
+        }
+        Ok(json!({ "digest": desired.digest(), "from": source.display, "targets": targets, "transfer": progress.summary() }))
+    }
+
+    /// `combine`: an index over one image per platform, each checked against
+    /// its config, serialized canonically so an unchanged combine pushes nothing.
+    pub async fn combine(&self, sources: &[(Platform, ImageRef)], to: &[ImageRef], context: &JobContext) -> Result<serde_json::Value, RegistryError> {
+        let progress = Progress::new(context);
+        let mut images: Vec<(Located, Manifest, Descriptor)> = Vec::new();
+        for (platform, image) in sources {
+            context.step(format!("reading {image}"));
+            let (source, manifest) = self.read(image, context).await?;
+            let manifest = if manifest.is_index() {
+                let index = manifest.index().map_err(fatal)?;
+                let only: Vec<&Descriptor> = index.images().collect();
+                let entry = index
+                    .for_platform(platform)
+                    .or_else(|| (only.len() == 1).then(|| only[0]))
+                    .ok_or_else(|| fatal(format!("`{image}` has no {platform} image (it has {})", list_platforms(&index.manifests))))?;
+                source
+                    .store
+                    .manifest(&entry.digest)
+                    .await?
+                    .ok_or_else(|| fatal(format!("`{image}` lists {} but does not have it", entry.digest)))?
+            } else {
+                manifest
+            };
+            let config = self.config(&source.store, &manifest).await?;
+            let found = Platform::parse(&match &config.variant {
+                Some(v) => format!("{}/{}/{v}", config.os, config.architecture),
+                None => format!("{}/{}", config.os, config.architecture),
+            })
+            .map_err(|err| fatal(format!("`{image}`: its config names an odd platform: {}", err.message)))?;
+            if found != *platform {
+                return Err(fatal(format!("`{image}` is a {found} image, but the plan lists it for {platform}")));
+            }
+            let descriptor = Descriptor {
+                media_type: manifest.media_type.clone(),
+                digest: manifest.digest(),
+                size: manifest.bytes.len() as u64,
+                platform: Some(DescriptorPlatform::from_platform(platform)),
+                annotations: None,
+            };
+            images.push((source, manifest, descriptor));
+        }
+        let entries: Vec<Descriptor> = images.iter().map(|(_, _, d)| d.clone()).collect();
+        let index = build_index(&entries, None);
+        let mut targets = Vec::new();
+        for target in to {
+            let target = self.open(target)?;
+            let current = target.store.digest_of(&target.reference).await?;
+            let what = if current.as_deref() == Some(index.digest().as_str()) {
+                "unchanged"
+            } else {
+                for (source, manifest, _) in &images {
+                    self.copy_image(&source.store, &target.store, manifest, &progress).await?;
+                }
+                target.store.put_manifest(&index.digest(), &index).await?;
+                target.store.put_manifest(&target.reference, &index).await?;
+                if current.is_some() { "updated" } else { "created" }
+            };
+            context.output(format!("{}: {what} ({})", target.display, index.digest()));
+            targets.push(json!({ "reference": target.display, "result": what }));
+        }
+        Ok(json!({ "digest": index.digest(), "targets": targets, "transfer": progress.summary() }))
+    }
+
+    async fn config(&self, store: &Store, manifest: &Manifest) -> Result<ImageConfig, RegistryError> {
+        let image = manifest.image().map_err(fatal)?;
+        let mut stream = store.blob(&image.config.digest).await?;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|err| fatal(format!("reading an image config: {err}")))?;
+            bytes.extend_from_slice(&chunk);
+            if bytes.len() > MAX_CONFIG_BYTES {
+                return Err(fatal("an image config over 4 MiB".into()));
+            }
+        }
+        serde_json::from_slice(&bytes).map_err(|err| fatal(format!("{}: invalid image config: {err}", store.describe())))
+    }
+}
+
+fn list_platforms(entries: &[Descriptor]) -> String {
+    let names: Vec<String> = entries
+        .iter()
+        .filter_map(|d| d.platform.as_ref())
+        .filter(|p| p.os != "unknown")
+        .filter_map(DescriptorPlatform::platform)
+        .map(|p| p.to_string())
+        .collect();
+    if names.is_empty() { "none".into() } else { names.join(", ") }
+}
+
+impl Store {
+    /// Whether a manifest with this digest is already there.
+    pub async fn has_manifest_digest(&self, digest: &str) -> Result<bool, RegistryError> {
+        Ok(self.digest_of(digest).await?.is_some())
+    }
+}

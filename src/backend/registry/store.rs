@@ -1,0 +1,222 @@
+//! Where images are read from and written to: a repository in a registry,
+//! or an OCI image layout on disk. The copy engine speaks only to this.
+
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::{Stream, TryStreamExt};
+use reqwest::{Method, StatusCode};
+
+use super::client::{RegistryClient, RegistryError, Scope};
+use super::manifest::{ACCEPT, Manifest};
+use crate::backend::layout::Layout;
+
+pub type BlobStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
+
+pub enum Store {
+    Registry { client: Arc<RegistryClient>, repository: String },
+    Layout(Layout),
+}
+
+fn fatal(message: String) -> RegistryError {
+    RegistryError {
+        message,
+        transient: false,
+        retry_after: None,
+        status: None,
+    }
+}
+
+impl Store {
+    /// `host/repository` or `oci:PATH`, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Registry { client, repository } => format!("{}/{repository}", client.host),
+            Self::Layout(layout) => format!("oci:{}", layout.root.display()),
+        }
+    }
+
+    /// Same registry, different repository: a blob can be mounted instead of copied.
+    pub fn can_mount_from(&self, source: &Self) -> Option<String> {
+        match (self, source) {
+            (Self::Registry { client: a, repository: ra }, Self::Registry { client: b, repository: rb }) if a.host == b.host && ra != rb => {
+                Some(rb.clone())
+            }
+            _ => None,
+        }
+    }
+
+    /// The manifest at a tag or digest; `None` when there is none.
+    pub async fn manifest(&self, reference: &str) -> Result<Option<Manifest>, RegistryError> {
+        match self {
+            Self::Registry { client, repository } => {
+                let request = client.request(Method::GET, &format!("/v2/{repository}/manifests/{reference}"));
+                let response = client
+                    .send(&Scope::pull(repository), &|http| request(http).header(reqwest::header::ACCEPT, ACCEPT))
+                    .await?;
+                if response.status() == StatusCode::NOT_FOUND {
+                    return Ok(None);
+                }
+                let response = expect_ok(response, &format!("reading {}/{repository}:{reference}", client.host)).await?;
+                let media_type = response
+                    .headers()
+                    .get(reqwest::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .map(|v| v.split(';').next().unwrap_or(v).trim().to_owned());
+                let bytes = response
+                    .bytes()
+                    .await
+                    .map_err(|err| transient(format!("reading a manifest from {}: {err}", client.host)))?;
+                let media_type = media_type.filter(|t| t.contains("manifest") || t.contains("index")).unwrap_or_else(|| Manifest::sniff_media_type(&bytes));
+                Ok(Some(Manifest { bytes, media_type }))
+            }
+            Self::Layout(layout) => layout.manifest(reference).await.map_err(fatal),
+        }
+    }
+
+    /// The digest at a tag, without fetching the manifest (`HEAD`).
+    pub async fn digest_of(&self, reference: &str) -> Result<Option<String>, RegistryError> {
+        match self {
+            Self::Registry { client, repository } => {
+                let request = client.request(Method::HEAD, &format!("/v2/{repository}/manifests/{reference}"));
+                let response = client
+                    .send(&Scope::pull(repository), &|http| request(http).header(reqwest::header::ACCEPT, ACCEPT))
+                    .await?;
+                if response.status() == StatusCode::NOT_FOUND {
+                    return Ok(None);
+                }
+                let response = expect_ok(response, &format!("checking {}/{repository}:{reference}", client.host)).await?;
+                Ok(response
+                    .headers()
+                    .get("docker-content-digest")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned))
+            }
+            Self::Layout(layout) => Ok(layout.manifest(reference).await.map_err(fatal)?.map(|m| m.digest())),
+        }
+    }
+
+    pub async fn put_manifest(&self, reference: &str, manifest: &Manifest) -> Result<(), RegistryError> {
+        match self {
+            Self::Registry { client, repository } => {
+                let request = client.request(Method::PUT, &format!("/v2/{repository}/manifests/{reference}"));
+                let body = manifest.bytes.clone();
+                let media_type = manifest.media_type.clone();
+                let response = client
+                    .send(&Scope::push(repository), &|http| {
+                        request(http).header(reqwest::header::CONTENT_TYPE, media_type.as_str()).body(body.clone())
+                    })
+                    .await?;
+                expect_ok(response, &format!("pushing {}/{repository}:{reference}", client.host)).await?;
+                Ok(())
+            }
+            Self::Layout(layout) => layout.put_manifest(reference, manifest).await.map_err(fatal),
+        }
+    }
+
+    pub async fn has_blob(&self, digest: &str) -> Result<bool, RegistryError> {
+        match self {
+            Self::Registry { client, repository } => {
+                let request = client.request(Method::HEAD, &format!("/v2/{repository}/blobs/{digest}"));
+                let response = client.send(&Scope::pull(repository), &|http| request(http)).await?;
+                Ok(response.status().is_success())
+            }
+            Self::Layout(layout) => Ok(layout.has_blob(digest)),
+        }
+    }
+
+    pub async fn blob(&self, digest: &str) -> Result<BlobStream, RegistryError> {
+        match self {
+            Self::Registry { client, repository } => {
+                let request = client.request(Method::GET, &format!("/v2/{repository}/blobs/{digest}"));
+                let response = client.send(&Scope::pull(repository), &|http| request(http)).await?;
+                let response = expect_ok(response, &format!("reading blob {digest} from {}/{repository}", client.host)).await?;
+                Ok(Box::pin(response.bytes_stream().map_err(std::io::Error::other)))
+            }
+            Self::Layout(layout) => layout.blob(digest).await.map_err(fatal),
+        }
+    }
+
+    /// Asks the registry to link a blob from another repository; false when it declines.
+    pub async fn mount(&self, digest: &str, from: &str) -> Result<bool, RegistryError> {
+        let Self::Registry { client, repository } = self else { return Ok(false) };
+        let request = client.request(Method::POST, &format!("/v2/{repository}/blobs/uploads/?mount={digest}&from={from}"));
+        let scope = Scope {
+            mount_from: Some(from.to_owned()),
+            ..Scope::push(repository)
+        };
+        let response = client.send(&scope, &|http| request(http).header(reqwest::header::CONTENT_LENGTH, 0)).await?;
+        Ok(response.status() == StatusCode::CREATED)
+    }
+
+    /// Uploads a blob in one streamed `PUT` (its size is known), never holding it in memory.
+    pub async fn put_blob(&self, digest: &str, size: u64, stream: BlobStream) -> Result<(), RegistryError> {
+        match self {
+            Self::Registry { client, repository } => {
+                let start = client.request(Method::POST, &format!("/v2/{repository}/blobs/uploads/"));
+                let response = client
+                    .send(&Scope::push(repository), &|http| start(http).header(reqwest::header::CONTENT_LENGTH, 0))
+                    .await?;
+                let response = expect_ok(response, &format!("starting an upload to {}/{repository}", client.host)).await?;
+                let location = response
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .ok_or_else(|| fatal(format!("{} started an upload without a Location", client.host)))?
+                    .to_owned();
+                let separator = if location.contains('?') { '&' } else { '?' };
+                let url = client.url(&format!("{location}{separator}digest={digest}"));
+                // The body is a stream and cannot be replayed: one attempt here,
+                // the copy engine retries the whole blob.
+                let body = std::sync::Mutex::new(Some(reqwest::Body::wrap_stream(stream)));
+                let response = client
+                    .send_once(&Scope::push(repository), &|http| {
+                        let body = body.lock().ok().and_then(|mut b| b.take()).unwrap_or_else(|| reqwest::Body::from(Vec::new()));
+                        http.put(&url)
+                            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                            .header(reqwest::header::CONTENT_LENGTH, size)
+                            .body(body)
+                    })
+                    .await?;
+                expect_ok(response, &format!("uploading blob {digest} to {}/{repository}", client.host)).await?;
+                Ok(())
+            }
+            Self::Layout(layout) => layout.put_blob(digest, stream).await.map_err(fatal),
+        }
+    }
+}
+
+fn transient(message: String) -> RegistryError {
+    RegistryError {
+        message,
+        transient: true,
+        retry_after: None,
+        status: None,
+    }
+}
+
+async fn expect_ok(response: reqwest::Response, what: &str) -> Result<reqwest::Response, RegistryError> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let body = response.text().await.unwrap_or_default();
+    let detail: String = body.chars().take(300).collect();
+    let message = if status == StatusCode::NOT_FOUND {
+        format!("{what}: not found ({status}) {detail}")
+    } else {
+        format!("{what}: {status} {detail}")
+    };
+    Err(RegistryError {
+        message: message.trim().to_owned(),
+        transient: status.is_server_error(),
+        retry_after: None,
+        status: Some(status),
+    })
+}
+
+pub fn layout_store(root: PathBuf, lock: Arc<tokio::sync::Mutex<()>>) -> Store {
+    Store::Layout(Layout { root, lock })
+}
