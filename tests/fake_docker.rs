@@ -504,15 +504,26 @@ fn log_dir_keeps_each_jobs_output() {
 }
 
 #[test]
-fn native_copy_is_refused_with_what_to_do() {
-    let fake = Fake::new("version: 1\nsyncs:\n  s:\n    from: r.test/a:1\n    to: r.test/b:1\n");
-    let (code, out) = fake.apply(&[]);
-    assert_eq!(code, 1);
-    assert!(
-        out.contains("`via: registry`") && out.contains("via: imagetools"),
-        "{out}"
+fn native_copies_need_no_docker() {
+    let fake = Fake::new("version: 1\n");
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/demo/hello");
+    let plan = format!(
+        "version: 1\nsyncs:\n  s:\n    from: oci:{}:1\n    to: oci:out/hello:1\n",
+        demo.display()
     );
-    assert!(fake.calls().is_empty());
+    std::fs::write(fake.path("plan.yaml"), plan).unwrap();
+    let out = Command::new(assert_cmd::cargo::cargo_bin("plan"))
+        .current_dir(fake.dir.path())
+        .args(["apply", "--progress", "plain"])
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(fake.path("out/hello/index.json").is_file());
 }
 
 #[test]

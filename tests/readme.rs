@@ -28,11 +28,11 @@ fn blocks(text: &str) -> Vec<(String, String)> {
 }
 
 #[test]
-fn quick_start_prints_what_the_readme_shows() {
+fn quick_start_works_as_the_readme_says() {
     let blocks = blocks(&readme());
     let command = blocks
         .iter()
-        .position(|(lang, body)| lang == "sh" && body.contains("-- validate"))
+        .position(|(lang, body)| lang == "sh" && body.contains("-- apply"))
         .unwrap();
     let args: Vec<&str> = blocks[command]
         .1
@@ -43,14 +43,54 @@ fn quick_start_prints_what_the_readme_shows() {
         .split_whitespace()
         .collect();
     let expected = &blocks[command + 1].1;
-    let out = Command::cargo_bin("plan")
-        .unwrap()
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(&args)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    assert_eq!(&String::from_utf8(out.stdout).unwrap(), expected);
+    // In a copy of what the command reads, so ./out lands in a temp folder.
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    copy_tree(&root.join("plans"), &dir.path().join("plans"));
+    let run = || {
+        Command::cargo_bin("plan")
+            .unwrap()
+            .current_dir(dir.path())
+            .args(&args)
+            .env_remove("CI")
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    for line in expected.lines() {
+        let address = line.split_whitespace().next().unwrap_or("");
+        assert!(
+            stderr.contains(address),
+            "the README shows `{line}`, the run said:\n{stderr}"
+        );
+    }
+    assert!(dir.path().join("out/hello/index.json").is_file());
+    assert!(dir.path().join("out/hello-combined/index.json").is_file());
+    let again = String::from_utf8(run().stderr).unwrap();
+    assert_eq!(
+        again.matches(": unchanged (").count(),
+        3,
+        "a second run changes nothing: {again}"
+    );
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
 }
 
 #[test]

@@ -15,13 +15,13 @@ use tokio::task::JoinSet;
 use super::placement::{Slot, slots};
 use super::schedule::JobRef;
 use crate::backend::buildkitd;
-use crate::backend::registry::copy::Registries;
 use crate::backend::buildx::{
     BuildRequest, Docker, Engine, Output, RawManifest, digest_from_metadata, parse_raw_manifest,
     repository_of,
 };
 use crate::backend::process::{self, Captured, Invocation};
 use crate::backend::rawjson::{RawJson, Update};
+use crate::backend::registry::copy::Registries;
 use crate::exec::{BoxFuture, JobContext, JobError, Runner};
 use crate::plan::address::Address;
 use crate::plan::platform::Platform;
@@ -341,7 +341,10 @@ impl JobRunner {
             Via::Registry => {
                 let to: Vec<ImageRef> = sync.to.iter().map(|t| t.value.clone()).collect();
                 let platforms: Vec<Platform> = platforms.into_iter().cloned().collect();
-                Ok(self.registries.sync(&sync.from.value, &to, &platforms, context).await?)
+                Ok(self
+                    .registries
+                    .sync(&sync.from.value, &to, &platforms, context)
+                    .await?)
             }
             Via::Imagetools => {
                 let sources = if platforms.is_empty() {
@@ -413,8 +416,11 @@ impl JobRunner {
         let tags: Vec<String> = combine.to.iter().map(image_text).collect();
         match combine.via {
             Via::Registry => {
-                let sources: Vec<(Platform, ImageRef)> =
-                    combine.from.iter().map(|s| (s.platform.value.clone(), s.image.value.clone())).collect();
+                let sources: Vec<(Platform, ImageRef)> = combine
+                    .from
+                    .iter()
+                    .map(|s| (s.platform.value.clone(), s.image.value.clone()))
+                    .collect();
                 let to: Vec<ImageRef> = combine.to.iter().map(|t| t.value.clone()).collect();
                 Ok(self.registries.combine(&sources, &to, context).await?)
             }
@@ -522,7 +528,6 @@ fn stage_name(platform: &Platform) -> String {
         platform.variant.as_deref().unwrap_or("")
     )
 }
-
 
 /// The node in buildx's "[NODE internal] booting buildkit" progress line.
 fn booting_node(line: &str) -> Option<String> {

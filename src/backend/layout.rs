@@ -22,7 +22,9 @@ pub struct Layout {
 }
 
 fn blob_path(root: &Path, digest: &str) -> Result<PathBuf, String> {
-    let (algorithm, hex) = digest.split_once(':').ok_or_else(|| format!("`{digest}` is not a digest"))?;
+    let (algorithm, hex) = digest
+        .split_once(':')
+        .ok_or_else(|| format!("`{digest}` is not a digest"))?;
     if algorithm != "sha256" || hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
         return Err(format!("`{digest}` is not a sha256 digest"));
     }
@@ -42,7 +44,9 @@ impl Layout {
     fn index(&self) -> Result<Option<IndexFile>, String> {
         let path = self.root.join("index.json");
         match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|err| format!("{} is not an OCI index: {err}", path.display())),
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|err| format!("{} is not an OCI index: {err}", path.display())),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(err) => Err(format!("cannot read {}: {err}", path.display())),
         }
@@ -53,7 +57,9 @@ impl Layout {
         let digest = if reference.starts_with("sha256:") {
             reference.to_owned()
         } else {
-            let Some(index) = self.index()? else { return Ok(None) };
+            let Some(index) = self.index()? else {
+                return Ok(None);
+            };
             let tagged = index.manifests.iter().find(|d| {
                 d.annotations
                     .as_ref()
@@ -62,7 +68,8 @@ impl Layout {
                     == Some(reference)
             });
             // An untagged reference to a layout with one image means that image.
-            let only = (reference == "latest" && index.manifests.len() == 1).then(|| &index.manifests[0]);
+            let only =
+                (reference == "latest" && index.manifests.len() == 1).then(|| &index.manifests[0]);
             match tagged.or(only) {
                 Some(descriptor) => descriptor.digest.clone(),
                 None => return Ok(None),
@@ -98,27 +105,41 @@ impl Layout {
     pub async fn put_blob(&self, digest: &str, mut stream: BlobStream) -> Result<(), String> {
         let path = blob_path(&self.root, digest)?;
         let dir = path.parent().unwrap_or(&self.root).to_path_buf();
-        tokio::fs::create_dir_all(&dir).await.map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
         // Unique per writer: two jobs may write the same blob at once; the
         // renames are atomic and the content is the same.
         static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let temp = dir.join(format!(".{}.partial-{}-{n}", digest.trim_start_matches("sha256:"), std::process::id()));
-        let mut file = tokio::fs::File::create(&temp).await.map_err(|err| format!("cannot write {}: {err}", temp.display()))?;
+        let temp = dir.join(format!(
+            ".{}.partial-{}-{n}",
+            digest.trim_start_matches("sha256:"),
+            std::process::id()
+        ));
+        let mut file = tokio::fs::File::create(&temp)
+            .await
+            .map_err(|err| format!("cannot write {}: {err}", temp.display()))?;
         let mut hasher = sha2::Sha256::new();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|err| format!("reading blob {digest}: {err}"))?;
             hasher.update(&chunk);
-            file.write_all(&chunk).await.map_err(|err| format!("writing {}: {err}", temp.display()))?;
+            file.write_all(&chunk)
+                .await
+                .map_err(|err| format!("writing {}: {err}", temp.display()))?;
         }
-        file.flush().await.map_err(|err| format!("writing {}: {err}", temp.display()))?;
+        file.flush()
+            .await
+            .map_err(|err| format!("writing {}: {err}", temp.display()))?;
         drop(file);
         let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
         if actual != digest {
             let _ = tokio::fs::remove_file(&temp).await;
             return Err(format!("blob {digest} arrived with digest {actual}"));
         }
-        tokio::fs::rename(&temp, &path).await.map_err(|err| format!("cannot write {}: {err}", path.display()))
+        tokio::fs::rename(&temp, &path)
+            .await
+            .map_err(|err| format!("cannot write {}: {err}", path.display()))
     }
 
     /// Writes the manifest as a blob; a tag is then recorded in `index.json`.
@@ -133,10 +154,12 @@ impl Layout {
             return Ok(());
         }
         let _guard = self.lock.lock().await;
-        std::fs::create_dir_all(&self.root).map_err(|err| format!("cannot create {}: {err}", self.root.display()))?;
+        std::fs::create_dir_all(&self.root)
+            .map_err(|err| format!("cannot create {}: {err}", self.root.display()))?;
         let layout_file = self.root.join("oci-layout");
         if !layout_file.exists() {
-            std::fs::write(&layout_file, "{\"imageLayoutVersion\":\"1.0.0\"}").map_err(|err| format!("cannot write {}: {err}", layout_file.display()))?;
+            std::fs::write(&layout_file, "{\"imageLayoutVersion\":\"1.0.0\"}")
+                .map_err(|err| format!("cannot write {}: {err}", layout_file.display()))?;
         }
         let mut index = self.index()?.unwrap_or(IndexFile {
             schema_version: 2,
@@ -144,7 +167,11 @@ impl Layout {
             manifests: Vec::new(),
         });
         index.manifests.retain(|d| {
-            d.annotations.as_ref().and_then(|a| a.get(REF_NAME)).and_then(|v| v.as_str()) != Some(reference)
+            d.annotations
+                .as_ref()
+                .and_then(|a| a.get(REF_NAME))
+                .and_then(|v| v.as_str())
+                != Some(reference)
         });
         let mut annotations = serde_json::Map::new();
         annotations.insert(REF_NAME.into(), reference.into());
@@ -156,8 +183,12 @@ impl Layout {
             annotations: Some(annotations),
         });
         let text = serde_json::to_vec_pretty(&index).map_err(|err| err.to_string())?;
-        let temp = self.root.join(format!(".index.json.{}", std::process::id()));
-        std::fs::write(&temp, text).map_err(|err| format!("cannot write {}: {err}", temp.display()))?;
-        std::fs::rename(&temp, self.root.join("index.json")).map_err(|err| format!("cannot write index.json in {}: {err}", self.root.display()))
+        let temp = self
+            .root
+            .join(format!(".index.json.{}", std::process::id()));
+        std::fs::write(&temp, text)
+            .map_err(|err| format!("cannot write {}: {err}", temp.display()))?;
+        std::fs::rename(&temp, self.root.join("index.json"))
+            .map_err(|err| format!("cannot write index.json in {}: {err}", self.root.display()))
     }
 }

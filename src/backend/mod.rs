@@ -5,6 +5,6 @@
 pub mod buildkitd;
 pub mod buildx;
 pub mod layout;
-pub mod registry;
 pub mod process;
 pub mod rawjson;
+pub mod registry;

@@ -103,9 +103,7 @@ pub fn run_apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> 
         JobRef::Builder(_) | JobRef::Build(_) => true,
     });
     let docker = Docker::default();
-    if needs_docker
-        && let Err(message) = check_installed(&docker)
-    {
+    if needs_docker && let Err(message) = check_installed(&docker) {
         output.err(&format!("error: {message}\n"));
         return exit::ERROR;
     }
@@ -135,7 +133,10 @@ pub fn run_apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> 
         output.github_actions,
         Box::new(std::io::stderr()),
     ));
-    let registries = Arc::new(Registries::new(session.plan.registries.clone(), session.plan.mirrors.clone()));
+    let registries = Arc::new(Registries::new(
+        session.plan.registries.clone(),
+        session.plan.mirrors.clone(),
+    ));
     let runner = Arc::new(JobRunner {
         registries,
         plan: Arc::new(session.plan),

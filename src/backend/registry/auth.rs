@@ -10,7 +10,10 @@ use docker_credential::DockerCredential;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Challenge {
     Basic,
-    Bearer { realm: String, service: Option<String> },
+    Bearer {
+        realm: String,
+        service: Option<String>,
+    },
 }
 
 pub fn parse_challenge(header: &str) -> Option<Challenge> {
@@ -33,8 +36,14 @@ fn parse_params(text: &str) -> HashMap<String, String> {
     let mut out = HashMap::new();
     let mut rest = text.trim();
     while !rest.is_empty() {
-        let Some((key, after)) = rest.split_once('=') else { break };
-        let key = key.trim().trim_start_matches(',').trim().to_ascii_lowercase();
+        let Some((key, after)) = rest.split_once('=') else {
+            break;
+        };
+        let key = key
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
         let (value, after) = if let Some(quoted) = after.strip_prefix('"') {
             match quoted.find('"') {
                 Some(end) => (&quoted[..end], &quoted[end + 1..]),
@@ -56,7 +65,10 @@ fn parse_params(text: &str) -> HashMap<String, String> {
 #[derive(Clone)]
 pub enum Credential {
     None,
-    Basic { username: String, password: String },
+    Basic {
+        username: String,
+        password: String,
+    },
     /// An OAuth2 refresh token (`identitytoken` in the Docker config).
     IdentityToken(String),
 }
@@ -81,7 +93,9 @@ pub fn credential_for(host: &str) -> Credential {
         host.to_owned()
     };
     match docker_credential::get_credential(&server) {
-        Ok(DockerCredential::UsernamePassword(username, password)) => Credential::Basic { username, password },
+        Ok(DockerCredential::UsernamePassword(username, password)) => {
+            Credential::Basic { username, password }
+        }
         Ok(DockerCredential::IdentityToken(token)) => Credential::IdentityToken(token),
         Err(_) => Credential::None,
     }
@@ -95,7 +109,9 @@ mod tests {
     fn parses_challenges() {
         assert_eq!(parse_challenge("Basic realm=\"r\""), Some(Challenge::Basic));
         assert_eq!(
-            parse_challenge("Bearer realm=\"https://auth.docker.io/token\",service=\"registry.docker.io\",scope=\"repository:library/alpine:pull\""),
+            parse_challenge(
+                "Bearer realm=\"https://auth.docker.io/token\",service=\"registry.docker.io\",scope=\"repository:library/alpine:pull\""
+            ),
             Some(Challenge::Bearer {
                 realm: "https://auth.docker.io/token".into(),
                 service: Some("registry.docker.io".into())

@@ -91,7 +91,10 @@ enum Auth {
     /// The registry has not asked.
     Anonymous,
     Basic,
-    Bearer { realm: String, service: Option<String> },
+    Bearer {
+        realm: String,
+        service: Option<String>,
+    },
 }
 
 pub struct RegistryClient {
@@ -108,18 +111,34 @@ pub struct RegistryClient {
 
 impl RegistryClient {
     pub fn new(host: &str, settings: &Settings) -> Result<Self, String> {
-        let api_host = if host == "docker.io" { "registry-1.docker.io" } else { host };
-        let scheme = if settings.insecure && settings.ca_file.is_none() { "http" } else { "https" };
+        let api_host = if host == "docker.io" {
+            "registry-1.docker.io"
+        } else {
+            host
+        };
+        let scheme = if settings.insecure && settings.ca_file.is_none() {
+            "http"
+        } else {
+            "https"
+        };
         let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(15))
             .pool_max_idle_per_host(16)
             .user_agent(concat!("buildplan/", env!("CARGO_PKG_VERSION")));
         if let Some(ca_file) = &settings.ca_file {
-            let pem = std::fs::read(ca_file).map_err(|err| format!("cannot read the CA file {} for {host}: {err}", ca_file.display()))?;
-            let certificate = reqwest::Certificate::from_pem(&pem).map_err(|err| format!("{} is not a PEM certificate: {err}", ca_file.display()))?;
+            let pem = std::fs::read(ca_file).map_err(|err| {
+                format!(
+                    "cannot read the CA file {} for {host}: {err}",
+                    ca_file.display()
+                )
+            })?;
+            let certificate = reqwest::Certificate::from_pem(&pem)
+                .map_err(|err| format!("{} is not a PEM certificate: {err}", ca_file.display()))?;
             builder = builder.add_root_certificate(certificate);
         }
-        let http = builder.build().map_err(|err| format!("cannot set up HTTP for {host}: {err}"))?;
+        let http = builder
+            .build()
+            .map_err(|err| format!("cannot set up HTTP for {host}: {err}"))?;
         Ok(Self {
             host: host.to_owned(),
             base: format!("{scheme}://{api_host}"),
@@ -127,7 +146,9 @@ impl RegistryClient {
             credential: credential_for(host),
             auth: Mutex::new(Auth::Anonymous),
             tokens: Mutex::new(HashMap::new()),
-            limit: settings.max_concurrency.map(|n| Arc::new(Semaphore::new(n.max(1)))),
+            limit: settings
+                .max_concurrency
+                .map(|n| Arc::new(Semaphore::new(n.max(1)))),
             retry: RetryPolicy {
                 attempts: 6,
                 first_delay: Duration::from_millis(200),
@@ -146,7 +167,11 @@ impl RegistryClient {
 
     /// Sends a request built by `build` (called again for each attempt),
     /// retrying transient failures and authenticating when asked.
-    pub async fn send(&self, scope: &Scope, build: &(dyn Fn(&reqwest::Client) -> RequestBuilder + Sync)) -> Result<Response, RegistryError> {
+    pub async fn send(
+        &self,
+        scope: &Scope,
+        build: &(dyn Fn(&reqwest::Client) -> RequestBuilder + Sync),
+    ) -> Result<Response, RegistryError> {
         let mut attempt = 1;
         loop {
             match self.send_once(scope, build).await {
@@ -160,15 +185,28 @@ impl RegistryClient {
     }
 
     /// One attempt (plus one re-send after authenticating).
-    pub async fn send_once(&self, scope: &Scope, build: &(dyn Fn(&reqwest::Client) -> RequestBuilder + Sync)) -> Result<Response, RegistryError> {
+    pub async fn send_once(
+        &self,
+        scope: &Scope,
+        build: &(dyn Fn(&reqwest::Client) -> RequestBuilder + Sync),
+    ) -> Result<Response, RegistryError> {
         let _permit = match &self.limit {
-            Some(limit) => Some(limit.clone().acquire_owned().await.map_err(|_| RegistryError::fatal("closed".into(), None))?),
+            Some(limit) => Some(
+                limit
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| RegistryError::fatal("closed".into(), None))?,
+            ),
             None => None,
         };
         let mut authenticated = false;
         loop {
             let request = self.authorize(build(&self.http), scope).await?;
-            let response = request.send().await.map_err(|err| self.network_error(&err))?;
+            let response = request
+                .send()
+                .await
+                .map_err(|err| self.network_error(&err))?;
             let status = response.status();
             if status == StatusCode::UNAUTHORIZED && !authenticated {
                 let challenge = response
@@ -204,8 +242,14 @@ impl RegistryClient {
             }
             if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
                 let what = match self.credential {
-                    Credential::None => format!("{} requires authentication: run `docker login {}`", self.host, self.host),
-                    _ => format!("{} refused the credentials from the Docker config ({status}): check `docker login {}`", self.host, self.host),
+                    Credential::None => format!(
+                        "{} requires authentication: run `docker login {}`",
+                        self.host, self.host
+                    ),
+                    _ => format!(
+                        "{} refused the credentials from the Docker config ({status}): check `docker login {}`",
+                        self.host, self.host
+                    ),
                 };
                 return Err(RegistryError::fatal(what, Some(status)));
             }
@@ -215,21 +259,32 @@ impl RegistryClient {
 
     fn network_error(&self, err: &reqwest::Error) -> RegistryError {
         // The URL in reqwest's message has no credentials (they go in headers).
-        let transient = err.is_connect() || err.is_timeout() || err.is_request() || err.is_body();
+        let chain = error_chain(err);
+        // A name that does not resolve will not resolve in a second either.
+        let unresolvable =
+            chain.contains("dns error") || chain.contains("failed to lookup address");
+        let transient = !unresolvable
+            && (err.is_connect() || err.is_timeout() || err.is_request() || err.is_body());
         RegistryError {
-            message: format!("cannot reach {}: {}", self.host, error_chain(err)),
+            message: format!("cannot reach {}: {chain}", self.host),
             transient,
             retry_after: None,
             status: None,
         }
     }
 
-    async fn authorize(&self, request: RequestBuilder, scope: &Scope) -> Result<RequestBuilder, RegistryError> {
+    async fn authorize(
+        &self,
+        request: RequestBuilder,
+        scope: &Scope,
+    ) -> Result<RequestBuilder, RegistryError> {
         let auth = self.auth.lock().await;
         Ok(match &*auth {
             Auth::Anonymous => request,
             Auth::Basic => match &self.credential {
-                Credential::Basic { username, password } => request.basic_auth(username, Some(password)),
+                Credential::Basic { username, password } => {
+                    request.basic_auth(username, Some(password))
+                }
                 _ => request,
             },
             Auth::Bearer { realm, service } => {
@@ -254,7 +309,10 @@ impl RegistryClient {
             Challenge::Basic => {
                 if matches!(self.credential, Credential::None) {
                     return Err(RegistryError::fatal(
-                        format!("{} requires authentication: run `docker login {}`", self.host, self.host),
+                        format!(
+                            "{} requires authentication: run `docker login {}`",
+                            self.host, self.host
+                        ),
                         Some(StatusCode::UNAUTHORIZED),
                     ));
                 }
@@ -269,7 +327,12 @@ impl RegistryClient {
         Ok(())
     }
 
-    async fn fetch_token(&self, realm: &str, service: Option<&str>, scopes: &[String]) -> Result<String, RegistryError> {
+    async fn fetch_token(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+        scopes: &[String],
+    ) -> Result<String, RegistryError> {
         let mut query: Vec<(&str, &str)> = Vec::new();
         if let Some(service) = service {
             query.push(("service", service));
@@ -285,14 +348,24 @@ impl RegistryClient {
                 form.push(("client_id", "buildplan"));
                 self.http.post(realm).form(&form)
             }
-            Credential::Basic { username, password } => self.http.get(realm).query(&query).basic_auth(username, Some(password)),
+            Credential::Basic { username, password } => self
+                .http
+                .get(realm)
+                .query(&query)
+                .basic_auth(username, Some(password)),
             Credential::None => self.http.get(realm).query(&query),
         };
-        let response = request.send().await.map_err(|err| self.network_error(&err))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|err| self.network_error(&err))?;
         let status = response.status();
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             return Err(RegistryError::fatal(
-                format!("{} refused the credentials from the Docker config ({status}): check `docker login {}`", self.host, self.host),
+                format!(
+                    "{} refused the credentials from the Docker config ({status}): check `docker login {}`",
+                    self.host, self.host
+                ),
                 Some(status),
             ));
         }
@@ -309,16 +382,26 @@ impl RegistryClient {
             token: Option<String>,
             access_token: Option<String>,
         }
-        let body = response.bytes().await.map_err(|err| self.network_error(&err))?;
-        let token: Token = serde_json::from_slice(&body)
-            .map_err(|err| RegistryError::fatal(format!("{}'s token service sent no token: {err}", self.host), None))?;
-        token
-            .token
-            .or(token.access_token)
-            .ok_or_else(|| RegistryError::fatal(format!("{}'s token service sent no token", self.host), None))
+        let body = response
+            .bytes()
+            .await
+            .map_err(|err| self.network_error(&err))?;
+        let token: Token = serde_json::from_slice(&body).map_err(|err| {
+            RegistryError::fatal(
+                format!("{}'s token service sent no token: {err}", self.host),
+                None,
+            )
+        })?;
+        token.token.or(token.access_token).ok_or_else(|| {
+            RegistryError::fatal(format!("{}'s token service sent no token", self.host), None)
+        })
     }
 
-    pub fn request(&self, method: Method, path: &str) -> impl Fn(&reqwest::Client) -> RequestBuilder + Sync + use<> {
+    pub fn request(
+        &self,
+        method: Method,
+        path: &str,
+    ) -> impl Fn(&reqwest::Client) -> RequestBuilder + Sync + use<> {
         let url = self.url(path);
         move |http: &reqwest::Client| http.request(method.clone(), &url)
     }

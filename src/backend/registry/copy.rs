@@ -57,7 +57,13 @@ fn fatal(message: String) -> RegistryError {
 }
 
 fn is_loopback(host: &str) -> bool {
-    let name = host.rsplit_once(':').map_or(host, |(h, p)| if p.chars().all(|c| c.is_ascii_digit()) { h } else { host });
+    let name = host.rsplit_once(':').map_or(host, |(h, p)| {
+        if p.chars().all(|c| c.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    });
     name == "localhost" || name.starts_with("127.") || name == "[::1]"
 }
 
@@ -113,7 +119,10 @@ fn human_bytes(bytes: u64) -> String {
 }
 
 impl Registries {
-    pub fn new(settings: IndexMap<String, Registry>, mirrors: IndexMap<String, Vec<Mirror>>) -> Self {
+    pub fn new(
+        settings: IndexMap<String, Registry>,
+        mirrors: IndexMap<String, Vec<Mirror>>,
+    ) -> Self {
         Self {
             settings,
             mirrors,
@@ -123,25 +132,39 @@ impl Registries {
         }
     }
 
-    fn client(&self, host: &str, insecure_override: Option<bool>) -> Result<Arc<RegistryClient>, RegistryError> {
-        let mut clients = self.clients.lock().map_err(|_| fatal("registry clients poisoned".into()))?;
+    fn client(
+        &self,
+        host: &str,
+        insecure_override: Option<bool>,
+    ) -> Result<Arc<RegistryClient>, RegistryError> {
+        let mut clients = self
+            .clients
+            .lock()
+            .map_err(|_| fatal("registry clients poisoned".into()))?;
         if let Some(client) = clients.get(host) {
             return Ok(Arc::clone(client));
         }
         let configured = self.settings.get(host);
         let settings = Settings {
-            insecure: insecure_override.or(configured.map(|r| r.insecure)).unwrap_or_else(|| is_loopback(host)),
+            insecure: insecure_override
+                .or(configured.map(|r| r.insecure))
+                .unwrap_or_else(|| is_loopback(host)),
             ca_file: configured.and_then(|r| r.ca_file.clone()),
-            max_concurrency: configured.and_then(|r| r.max_concurrency).map(|n| n as usize),
+            max_concurrency: configured
+                .and_then(|r| r.max_concurrency)
+                .map(|n| n as usize),
         };
         let client = Arc::new(RegistryClient::new(host, &settings).map_err(fatal)?);
         clients.insert(host.to_owned(), Arc::clone(&client));
         Ok(client)
     }
 
-    fn layout_lock(&self, path: &PathBuf) -> Arc<Mutex<()>> {
-        let mut layouts = self.layouts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        Arc::clone(layouts.entry(path.clone()).or_default())
+    fn layout_lock(&self, path: &std::path::Path) -> Arc<Mutex<()>> {
+        let mut layouts = self
+            .layouts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(layouts.entry(path.to_path_buf()).or_default())
     }
 
     /// Where an image reference lives.
@@ -152,7 +175,11 @@ impl Registries {
                     client: self.client(&r.registry, None)?,
                     repository: r.repository.clone(),
                 },
-                reference: r.digest.clone().or_else(|| r.tag.clone()).unwrap_or_else(|| "latest".into()),
+                reference: r
+                    .digest
+                    .clone()
+                    .or_else(|| r.tag.clone())
+                    .unwrap_or_else(|| "latest".into()),
                 display: image.to_string(),
             }),
             ImageRef::Layout(l) => {
@@ -175,10 +202,17 @@ impl Registries {
             for mirror in mirrors {
                 out.push(Located {
                     store: Store::Registry {
-                        client: self.client(&mirror.host, Some(mirror.insecure || is_loopback(&mirror.host)))?,
+                        client: self.client(
+                            &mirror.host,
+                            Some(mirror.insecure || is_loopback(&mirror.host)),
+                        )?,
                         repository: r.repository.clone(),
                     },
-                    reference: r.digest.clone().or_else(|| r.tag.clone()).unwrap_or_else(|| "latest".into()),
+                    reference: r
+                        .digest
+                        .clone()
+                        .or_else(|| r.tag.clone())
+                        .unwrap_or_else(|| "latest".into()),
                     display: format!("{image} (mirror {})", mirror.host),
                 });
             }
@@ -188,7 +222,11 @@ impl Registries {
     }
 
     /// The manifest of `image`, from the first mirror that has it, else the registry.
-    async fn read(&self, image: &ImageRef, context: &JobContext) -> Result<(Located, Manifest), RegistryError> {
+    async fn read(
+        &self,
+        image: &ImageRef,
+        context: &JobContext,
+    ) -> Result<(Located, Manifest), RegistryError> {
         let mut last_error = None;
         for source in self.sources(image)? {
             match source.store.manifest(&source.reference).await {
@@ -203,7 +241,13 @@ impl Registries {
         Err(last_error.unwrap_or_else(|| fatal(format!("`{image}` not found"))))
     }
 
-    async fn copy_blob(&self, from: &Store, to: &Store, blob: &Descriptor, progress: &Progress<'_>) -> Result<(), RegistryError> {
+    async fn copy_blob(
+        &self,
+        from: &Store,
+        to: &Store,
+        blob: &Descriptor,
+        progress: &Progress<'_>,
+    ) -> Result<(), RegistryError> {
         let key = format!("{}@{}", to.describe(), blob.digest);
         let cell = Arc::clone(self.blobs.lock().await.entry(key).or_default());
         cell.get_or_try_init(|| async {
@@ -242,7 +286,9 @@ impl Registries {
                         return Ok(());
                     }
                     Err(err) if err.transient && attempt < retry.attempts => {
-                        progress.context.output(format!("blob {}: {}; retrying", blob.digest, err.message));
+                        progress
+                            .context
+                            .output(format!("blob {}: {}; retrying", blob.digest, err.message));
                         tokio::time::sleep(retry.delay(attempt, err.retry_after)).await;
                         attempt += 1;
                     }
@@ -255,7 +301,13 @@ impl Registries {
     }
 
     /// One image (config and layers, then its manifest by digest) into `to`.
-    async fn copy_image(&self, from: &Store, to: &Store, manifest: &Manifest, progress: &Progress<'_>) -> Result<(), RegistryError> {
+    async fn copy_image(
+        &self,
+        from: &Store,
+        to: &Store,
+        manifest: &Manifest,
+        progress: &Progress<'_>,
+    ) -> Result<(), RegistryError> {
         let digest = manifest.digest();
         if to.has_manifest_digest(&digest).await? {
             return Ok(());
@@ -281,15 +333,27 @@ impl Registries {
     }
 
     /// The children of an index (each an image) into `to`, then the index by digest.
-    async fn copy_index(&self, from: &Store, to: &Store, index: &Manifest, progress: &Progress<'_>) -> Result<(), RegistryError> {
+    async fn copy_index(
+        &self,
+        from: &Store,
+        to: &Store,
+        index: &Manifest,
+        progress: &Progress<'_>,
+    ) -> Result<(), RegistryError> {
         let parsed = index.index().map_err(fatal)?;
         for child in &parsed.manifests {
-            let manifest = from
-                .manifest(&child.digest)
-                .await?
-                .ok_or_else(|| fatal(format!("{} lists {} but does not have it", from.describe(), child.digest)))?;
+            let manifest = from.manifest(&child.digest).await?.ok_or_else(|| {
+                fatal(format!(
+                    "{} lists {} but does not have it",
+                    from.describe(),
+                    child.digest
+                ))
+            })?;
             if manifest.is_index() {
-                return Err(fatal(format!("{}: nested indexes are not supported", from.describe())));
+                return Err(fatal(format!(
+                    "{}: nested indexes are not supported",
+                    from.describe()
+                )));
             }
             self.copy_image(from, to, &manifest, progress).await?;
         }
@@ -298,25 +362,46 @@ impl Registries {
 
     /// Publishes `manifest` (already complete at `to`) under the target's tag,
     /// unless the tag already points at it. Returns what happened.
-    async fn publish(&self, from: &Store, target: &Located, manifest: &Manifest, progress: &Progress<'_>) -> Result<&'static str, RegistryError> {
+    async fn publish(
+        &self,
+        from: &Store,
+        target: &Located,
+        manifest: &Manifest,
+        progress: &Progress<'_>,
+    ) -> Result<&'static str, RegistryError> {
         let digest = manifest.digest();
         let current = target.store.digest_of(&target.reference).await?;
         if current.as_deref() == Some(digest.as_str()) {
             return Ok("unchanged");
         }
         if manifest.is_index() {
-            self.copy_index(from, &target.store, manifest, progress).await?;
+            self.copy_index(from, &target.store, manifest, progress)
+                .await?;
         } else {
-            self.copy_image(from, &target.store, manifest, progress).await?;
+            self.copy_image(from, &target.store, manifest, progress)
+                .await?;
         }
         // The tag moves last, once everything it points at is there.
-        target.store.put_manifest(&target.reference, manifest).await?;
-        Ok(if current.is_some() { "updated" } else { "created" })
+        target
+            .store
+            .put_manifest(&target.reference, manifest)
+            .await?;
+        Ok(if current.is_some() {
+            "updated"
+        } else {
+            "created"
+        })
     }
 
     /// `sync`: the source under each target name, byte for byte (same
     /// digest), or, with `platforms`, a new index holding only those.
-    pub async fn sync(&self, from: &ImageRef, to: &[ImageRef], platforms: &[Platform], context: &JobContext) -> Result<serde_json::Value, RegistryError> {
+    pub async fn sync(
+        &self,
+        from: &ImageRef,
+        to: &[ImageRef],
+        platforms: &[Platform],
+        context: &JobContext,
+    ) -> Result<serde_json::Value, RegistryError> {
         let progress = Progress::new(context);
         context.step(format!("reading {from}"));
         let (source, manifest) = self.read(from, context).await?;
@@ -327,7 +412,10 @@ impl Registries {
             let mut entries = Vec::new();
             for platform in platforms {
                 let entry = index.for_platform(platform).ok_or_else(|| {
-                    fatal(format!("`{from}` has no {platform} image (it has {})", list_platforms(&index.manifests)))
+                    fatal(format!(
+                        "`{from}` has no {platform} image (it has {})",
+                        list_platforms(&index.manifests)
+                    ))
                 })?;
                 entries.push(entry.clone());
             }
@@ -338,16 +426,25 @@ impl Registries {
         let mut targets = Vec::new();
         for target in to {
             let target = self.open(target)?;
-            let what = self.publish(&source.store, &target, &desired, &progress).await?;
+            let what = self
+                .publish(&source.store, &target, &desired, &progress)
+                .await?;
             context.output(format!("{}: {what} ({})", target.display, desired.digest()));
             targets.push(json!({ "reference": target.display, "result": what }));
         }
-        Ok(json!({ "digest": desired.digest(), "from": source.display, "targets": targets, "transfer": progress.summary() }))
+        Ok(
+            json!({ "digest": desired.digest(), "from": source.display, "targets": targets, "transfer": progress.summary() }),
+        )
     }
 
     /// `combine`: an index over one image per platform, each checked against
     /// its config, serialized canonically so an unchanged combine pushes nothing.
-    pub async fn combine(&self, sources: &[(Platform, ImageRef)], to: &[ImageRef], context: &JobContext) -> Result<serde_json::Value, RegistryError> {
+    pub async fn combine(
+        &self,
+        sources: &[(Platform, ImageRef)],
+        to: &[ImageRef],
+        context: &JobContext,
+    ) -> Result<serde_json::Value, RegistryError> {
         let progress = Progress::new(context);
         let mut images: Vec<(Located, Manifest, Descriptor)> = Vec::new();
         for (platform, image) in sources {
@@ -359,12 +456,18 @@ impl Registries {
                 let entry = index
                     .for_platform(platform)
                     .or_else(|| (only.len() == 1).then(|| only[0]))
-                    .ok_or_else(|| fatal(format!("`{image}` has no {platform} image (it has {})", list_platforms(&index.manifests))))?;
-                source
-                    .store
-                    .manifest(&entry.digest)
-                    .await?
-                    .ok_or_else(|| fatal(format!("`{image}` lists {} but does not have it", entry.digest)))?
+                    .ok_or_else(|| {
+                        fatal(format!(
+                            "`{image}` has no {platform} image (it has {})",
+                            list_platforms(&index.manifests)
+                        ))
+                    })?;
+                source.store.manifest(&entry.digest).await?.ok_or_else(|| {
+                    fatal(format!(
+                        "`{image}` lists {} but does not have it",
+                        entry.digest
+                    ))
+                })?
             } else {
                 manifest
             };
@@ -373,9 +476,16 @@ impl Registries {
                 Some(v) => format!("{}/{}/{v}", config.os, config.architecture),
                 None => format!("{}/{}", config.os, config.architecture),
             })
-            .map_err(|err| fatal(format!("`{image}`: its config names an odd platform: {}", err.message)))?;
+            .map_err(|err| {
+                fatal(format!(
+                    "`{image}`: its config names an odd platform: {}",
+                    err.message
+                ))
+            })?;
             if found != *platform {
-                return Err(fatal(format!("`{image}` is a {found} image, but the plan lists it for {platform}")));
+                return Err(fatal(format!(
+                    "`{image}` is a {found} image, but the plan lists it for {platform}"
+                )));
             }
             let descriptor = Descriptor {
                 media_type: manifest.media_type.clone(),
@@ -396,11 +506,16 @@ impl Registries {
                 "unchanged"
             } else {
                 for (source, manifest, _) in &images {
-                    self.copy_image(&source.store, &target.store, manifest, &progress).await?;
+                    self.copy_image(&source.store, &target.store, manifest, &progress)
+                        .await?;
                 }
                 target.store.put_manifest(&index.digest(), &index).await?;
                 target.store.put_manifest(&target.reference, &index).await?;
-                if current.is_some() { "updated" } else { "created" }
+                if current.is_some() {
+                    "updated"
+                } else {
+                    "created"
+                }
             };
             context.output(format!("{}: {what} ({})", target.display, index.digest()));
             targets.push(json!({ "reference": target.display, "result": what }));
@@ -408,7 +523,11 @@ impl Registries {
         Ok(json!({ "digest": index.digest(), "targets": targets, "transfer": progress.summary() }))
     }
 
-    async fn config(&self, store: &Store, manifest: &Manifest) -> Result<ImageConfig, RegistryError> {
+    async fn config(
+        &self,
+        store: &Store,
+        manifest: &Manifest,
+    ) -> Result<ImageConfig, RegistryError> {
         let image = manifest.image().map_err(fatal)?;
         let mut stream = store.blob(&image.config.digest).await?;
         let mut bytes = Vec::new();
@@ -419,7 +538,8 @@ impl Registries {
                 return Err(fatal("an image config over 4 MiB".into()));
             }
         }
-        serde_json::from_slice(&bytes).map_err(|err| fatal(format!("{}: invalid image config: {err}", store.describe())))
+        serde_json::from_slice(&bytes)
+            .map_err(|err| fatal(format!("{}: invalid image config: {err}", store.describe())))
     }
 }
 
@@ -431,7 +551,11 @@ fn list_platforms(entries: &[Descriptor]) -> String {
         .filter_map(DescriptorPlatform::platform)
         .map(|p| p.to_string())
         .collect();
-    if names.is_empty() { "none".into() } else { names.join(", ") }
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
 }
 
 impl Store {

@@ -55,8 +55,13 @@ impl Manifest {
             manifests: Option<serde_json::Value>,
         }
         match serde_json::from_slice::<Probe>(bytes) {
-            Ok(Probe { media_type: Some(t), .. }) => t,
-            Ok(Probe { manifests: Some(_), .. }) => OCI_INDEX.into(),
+            Ok(Probe {
+                media_type: Some(t),
+                ..
+            }) => t,
+            Ok(Probe {
+                manifests: Some(_), ..
+            }) => OCI_INDEX.into(),
             _ => OCI_MANIFEST.into(),
         }
     }
@@ -119,8 +124,13 @@ impl Index {
     }
 
     pub fn for_platform(&self, platform: &Platform) -> Option<&Descriptor> {
-        self.images()
-            .find(|d| d.platform.as_ref().and_then(DescriptorPlatform::platform).as_ref() == Some(platform))
+        self.images().find(|d| {
+            d.platform
+                .as_ref()
+                .and_then(DescriptorPlatform::platform)
+                .as_ref()
+                == Some(platform)
+        })
     }
 }
 
@@ -147,7 +157,10 @@ pub struct ImageConfig {
 
 /// A new OCI index over `entries`, serialized canonically (fixed field
 /// order, no whitespace), so the same entries always give the same digest.
-pub fn build_index(entries: &[Descriptor], annotations: Option<serde_json::Map<String, serde_json::Value>>) -> Manifest {
+pub fn build_index(
+    entries: &[Descriptor],
+    annotations: Option<serde_json::Map<String, serde_json::Value>>,
+) -> Manifest {
     #[derive(Serialize)]
     struct NewIndex<'a> {
         #[serde(rename = "schemaVersion")]

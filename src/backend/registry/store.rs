@@ -16,7 +16,10 @@ use crate::backend::layout::Layout;
 pub type BlobStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
 
 pub enum Store {
-    Registry { client: Arc<RegistryClient>, repository: String },
+    Registry {
+        client: Arc<RegistryClient>,
+        repository: String,
+    },
     Layout(Layout),
 }
 
@@ -41,9 +44,16 @@ impl Store {
     /// Same registry, different repository: a blob can be mounted instead of copied.
     pub fn can_mount_from(&self, source: &Self) -> Option<String> {
         match (self, source) {
-            (Self::Registry { client: a, repository: ra }, Self::Registry { client: b, repository: rb }) if a.host == b.host && ra != rb => {
-                Some(rb.clone())
-            }
+            (
+                Self::Registry {
+                    client: a,
+                    repository: ra,
+                },
+                Self::Registry {
+                    client: b,
+                    repository: rb,
+                },
+            ) if a.host == b.host && ra != rb => Some(rb.clone()),
             _ => None,
         }
     }
@@ -52,24 +62,34 @@ impl Store {
     pub async fn manifest(&self, reference: &str) -> Result<Option<Manifest>, RegistryError> {
         match self {
             Self::Registry { client, repository } => {
-                let request = client.request(Method::GET, &format!("/v2/{repository}/manifests/{reference}"));
+                let request = client.request(
+                    Method::GET,
+                    &format!("/v2/{repository}/manifests/{reference}"),
+                );
                 let response = client
-                    .send(&Scope::pull(repository), &|http| request(http).header(reqwest::header::ACCEPT, ACCEPT))
+                    .send(&Scope::pull(repository), &|http| {
+                        request(http).header(reqwest::header::ACCEPT, ACCEPT)
+                    })
                     .await?;
                 if response.status() == StatusCode::NOT_FOUND {
                     return Ok(None);
                 }
-                let response = expect_ok(response, &format!("reading {}/{repository}:{reference}", client.host)).await?;
+                let response = expect_ok(
+                    response,
+                    &format!("reading {}/{repository}:{reference}", client.host),
+                )
+                .await?;
                 let media_type = response
                     .headers()
                     .get(reqwest::header::CONTENT_TYPE)
                     .and_then(|v| v.to_str().ok())
                     .map(|v| v.split(';').next().unwrap_or(v).trim().to_owned());
-                let bytes = response
-                    .bytes()
-                    .await
-                    .map_err(|err| transient(format!("reading a manifest from {}: {err}", client.host)))?;
-                let media_type = media_type.filter(|t| t.contains("manifest") || t.contains("index")).unwrap_or_else(|| Manifest::sniff_media_type(&bytes));
+                let bytes = response.bytes().await.map_err(|err| {
+                    transient(format!("reading a manifest from {}: {err}", client.host))
+                })?;
+                let media_type = media_type
+                    .filter(|t| t.contains("manifest") || t.contains("index"))
+                    .unwrap_or_else(|| Manifest::sniff_media_type(&bytes));
                 Ok(Some(Manifest { bytes, media_type }))
             }
             Self::Layout(layout) => layout.manifest(reference).await.map_err(fatal),
@@ -80,47 +100,79 @@ impl Store {
     pub async fn digest_of(&self, reference: &str) -> Result<Option<String>, RegistryError> {
         match self {
             Self::Registry { client, repository } => {
-                let request = client.request(Method::HEAD, &format!("/v2/{repository}/manifests/{reference}"));
+                let request = client.request(
+                    Method::HEAD,
+                    &format!("/v2/{repository}/manifests/{reference}"),
+                );
                 let response = client
-                    .send(&Scope::pull(repository), &|http| request(http).header(reqwest::header::ACCEPT, ACCEPT))
+                    .send(&Scope::pull(repository), &|http| {
+                        request(http).header(reqwest::header::ACCEPT, ACCEPT)
+                    })
                     .await?;
                 if response.status() == StatusCode::NOT_FOUND {
                     return Ok(None);
                 }
-                let response = expect_ok(response, &format!("checking {}/{repository}:{reference}", client.host)).await?;
+                let response = expect_ok(
+                    response,
+                    &format!("checking {}/{repository}:{reference}", client.host),
+                )
+                .await?;
                 Ok(response
                     .headers()
                     .get("docker-content-digest")
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned))
             }
-            Self::Layout(layout) => Ok(layout.manifest(reference).await.map_err(fatal)?.map(|m| m.digest())),
+            Self::Layout(layout) => Ok(layout
+                .manifest(reference)
+                .await
+                .map_err(fatal)?
+                .map(|m| m.digest())),
         }
     }
 
-    pub async fn put_manifest(&self, reference: &str, manifest: &Manifest) -> Result<(), RegistryError> {
+    pub async fn put_manifest(
+        &self,
+        reference: &str,
+        manifest: &Manifest,
+    ) -> Result<(), RegistryError> {
         match self {
             Self::Registry { client, repository } => {
-                let request = client.request(Method::PUT, &format!("/v2/{repository}/manifests/{reference}"));
+                let request = client.request(
+                    Method::PUT,
+                    &format!("/v2/{repository}/manifests/{reference}"),
+                );
                 let body = manifest.bytes.clone();
                 let media_type = manifest.media_type.clone();
                 let response = client
                     .send(&Scope::push(repository), &|http| {
-                        request(http).header(reqwest::header::CONTENT_TYPE, media_type.as_str()).body(body.clone())
+                        request(http)
+                            .header(reqwest::header::CONTENT_TYPE, media_type.as_str())
+                            .body(body.clone())
                     })
                     .await?;
-                expect_ok(response, &format!("pushing {}/{repository}:{reference}", client.host)).await?;
+                expect_ok(
+                    response,
+                    &format!("pushing {}/{repository}:{reference}", client.host),
+                )
+                .await?;
                 Ok(())
             }
-            Self::Layout(layout) => layout.put_manifest(reference, manifest).await.map_err(fatal),
+            Self::Layout(layout) => layout
+                .put_manifest(reference, manifest)
+                .await
+                .map_err(fatal),
         }
     }
 
     pub async fn has_blob(&self, digest: &str) -> Result<bool, RegistryError> {
         match self {
             Self::Registry { client, repository } => {
-                let request = client.request(Method::HEAD, &format!("/v2/{repository}/blobs/{digest}"));
-                let response = client.send(&Scope::pull(repository), &|http| request(http)).await?;
+                let request =
+                    client.request(Method::HEAD, &format!("/v2/{repository}/blobs/{digest}"));
+                let response = client
+                    .send(&Scope::pull(repository), &|http| request(http))
+                    .await?;
                 Ok(response.status().is_success())
             }
             Self::Layout(layout) => Ok(layout.has_blob(digest)),
@@ -130,10 +182,19 @@ impl Store {
     pub async fn blob(&self, digest: &str) -> Result<BlobStream, RegistryError> {
         match self {
             Self::Registry { client, repository } => {
-                let request = client.request(Method::GET, &format!("/v2/{repository}/blobs/{digest}"));
-                let response = client.send(&Scope::pull(repository), &|http| request(http)).await?;
-                let response = expect_ok(response, &format!("reading blob {digest} from {}/{repository}", client.host)).await?;
-                Ok(Box::pin(response.bytes_stream().map_err(std::io::Error::other)))
+                let request =
+                    client.request(Method::GET, &format!("/v2/{repository}/blobs/{digest}"));
+                let response = client
+                    .send(&Scope::pull(repository), &|http| request(http))
+                    .await?;
+                let response = expect_ok(
+                    response,
+                    &format!("reading blob {digest} from {}/{repository}", client.host),
+                )
+                .await?;
+                Ok(Box::pin(
+                    response.bytes_stream().map_err(std::io::Error::other),
+                ))
             }
             Self::Layout(layout) => layout.blob(digest).await.map_err(fatal),
         }
@@ -141,30 +202,56 @@ impl Store {
 
     /// Asks the registry to link a blob from another repository; false when it declines.
     pub async fn mount(&self, digest: &str, from: &str) -> Result<bool, RegistryError> {
-        let Self::Registry { client, repository } = self else { return Ok(false) };
-        let request = client.request(Method::POST, &format!("/v2/{repository}/blobs/uploads/?mount={digest}&from={from}"));
+        let Self::Registry { client, repository } = self else {
+            return Ok(false);
+        };
+        let request = client.request(
+            Method::POST,
+            &format!("/v2/{repository}/blobs/uploads/?mount={digest}&from={from}"),
+        );
         let scope = Scope {
             mount_from: Some(from.to_owned()),
             ..Scope::push(repository)
         };
-        let response = client.send(&scope, &|http| request(http).header(reqwest::header::CONTENT_LENGTH, 0)).await?;
+        let response = client
+            .send(&scope, &|http| {
+                request(http).header(reqwest::header::CONTENT_LENGTH, 0)
+            })
+            .await?;
         Ok(response.status() == StatusCode::CREATED)
     }
 
     /// Uploads a blob in one streamed `PUT` (its size is known), never holding it in memory.
-    pub async fn put_blob(&self, digest: &str, size: u64, stream: BlobStream) -> Result<(), RegistryError> {
+    pub async fn put_blob(
+        &self,
+        digest: &str,
+        size: u64,
+        stream: BlobStream,
+    ) -> Result<(), RegistryError> {
         match self {
             Self::Registry { client, repository } => {
-                let start = client.request(Method::POST, &format!("/v2/{repository}/blobs/uploads/"));
+                let start =
+                    client.request(Method::POST, &format!("/v2/{repository}/blobs/uploads/"));
                 let response = client
-                    .send(&Scope::push(repository), &|http| start(http).header(reqwest::header::CONTENT_LENGTH, 0))
+                    .send(&Scope::push(repository), &|http| {
+                        start(http).header(reqwest::header::CONTENT_LENGTH, 0)
+                    })
                     .await?;
-                let response = expect_ok(response, &format!("starting an upload to {}/{repository}", client.host)).await?;
+                let response = expect_ok(
+                    response,
+                    &format!("starting an upload to {}/{repository}", client.host),
+                )
+                .await?;
                 let location = response
                     .headers()
                     .get(reqwest::header::LOCATION)
                     .and_then(|v| v.to_str().ok())
-                    .ok_or_else(|| fatal(format!("{} started an upload without a Location", client.host)))?
+                    .ok_or_else(|| {
+                        fatal(format!(
+                            "{} started an upload without a Location",
+                            client.host
+                        ))
+                    })?
                     .to_owned();
                 let separator = if location.contains('?') { '&' } else { '?' };
                 let url = client.url(&format!("{location}{separator}digest={digest}"));
@@ -173,14 +260,22 @@ impl Store {
                 let body = std::sync::Mutex::new(Some(reqwest::Body::wrap_stream(stream)));
                 let response = client
                     .send_once(&Scope::push(repository), &|http| {
-                        let body = body.lock().ok().and_then(|mut b| b.take()).unwrap_or_else(|| reqwest::Body::from(Vec::new()));
+                        let body = body
+                            .lock()
+                            .ok()
+                            .and_then(|mut b| b.take())
+                            .unwrap_or_else(|| reqwest::Body::from(Vec::new()));
                         http.put(&url)
                             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
                             .header(reqwest::header::CONTENT_LENGTH, size)
                             .body(body)
                     })
                     .await?;
-                expect_ok(response, &format!("uploading blob {digest} to {}/{repository}", client.host)).await?;
+                expect_ok(
+                    response,
+                    &format!("uploading blob {digest} to {}/{repository}", client.host),
+                )
+                .await?;
                 Ok(())
             }
             Self::Layout(layout) => layout.put_blob(digest, stream).await.map_err(fatal),
@@ -197,7 +292,10 @@ fn transient(message: String) -> RegistryError {
     }
 }
 
-async fn expect_ok(response: reqwest::Response, what: &str) -> Result<reqwest::Response, RegistryError> {
+async fn expect_ok(
+    response: reqwest::Response,
+    what: &str,
+) -> Result<reqwest::Response, RegistryError> {
     let status = response.status();
     if status.is_success() {
         return Ok(response);

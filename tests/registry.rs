@@ -1,0 +1,672 @@
+//! The native copy engine against real `docker-registry` instances on
+//! 127.0.0.1 (each test starts its own), with `skopeo` as the independent
+//! judge of what landed: digests kept, mounts within a registry, platform
+//! filters, combines checked against image configs, htpasswd over TLS,
+//! pull-through mirrors, faults, a killed run, and no password anywhere.
+
+#[path = "support/fault_proxy.rs"]
+mod fault_proxy;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+struct TestRegistry {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl TestRegistry {
+    fn start(extra: &str) -> Self {
+        Self::start_with(extra, None)
+    }
+
+    fn start_with(extra: &str, tls: Option<(&Path, &Path)>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let tls = tls.map_or(String::new(), |(cert, key)| {
+            format!(
+                ", tls: {{ certificate: {}, key: {} }}",
+                cert.display(),
+                key.display()
+            )
+        });
+        let config = format!(
+            "version: 0.1\nlog: {{ level: info, accesslog: {{ disabled: false }} }}\nstorage:\n  filesystem: {{ rootdirectory: {} }}\n  delete: {{ enabled: true }}\nhttp: {{ addr: \"127.0.0.1:{port}\"{tls} }}\n{extra}",
+            dir.path().join("data").display()
+        );
+        std::fs::write(dir.path().join("config.yml"), config).unwrap();
+        let log = std::fs::File::create(dir.path().join("log")).unwrap();
+        let child = Command::new("docker-registry")
+            .args([
+                "serve",
+                &dir.path().join("config.yml").display().to_string(),
+            ])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("docker-registry is installed (scripts/provision)");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "registry did not start: {}",
+                std::fs::read_to_string(dir.path().join("log")).unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { child, port, dir }
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("log")).unwrap()
+    }
+}
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A multi-arch test image as an OCI layout (scripts/make-test-image).
+fn test_image(dir: &Path, shared: &str, per_platform: &str, seed: u32) -> PathBuf {
+    let layout = dir.join(format!("image-{seed}"));
+    let status = Command::new(root().join("scripts/make-test-image"))
+        .arg(&layout)
+        .args([
+            "--shared",
+            shared,
+            "--per-platform",
+            per_platform,
+            "--seed",
+            &seed.to_string(),
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    layout
+}
+
+/// Puts an image into a registry with skopeo (independent of plan).
+fn seed(layout: &Path, tag: &str, target: &str) {
+    let out = Command::new("skopeo")
+        .args(["copy", "--all", "--dest-tls-verify=false"])
+        .arg(format!("oci:{}:{tag}", layout.display()))
+        .arg(format!("docker://{target}"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "skopeo copy: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn skopeo_raw(reference: &str, extra: &[&str]) -> Option<Vec<u8>> {
+    let out = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .args(extra)
+        .arg(format!("docker://{reference}"))
+        .output()
+        .unwrap();
+    out.status.success().then_some(out.stdout)
+}
+
+fn digest(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+}
+
+fn platforms(index: &[u8]) -> Vec<String> {
+    let value: serde_json::Value = serde_json::from_slice(index).unwrap();
+    let mut out: Vec<String> = value["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            format!(
+                "{}/{}",
+                m["platform"]["os"].as_str().unwrap(),
+                m["platform"]["architecture"].as_str().unwrap()
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+struct Run {
+    code: i32,
+    output: String,
+}
+
+fn apply(dir: &Path, plan: &str, env: &[(&str, &str)], args: &[&str]) -> Run {
+    std::fs::write(dir.join("plan.yaml"), plan).unwrap();
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("plan"));
+    cmd.current_dir(dir)
+        .args(["apply", "--progress", "plain"])
+        .args(args)
+        .env_remove("GITHUB_ACTIONS");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        output: format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
+}
+
+#[test]
+fn syncs_keep_the_digest_and_mount_within_a_registry() {
+    let a = TestRegistry::start("");
+    let b = TestRegistry::start("");
+    let work = tempfile::tempdir().unwrap();
+    let layout = test_image(work.path(), "256K,256K", "128K", 1);
+    seed(&layout, "1", &format!("{}/src/img:1", a.host()));
+    let source = skopeo_raw(&format!("{}/src/img:1", a.host()), &[]).unwrap();
+    let plan = format!(
+        "version: 1\nsyncs:\n  cross:\n    from: {a}/src/img:1\n    to: {b}/dst/img:1\n  same:\n    from: {a}/src/img:1\n    to: {a}/other/img:1\n",
+        a = a.host(),
+        b = b.host()
+    );
+    let run = apply(work.path(), &plan, &[], &["--summary-file", "summary.json"]);
+    assert_eq!(run.code, 0, "{}", run.output);
+    assert_eq!(
+        skopeo_raw(&format!("{}/dst/img:1", b.host()), &[]).unwrap(),
+        source,
+        "cross-registry: same bytes"
+    );
+    assert_eq!(
+        skopeo_raw(&format!("{}/other/img:1", a.host()), &[]).unwrap(),
+        source,
+        "same registry: same bytes"
+    );
+    // Within one registry every blob was mounted; no byte went through plan.
+    let log = a.log();
+    assert!(
+        log.contains("POST /v2/other/img/blobs/uploads/?mount="),
+        "{log}"
+    );
+    assert!(
+        !log.contains("PUT /v2/other/img/blobs/uploads/"),
+        "a blob was uploaded instead of mounted"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(work.path().join("summary.json")).unwrap())
+            .unwrap();
+    let same = summary["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["address"] == "sync.same")
+        .unwrap();
+    assert_eq!(same["outcome"]["transfer"]["bytes_copied"], 0);
+    assert_eq!(
+        same["outcome"]["transfer"]["blobs_mounted"], 6,
+        "2 shared layers, 1 own layer per platform, 2 configs"
+    );
+
+    // Again: everything is there; nothing is pushed.
+    let before = b.log().matches("PUT ").count();
+    let run = apply(work.path(), &plan, &[], &[]);
+    assert_eq!(run.code, 0, "{}", run.output);
+    assert!(run.output.contains("unchanged"), "{}", run.output);
+    assert_eq!(
+        b.log().matches("PUT ").count(),
+        before,
+        "an up-to-date sync pushed something"
+    );
+}
+
+#[test]
+fn a_platform_filter_makes_a_new_index_that_names_its_source() {
+    let a = TestRegistry::start("");
+    let work = tempfile::tempdir().unwrap();
+    let layout = test_image(work.path(), "64K", "64K", 2);
+    seed(&layout, "1", &format!("{}/src/img:1", a.host()));
+    let source = skopeo_raw(&format!("{}/src/img:1", a.host()), &[]).unwrap();
+    let plan = format!(
+        "version: 1\nsyncs:\n  arm:\n    from: {h}/src/img:1\n    to: {h}/arm/img:1\n    platforms: [linux/arm64]\n",
+        h = a.host()
+    );
+    let run = apply(work.path(), &plan, &[], &[]);
+    assert_eq!(run.code, 0, "{}", run.output);
+    let index = skopeo_raw(&format!("{}/arm/img:1", a.host()), &[]).unwrap();
+    assert_eq!(platforms(&index), ["linux/arm64"]);
+    let value: serde_json::Value = serde_json::from_slice(&index).unwrap();
+    assert_eq!(
+        value["annotations"]["dev.buildplan.source.digest"],
+        digest(&source)
+    );
+    // Its one image is there, complete: skopeo can read its config.
+    let out = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--config",
+            "--tls-verify=false",
+            "--override-arch",
+            "arm64",
+        ])
+        .arg(format!("docker://{}/arm/img:1", a.host()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_combine_checks_each_platform_against_the_image_config() {
+    let a = TestRegistry::start("");
+    let work = tempfile::tempdir().unwrap();
+    let layout = test_image(work.path(), "64K", "64K", 3);
+    seed(&layout, "amd64", &format!("{}/src/img:amd64", a.host()));
+    seed(&layout, "arm64", &format!("{}/src/img:arm64", a.host()));
+    let plan = format!(
+        "version: 1\ncombines:\n  img:\n    to: {h}/combined/img:1\n    from:\n      linux/arm64: {h}/src/img:arm64\n      linux/amd64: {h}/src/img:amd64\n",
+        h = a.host()
+    );
+    let run = apply(work.path(), &plan, &[], &[]);
+    assert_eq!(run.code, 0, "{}", run.output);
+    let index = skopeo_raw(&format!("{}/combined/img:1", a.host()), &[]).unwrap();
+    assert_eq!(platforms(&index), ["linux/amd64", "linux/arm64"]);
+    for arch in ["amd64", "arm64"] {
+        let out = Command::new("skopeo")
+            .args([
+                "inspect",
+                "--config",
+                "--tls-verify=false",
+                "--override-arch",
+                arch,
+            ])
+            .arg(format!("docker://{}/combined/img:1", a.host()))
+            .output()
+            .unwrap();
+        let config: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(config["architecture"], arch);
+    }
+    // Unchanged: the index is computed locally and nothing is pushed.
+    let puts = a.log().matches("PUT /v2/combined").count();
+    let run = apply(work.path(), &plan, &[], &[]);
+    assert!(run.output.contains("unchanged"), "{}", run.output);
+    assert_eq!(a.log().matches("PUT /v2/combined").count(), puts);
+
+    // A source whose config says another platform is refused, naming it.
+    let wrong = format!(
+        "version: 1\ncombines:\n  img:\n    to: {h}/combined/wrong:1\n    from:\n      linux/arm64: {h}/src/img:amd64\n      linux/amd64: {h}/src/img:amd64\n",
+        h = a.host()
+    );
+    let run = apply(work.path(), &wrong, &[], &[]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.output
+            .contains("is a linux/amd64 image, but the plan lists it for linux/arm64"),
+        "{}",
+        run.output
+    );
+    assert!(
+        skopeo_raw(&format!("{}/combined/wrong:1", a.host()), &[]).is_none(),
+        "nothing was published"
+    );
+}
+
+fn make_tls(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=buildplan test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    )
+}
+
+fn docker_config(dir: &Path, host: &str, user: &str, password: &str) -> PathBuf {
+    use base64::Engine as _;
+    let config = dir.join("docker-config");
+    std::fs::create_dir_all(&config).unwrap();
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    std::fs::write(
+        config.join("config.json"),
+        format!("{{\"auths\": {{\"{host}\": {{\"auth\": \"{auth}\"}}}}}}"),
+    )
+    .unwrap();
+    config
+}
+
+#[test]
+fn htpasswd_over_tls_with_a_private_ca_and_secrets_stay_secret() {
+    let work = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = make_tls(work.path());
+    let password = format!("s3cret-{}-pw", std::process::id());
+    let hash = bcrypt::hash(&password, 5).unwrap();
+    std::fs::write(work.path().join("htpasswd"), format!("tester:{hash}\n")).unwrap();
+    let registry = TestRegistry::start_with(
+        &format!(
+            "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
+            work.path().join("htpasswd").display()
+        ),
+        Some((&cert, &key)),
+    );
+    let host = registry.host();
+    let plan = format!(
+        "version: 1\nregistries:\n  \"{host}\":\n    ca_file: {ca}\nsyncs:\n  demo:\n    from: oci:{demo}:1\n    to: {host}/demo/hello:1\n",
+        ca = ca.display(),
+        demo = root().join("plans/demo/hello").display()
+    );
+    let good = docker_config(work.path(), &host, "tester", &password);
+    let run = apply(
+        work.path(),
+        &plan,
+        &[("DOCKER_CONFIG", good.to_str().unwrap())],
+        &["--summary-file", "summary.json", "--log-dir", "logs"],
+    );
+    assert_eq!(run.code, 0, "{}", run.output);
+    let landed = skopeo_raw(
+        &format!("{host}/demo/hello:1"),
+        &["--creds", &format!("tester:{password}")],
+    )
+    .expect("pushed over TLS with auth");
+    assert_eq!(landed, std::fs::read(root().join("plans/demo/hello/blobs/sha256/86d35ff0b8551aa1a9c53b95b0ce344df0cd7746c8417d25b5e813e86cd8f3c6")).unwrap());
+    // The password is in no output, log or summary.
+    assert!(!run.output.contains(&password));
+    assert!(
+        !std::fs::read_to_string(work.path().join("summary.json"))
+            .unwrap()
+            .contains(&password)
+    );
+    for entry in std::fs::read_dir(work.path().join("logs")).unwrap() {
+        assert!(
+            !std::fs::read_to_string(entry.unwrap().path())
+                .unwrap()
+                .contains(&password)
+        );
+    }
+
+    // A wrong password fails at once, naming the registry, with no retry storm.
+    let wrong_password = format!("wrong-{}-pw", std::process::id());
+    let bad = docker_config(&work.path().join("bad"), &host, "tester", &wrong_password);
+    let before =
+        registry.log().matches("\"PUT ").count() + registry.log().matches("\"POST ").count();
+    let started = Instant::now();
+    let plan2 = plan.replace(
+        &format!("{host}/demo/hello:1"),
+        &format!("{host}/demo/other:1"),
+    );
+    let run = apply(
+        work.path(),
+        &plan2,
+        &[("DOCKER_CONFIG", bad.to_str().unwrap())],
+        &[],
+    );
+    assert_eq!(run.code, 1, "{}", run.output);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        run.output.contains(&host) && run.output.contains("docker login"),
+        "{}",
+        run.output
+    );
+    assert!(!run.output.contains(&wrong_password));
+    assert!(!run.output.contains("retrying"), "{}", run.output);
+    let after =
+        registry.log().matches("\"PUT ").count() + registry.log().matches("\"POST ").count();
+    assert_eq!(before, after, "nothing was written with the wrong password");
+
+    // Without the CA, TLS is verified and fails.
+    let no_ca = plan.replace(
+        &format!("    ca_file: {}\n", ca.display()),
+        "    max_concurrency: 2\n",
+    );
+    let run = apply(
+        work.path(),
+        &no_ca,
+        &[("DOCKER_CONFIG", good.to_str().unwrap())],
+        &["--attempts", "1"],
+    );
+    assert_eq!(run.code, 1, "{}", run.output);
+}
+
+#[test]
+fn pulls_go_through_the_mirror_first() {
+    let upstream = TestRegistry::start("");
+    let mirror = TestRegistry::start(&format!(
+        "proxy:\n  remoteurl: http://{}\n",
+        upstream.host()
+    ));
+    let target = TestRegistry::start("");
+    let work = tempfile::tempdir().unwrap();
+    let layout = test_image(work.path(), "64K", "64K", 4);
+    seed(&layout, "1", &format!("{}/src/img:1", upstream.host()));
+    let plan = format!(
+        "version: 1\nmirrors:\n  \"{u}\": [\"{m}\"]\nsyncs:\n  img:\n    from: {u}/src/img:1\n    to: {t}/dst/img:1\n",
+        u = upstream.host(),
+        m = mirror.host(),
+        t = target.host()
+    );
+    let run = apply(work.path(), &plan, &[], &[]);
+    assert_eq!(run.code, 0, "{}", run.output);
+    assert!(
+        mirror.log().contains("GET /v2/src/img/manifests/1"),
+        "the mirror was not asked"
+    );
+    assert!(
+        mirror.log().contains("GET /v2/src/img/blobs/sha256:"),
+        "blobs did not come from the mirror"
+    );
+    assert_eq!(
+        skopeo_raw(&format!("{}/dst/img:1", target.host()), &[]),
+        skopeo_raw(&format!("{}/src/img:1", upstream.host()), &[])
+    );
+}
+
+#[test]
+fn faults_are_retried_until_the_copy_completes() {
+    let source = TestRegistry::start("");
+    let target = TestRegistry::start("");
+    let work = tempfile::tempdir().unwrap();
+    let layout = test_image(work.path(), "128K,128K", "64K", 5);
+    seed(&layout, "1", &format!("{}/src/img:1", source.host()));
+    let proxy = fault_proxy::start(
+        target.port,
+        fault_proxy::Behaviour {
+            fault_every: 3,
+            throttle: None,
+        },
+    );
+    let plan = format!(
+        "version: 1\nsyncs:\n  img:\n    from: {s}/src/img:1\n    to: 127.0.0.1:{p}/dst/img:1\n",
+        s = source.host(),
+        p = proxy.port
+    );
+    let run = apply(work.path(), &plan, &[], &[]);
+    assert_eq!(run.code, 0, "{}", run.output);
+    assert!(
+        proxy
+            .counters
+            .faults
+            .load(std::sync::atomic::Ordering::SeqCst)
+            >= 3,
+        "no faults were injected"
+    );
+    assert_eq!(
+        skopeo_raw(&format!("{}/dst/img:1", target.host()), &[]),
+        skopeo_raw(&format!("{}/src/img:1", source.host()), &[])
+    );
+}
+
+#[test]
+fn a_killed_run_leaves_the_tag_untouched_and_a_rerun_completes() {
+    let source = TestRegistry::start("");
+    let target = TestRegistry::start("");
+    let work = tempfile::tempdir().unwrap();
+    let old = test_image(work.path(), "16K", "16K", 6);
+    let new = test_image(work.path(), "2M,2M", "1M", 7);
+    seed(&old, "1", &format!("{}/dst/img:1", target.host()));
+    seed(&new, "1", &format!("{}/src/img:1", source.host()));
+    let old_bytes = skopeo_raw(&format!("{}/dst/img:1", target.host()), &[]).unwrap();
+    // Slow uploads, so the run can be killed in the middle of them.
+    let proxy = fault_proxy::start(
+        target.port,
+        fault_proxy::Behaviour {
+            fault_every: 0,
+            throttle: Some(Duration::from_millis(40)),
+        },
+    );
+    let plan = format!(
+        "version: 1\nsyncs:\n  img:\n    from: {s}/src/img:1\n    to: 127.0.0.1:{p}/dst/img:1\n",
+        s = source.host(),
+        p = proxy.port
+    );
+    std::fs::write(work.path().join("plan.yaml"), &plan).unwrap();
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("plan"))
+        .current_dir(work.path())
+        .args(["apply", "--progress", "plain"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while proxy
+        .counters
+        .puts
+        .load(std::sync::atomic::Ordering::SeqCst)
+        == 0
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        proxy
+            .counters
+            .puts
+            .load(std::sync::atomic::Ordering::SeqCst)
+            > 0,
+        "no upload started"
+    );
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+    assert_eq!(
+        skopeo_raw(&format!("{}/dst/img:1", target.host()), &[]).unwrap(),
+        old_bytes,
+        "the tag moved during a killed run"
+    );
+
+    let run = apply(work.path(), &plan, &[], &[]);
+    assert_eq!(run.code, 0, "{}", run.output);
+    assert_eq!(
+        skopeo_raw(&format!("{}/dst/img:1", target.host()), &[]),
+        skopeo_raw(&format!("{}/src/img:1", source.host()), &[])
+    );
+}
+
+#[test]
+fn a_missing_source_is_a_clear_immediate_error() {
+    let a = TestRegistry::start("");
+    let work = tempfile::tempdir().unwrap();
+    let plan = format!(
+        "version: 1\nsyncs:\n  img:\n    from: {h}/nope/img:1\n    to: {h}/dst/img:1\n",
+        h = a.host()
+    );
+    let started = Instant::now();
+    let run = apply(work.path(), &plan, &[], &[]);
+    assert_eq!(run.code, 1);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(
+        run.output.contains(&format!("{}/nope/img:1", a.host()))
+            && run.output.contains("not found"),
+        "{}",
+        run.output
+    );
+}

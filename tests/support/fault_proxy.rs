@@ -1,0 +1,140 @@
+//! A small HTTP proxy for tests, in front of a registry: it answers a share
+//! of requests itself with 503, 429 (with `Retry-After`) or a reset
+//! connection, and can slow every byte down. Each request gets its own
+//! upstream connection (`Connection: close`), so faults land on requests,
+//! not on whole keep-alive connections.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+#[derive(Default)]
+pub struct Counters {
+    pub requests: AtomicUsize,
+    pub faults: AtomicUsize,
+    pub puts: AtomicUsize,
+}
+
+pub struct Proxy {
+    pub port: u16,
+    pub counters: Arc<Counters>,
+}
+
+#[derive(Clone, Copy)]
+pub struct Behaviour {
+    /// Every n-th request gets a fault (0: none).
+    pub fault_every: usize,
+    /// Pause per 64 KiB forwarded.
+    pub throttle: Option<Duration>,
+}
+
+/// Starts the proxy on its own thread and runtime; it lives as long as the test.
+pub fn start(upstream: u16, behaviour: Behaviour) -> Proxy {
+    let counters = Arc::new(Counters::default());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let shared = Arc::clone(&counters);
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap().port()).unwrap();
+            loop {
+                let Ok((client, _)) = listener.accept().await else {
+                    continue;
+                };
+                let counters = Arc::clone(&shared);
+                tokio::spawn(async move {
+                    let _ = handle(client, upstream, behaviour, counters).await;
+                });
+            }
+        });
+    });
+    Proxy {
+        port: rx.recv().unwrap(),
+        counters,
+    }
+}
+
+async fn handle(
+    mut client: TcpStream,
+    upstream: u16,
+    behaviour: Behaviour,
+    counters: Arc<Counters>,
+) -> std::io::Result<()> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if client.read(&mut byte).await? == 0 {
+            return Ok(());
+        }
+        head.push(byte[0]);
+    }
+    let n = counters.requests.fetch_add(1, Ordering::SeqCst) + 1;
+    if head.starts_with(b"PUT ") {
+        counters.puts.fetch_add(1, Ordering::SeqCst);
+    }
+    if behaviour.fault_every > 0 && n % behaviour.fault_every == 0 {
+        counters.faults.fetch_add(1, Ordering::SeqCst);
+        match (n / behaviour.fault_every) % 3 {
+            0 => {
+                client
+                    .write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    .await?;
+            }
+            1 => {
+                client
+                    .write_all(b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nRateLimit-Remaining: 0\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    .await?;
+            }
+            _ => {
+                // A reset, as a dropped connection looks.
+                client.set_linger(Some(Duration::ZERO))?;
+            }
+        }
+        return Ok(());
+    }
+    // One request per upstream connection.
+    let text = String::from_utf8_lossy(&head).into_owned();
+    let mut lines: Vec<&str> = text
+        .split("\r\n")
+        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+        .collect();
+    lines.insert(1, "Connection: close");
+    let head = lines.join("\r\n");
+    let mut server = TcpStream::connect(("127.0.0.1", upstream)).await?;
+    server.write_all(head.as_bytes()).await?;
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    let upload = async {
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            let n = client_read.read(&mut buffer).await?;
+            if n == 0 {
+                break;
+            }
+            if let Some(pause) = behaviour.throttle {
+                tokio::time::sleep(pause).await;
+            }
+            server_write.write_all(&buffer[..n]).await?;
+        }
+        server_write.shutdown().await
+    };
+    let download = async {
+        tokio::io::copy(&mut server_read, &mut client_write).await?;
+        client_write.shutdown().await
+    };
+    // The client keeps its side open while it waits for the answer: the
+    // exchange is over when the server has answered and closed.
+    tokio::pin!(upload);
+    tokio::select! {
+        _ = download => {}
+        _ = &mut upload => {}
+    }
+    Ok(())
+}
