@@ -79,7 +79,7 @@ async fn handle(
     if head.starts_with(b"PUT ") {
         counters.puts.fetch_add(1, Ordering::SeqCst);
     }
-    if behaviour.fault_every > 0 && n % behaviour.fault_every == 0 {
+    if behaviour.fault_every > 0 && n.is_multiple_of(behaviour.fault_every) {
         counters.faults.fetch_add(1, Ordering::SeqCst);
         match (n / behaviour.fault_every) % 3 {
             0 => {
@@ -93,7 +93,9 @@ async fn handle(
                     .await?;
             }
             _ => {
-                // A reset, as a dropped connection looks.
+                // A reset, as a dropped connection looks (zero linger sends RST;
+                // with a zero timeout, closing does not block).
+                #[allow(deprecated)]
                 client.set_linger(Some(Duration::ZERO))?;
             }
         }
