@@ -37,7 +37,8 @@ pub struct Registries {
     mirrors: IndexMap<String, Vec<Mirror>>,
     clients: std::sync::Mutex<HashMap<String, Arc<RegistryClient>>>,
     layouts: std::sync::Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>,
-    blobs: Mutex<HashMap<String, Arc<OnceCell<()>>>>,
+    /// Blobs and manifests written in this run, by target and digest.
+    done: Mutex<HashMap<String, Arc<OnceCell<()>>>>,
 }
 
 /// A store and the tag or digest in it.
@@ -128,7 +129,7 @@ impl Registries {
             mirrors,
             clients: std::sync::Mutex::new(HashMap::new()),
             layouts: std::sync::Mutex::new(HashMap::new()),
-            blobs: Mutex::new(HashMap::new()),
+            done: Mutex::new(HashMap::new()),
         }
     }
 
@@ -241,6 +242,20 @@ impl Registries {
         Err(last_error.unwrap_or_else(|| fatal(format!("`{image}` not found"))))
     }
 
+    /// Runs `work` once per key in this run; concurrent callers wait for the
+    /// first and share its success (after a failure the next caller tries).
+    /// Besides saving work, this keeps several jobs from writing the same
+    /// blob or manifest at once, which distribution's filesystem driver does
+    /// not survive: it rewrites link files in place, and a concurrent reader
+    /// sees the blob as unknown.
+    async fn once<F>(&self, key: String, work: impl FnOnce() -> F) -> Result<(), RegistryError>
+    where
+        F: std::future::Future<Output = Result<(), RegistryError>>,
+    {
+        let cell = Arc::clone(self.done.lock().await.entry(key).or_default());
+        cell.get_or_try_init(work).await.map(|_| ())
+    }
+
     async fn copy_blob(
         &self,
         from: &Store,
@@ -248,56 +263,56 @@ impl Registries {
         blob: &Descriptor,
         progress: &Progress<'_>,
     ) -> Result<(), RegistryError> {
-        let key = format!("{}@{}", to.describe(), blob.digest);
-        let cell = Arc::clone(self.blobs.lock().await.entry(key).or_default());
-        cell.get_or_try_init(|| async {
-            if to.has_blob(&blob.digest).await? {
-                progress.skipped.fetch_add(1, Ordering::Relaxed);
-                progress.say();
-                return Ok(());
-            }
-            if let Some(repository) = to.can_mount_from(from)
-                && to.mount(&blob.digest, &repository).await?
-            {
-                progress.mounted.fetch_add(1, Ordering::Relaxed);
-                progress.say();
-                return Ok(());
-            }
-            let retry = crate::exec::RetryPolicy {
-                attempts: 6,
-                first_delay: std::time::Duration::from_millis(200),
-                max_delay: std::time::Duration::from_secs(20),
-            };
-            let mut attempt = 1;
-            loop {
-                let result = async {
-                    let stream = from.blob(&blob.digest).await?;
-                    let bytes = Arc::clone(&progress.bytes);
-                    let counting: BlobStream = Box::pin(stream.inspect_ok(move |chunk| {
-                        bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-                    }));
-                    to.put_blob(&blob.digest, blob.size, counting).await
+        self.once(
+            format!("blob {}@{}", to.describe(), blob.digest),
+            || async {
+                if to.has_blob(&blob.digest).await? {
+                    progress.skipped.fetch_add(1, Ordering::Relaxed);
+                    progress.say();
+                    return Ok(());
                 }
-                .await;
-                match result {
-                    Ok(()) => {
-                        progress.blobs.fetch_add(1, Ordering::Relaxed);
-                        progress.say();
-                        return Ok(());
-                    }
-                    Err(err) if err.transient && attempt < retry.attempts => {
-                        progress
-                            .context
-                            .output(format!("blob {}: {}; retrying", blob.digest, err.message));
-                        tokio::time::sleep(retry.delay(attempt, err.retry_after)).await;
-                        attempt += 1;
-                    }
-                    Err(err) => return Err(err),
+                if let Some(repository) = to.can_mount_from(from)
+                    && to.mount(&blob.digest, &repository).await?
+                {
+                    progress.mounted.fetch_add(1, Ordering::Relaxed);
+                    progress.say();
+                    return Ok(());
                 }
-            }
-        })
+                let retry = crate::exec::RetryPolicy {
+                    attempts: 6,
+                    first_delay: std::time::Duration::from_millis(200),
+                    max_delay: std::time::Duration::from_secs(20),
+                };
+                let mut attempt = 1;
+                loop {
+                    let result = async {
+                        let stream = from.blob(&blob.digest).await?;
+                        let bytes = Arc::clone(&progress.bytes);
+                        let counting: BlobStream = Box::pin(stream.inspect_ok(move |chunk| {
+                            bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                        }));
+                        to.put_blob(&blob.digest, blob.size, counting).await
+                    }
+                    .await;
+                    match result {
+                        Ok(()) => {
+                            progress.blobs.fetch_add(1, Ordering::Relaxed);
+                            progress.say();
+                            return Ok(());
+                        }
+                        Err(err) if err.transient && attempt < retry.attempts => {
+                            progress
+                                .context
+                                .output(format!("blob {}: {}; retrying", blob.digest, err.message));
+                            tokio::time::sleep(retry.delay(attempt, err.retry_after)).await;
+                            attempt += 1;
+                        }
+                        Err(err) => return Err(err),
+                    }
+                }
+            },
+        )
         .await
-        .map(|_| ())
     }
 
     /// One image (config and layers, then its manifest by digest) into `to`.
@@ -309,7 +324,21 @@ impl Registries {
         progress: &Progress<'_>,
     ) -> Result<(), RegistryError> {
         let digest = manifest.digest();
-        if to.has_manifest_digest(&digest).await? {
+        self.once(format!("manifest {}@{digest}", to.describe()), || {
+            self.copy_image_once(from, to, manifest, &digest, progress)
+        })
+        .await
+    }
+
+    async fn copy_image_once(
+        &self,
+        from: &Store,
+        to: &Store,
+        manifest: &Manifest,
+        digest: &str,
+        progress: &Progress<'_>,
+    ) -> Result<(), RegistryError> {
+        if to.has_manifest_digest(digest).await? {
             return Ok(());
         }
         let image = manifest.image().map_err(fatal)?;
@@ -329,7 +358,7 @@ impl Registries {
                 None => break,
             }
         }
-        to.put_manifest(&digest, manifest).await
+        to.put_manifest(digest, manifest).await
     }
 
     /// The children of an index (each an image) into `to`, then the index by digest.
@@ -341,23 +370,43 @@ impl Registries {
         progress: &Progress<'_>,
     ) -> Result<(), RegistryError> {
         let parsed = index.index().map_err(fatal)?;
+        // Every platform at once: their own layers upload side by side,
+        // shared layers are copied once (see `once`).
+        let mut running = futures_util::stream::FuturesUnordered::new();
         for child in &parsed.manifests {
-            let manifest = from.manifest(&child.digest).await?.ok_or_else(|| {
-                fatal(format!(
-                    "{} lists {} but does not have it",
-                    from.describe(),
-                    child.digest
-                ))
-            })?;
-            if manifest.is_index() {
-                return Err(fatal(format!(
-                    "{}: nested indexes are not supported",
-                    from.describe()
-                )));
-            }
-            self.copy_image(from, to, &manifest, progress).await?;
+            running.push(self.copy_child(from, to, child, progress));
         }
-        to.put_manifest(&index.digest(), index).await
+        while let Some(result) = running.next().await {
+            result?;
+        }
+        let digest = index.digest();
+        self.once(format!("manifest {}@{digest}", to.describe()), || {
+            to.put_manifest(&digest, index)
+        })
+        .await
+    }
+
+    async fn copy_child(
+        &self,
+        from: &Store,
+        to: &Store,
+        child: &Descriptor,
+        progress: &Progress<'_>,
+    ) -> Result<(), RegistryError> {
+        let manifest = from.manifest(&child.digest).await?.ok_or_else(|| {
+            fatal(format!(
+                "{} lists {} but does not have it",
+                from.describe(),
+                child.digest
+            ))
+        })?;
+        if manifest.is_index() {
+            return Err(fatal(format!(
+                "{}: nested indexes are not supported",
+                from.describe()
+            )));
+        }
+        self.copy_image(from, to, &manifest, progress).await
     }
 
     /// Publishes `manifest` (already complete at `to`) under the target's tag,
@@ -509,7 +558,12 @@ impl Registries {
                     self.copy_image(&source.store, &target.store, manifest, &progress)
                         .await?;
                 }
-                target.store.put_manifest(&index.digest(), &index).await?;
+                let digest = index.digest();
+                self.once(
+                    format!("manifest {}@{digest}", target.store.describe()),
+                    || target.store.put_manifest(&digest, &index),
+                )
+                .await?;
                 target.store.put_manifest(&target.reference, &index).await?;
                 if current.is_some() {
                     "updated"

@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""Times the native copy engine against skopeo and buildx imagetools, in
+the same run, on local registries (docker-registry on 127.0.0.1, a fresh
+empty one for every timed copy so no tool profits from another's blobs).
+
+The image: two platforms, three shared 16 MiB layers, one 8 MiB layer per
+platform (scripts/make-test-image). Measured:
+  - cross-registry copy of the multi-arch image: plan vs skopeo copy --all vs imagetools create
+  - copy within one registry (plan mounts every blob)
+  - no-op re-sync of 100 tags already up to date: plan vs skopeo sync
+  - peak memory syncing an image with a 1 GiB layer (plan and skopeo)
+
+Usage: bench/registry_copy.py [--runs 3] [--plan target/release/plan] [--skip-gib]
+Needs scripts/provision (docker-registry, skopeo, buildx). Prints markdown.
+"""
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Registry:
+    def __init__(self, work):
+        self.dir = tempfile.mkdtemp(dir=work)
+        self.port = free_port()
+        config = os.path.join(self.dir, "config.yml")
+        with open(config, "w") as f:
+            f.write(f"version: 0.1\nlog: {{ level: error, accesslog: {{ disabled: true }} }}\n"
+                    f"storage:\n  filesystem: {{ rootdirectory: {self.dir}/data }}\n"
+                    f"http: {{ addr: 127.0.0.1:{self.port} }}\n")
+        self.proc = subprocess.Popen(["docker-registry", "serve", config], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 20
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/v2/")
+                break
+            except Exception:
+                if time.time() > deadline:
+                    sys.exit("registry did not start")
+                time.sleep(0.05)
+        self.host = f"127.0.0.1:{self.port}"
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def run(cmd, cwd=None, env=None):
+    start = time.perf_counter()
+    result = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed:\n{result.stderr.decode()[-3000:]}")
+    return elapsed
+
+
+def peak_rss_kib(cmd, cwd=None):
+    result = subprocess.run(["/usr/bin/time", "-f", "%M"] + cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if result.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed:\n{result.stderr.decode()[-3000:]}")
+    return int(result.stderr.decode().strip().splitlines()[-1])
+
+
+def plan_sync(plan_bin, work, pairs, extra=""):
+    """Writes a plan syncing each (from, to) and returns the command."""
+    lines = ["version: 1", "syncs:"]
+    for i, (src, dst) in enumerate(pairs):
+        lines += [f"  s{i}:", f"    from: {src}", f"    to: {dst}"]
+    path = os.path.join(work, f"plan-{len(os.listdir(work))}.yaml")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n" + extra)
+    return [plan_bin, "apply", "-f", path, "--progress", "plain", "-j", "16"]
+
+
+def skopeo_copy(src, dst):
+    return ["skopeo", "copy", "--all", "--src-tls-verify=false", "--dest-tls-verify=false", f"docker://{src}", f"docker://{dst}"]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--plan", default=os.path.join(ROOT, "target", "release", "plan"))
+    parser.add_argument("--skip-gib", action="store_true")
+    args = parser.parse_args()
+    if not os.path.exists(args.plan):
+        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    work = tempfile.mkdtemp(prefix="buildplan-bench-")
+    env = dict(os.environ, DOCKER_CONFIG=os.path.join(work, "docker-config"))
+    os.makedirs(env["DOCKER_CONFIG"])
+    try:
+        image = os.path.join(work, "image")
+        subprocess.run([os.path.join(ROOT, "scripts", "make-test-image"), image, "--shared", "16M,16M,16M", "--per-platform", "8M"], check=True)
+        source = Registry(work)
+        subprocess.run(["skopeo", "copy", "--all", "--dest-tls-verify=false", f"oci:{image}:1", f"docker://{source.host}/src/img:1"],
+                       check=True, stdout=subprocess.DEVNULL)
+        src = f"{source.host}/src/img:1"
+        rows = []
+
+        def fresh_target(label, make_cmd):
+            times = []
+            for _ in range(args.runs):
+                target = Registry(work)
+                times.append(run(make_cmd(target.host), env=env))
+                target.stop()
+            return statistics.median(times)
+
+        plan_cross = fresh_target("plan", lambda host: plan_sync(args.plan, work, [(src, f"{host}/dst/img:1")]))
+        skopeo_cross = fresh_target("skopeo", lambda host: skopeo_copy(src, f"{host}/dst/img:1"))
+        imagetools_cross = fresh_target("imagetools", lambda host: ["docker", "buildx", "imagetools", "create", "--progress", "plain", "-t", f"{host}/dst/img:1", src])
+        faster_peer = min(skopeo_cross, imagetools_cross)
+        rows.append(("cross-registry copy, 2 platforms, 72 MiB", plan_cross, skopeo_cross, imagetools_cross, plan_cross / faster_peer))
+
+        def same_registry(make_cmd):
+            times = []
+            for i in range(args.runs):
+                times.append(run(make_cmd(f"{source.host}/same-{len(os.listdir(work))}-{i}/img:1"), env=env))
+            return statistics.median(times)
+
+        plan_same = same_registry(lambda dst: plan_sync(args.plan, work, [(src, dst)]))
+        skopeo_same = same_registry(lambda dst: skopeo_copy(src, dst))
+        imagetools_same = same_registry(lambda dst: ["docker", "buildx", "imagetools", "create", "--progress", "plain", "-t", dst, src])
+        rows.append(("copy within one registry", plan_same, skopeo_same, imagetools_same, plan_same / min(skopeo_same, imagetools_same)))
+
+        # 100 tags, already up to date at the target: what does checking cost?
+        tags = [f"t{i}" for i in range(100)]
+        fan = plan_sync(args.plan, work, [(src, f"{source.host}/many/img:{t}") for t in tags])
+        run(fan, env=env)
+        target = Registry(work)
+        plan_noop_cmd = plan_sync(args.plan, work, [(f"{source.host}/many/img:{t}", f"{target.host}/many/img:{t}") for t in tags])
+        run(plan_noop_cmd, env=env)
+        subprocess.run(["skopeo", "sync", "--all", "--src-tls-verify=false", "--dest-tls-verify=false", "--src", "docker", "--dest", "docker",
+                        f"{source.host}/many/img", f"{target.host}/skopeo"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        plan_noop = statistics.median(run(plan_noop_cmd, env=env) for _ in range(args.runs))
+        skopeo_noop = statistics.median(run(["skopeo", "sync", "--all", "--src-tls-verify=false", "--dest-tls-verify=false", "--src", "docker", "--dest", "docker",
+                                             f"{source.host}/many/img", f"{target.host}/skopeo"], env=env) for _ in range(args.runs))
+        target.stop()
+        rows.append(("no-op re-sync of 100 tags (all up to date)", plan_noop, skopeo_noop, None, plan_noop / skopeo_noop))
+
+        print("| copy | `plan apply` | `skopeo` | `imagetools create` | plan / faster peer |")
+        print("| --- | ---: | ---: | ---: | ---: |")
+        for name, plan_s, skopeo_s, imagetools_s, ratio in rows:
+            it = f"{imagetools_s:.2f} s" if imagetools_s is not None else "-"
+            print(f"| {name} | {plan_s:.2f} s | {skopeo_s:.2f} s | {it} | {ratio:.2f} |")
+
+        if not args.skip_gib:
+            big = os.path.join(work, "big")
+            subprocess.run([os.path.join(ROOT, "scripts", "make-test-image"), big, "--shared", "1G", "--per-platform", "1K"], check=True)
+            subprocess.run(["skopeo", "copy", "--all", "--dest-tls-verify=false", f"oci:{big}:1", f"docker://{source.host}/big/img:1"],
+                           check=True, stdout=subprocess.DEVNULL)
+            target = Registry(work)
+            plan_rss = peak_rss_kib(plan_sync(args.plan, work, [(f"{source.host}/big/img:1", f"{target.host}/big/img:1")]))
+            target.stop()
+            target = Registry(work)
+            skopeo_rss = peak_rss_kib(skopeo_copy(f"{source.host}/big/img:1", f"{target.host}/big/img:1"))
+            target.stop()
+            print(f"\nPeak memory syncing an image with a 1 GiB layer across registries: plan {plan_rss / 1024:.1f} MiB, skopeo {skopeo_rss / 1024:.1f} MiB.")
+        source.stop()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
