@@ -9,3 +9,4 @@ pub mod exec;
 pub mod graph;
 pub mod plan;
 pub mod report;
+pub mod state;

@@ -27,6 +27,7 @@ use crate::plan::address::Address;
 use crate::plan::platform::Platform;
 use crate::plan::reference::ImageRef;
 use crate::plan::resolved::{At, Builder, Driver, Placement, Plan, Strategy, Via};
+use crate::state::{Action, Change};
 
 pub struct JobRunner {
     pub plan: Arc<Plan>,
@@ -37,18 +38,30 @@ pub struct JobRunner {
     pub workdir: PathBuf,
     /// The native copy engine, shared by every job of the run.
     pub registries: Arc<Registries>,
+    /// What `decide` said for each job (as `diff` shows it).
+    pub changes: Vec<Change>,
+    /// Jobs to run even when unchanged (`--force`).
+    pub forced: Vec<bool>,
 }
 
 impl Runner for JobRunner {
     fn run(self: Arc<Self>, context: JobContext) -> BoxFuture<Result<serde_json::Value, JobError>> {
         Box::pin(async move {
             let job = self.jobs[context.job];
+            let change = &self.changes[context.job];
+            if !change.action.runs() && !self.forced[context.job] {
+                context.output(format!("unchanged: {}", change.reason));
+                return Ok(json!({ "unchanged": true, "reason": change.reason }));
+            }
             let dir = self.workdir.join(self.addresses[context.job].to_string());
             tokio::fs::create_dir_all(&dir).await.map_err(|err| {
                 JobError::fatal(format!("cannot create {}: {err}", dir.display()))
             })?;
             match job {
-                JobRef::Builder(i) => self.builder(&self.plan.builders[i], &dir, &context).await,
+                JobRef::Builder(i) => {
+                    self.builder(&self.plan.builders[i], change, &dir, &context)
+                        .await
+                }
                 JobRef::Build(i) => self.build(i, &dir, &context).await,
                 JobRef::Sync(i) => self.sync(i, &dir, &context).await,
                 JobRef::Combine(i) => self.combine(i, &dir, &context).await,
@@ -107,6 +120,7 @@ impl JobRunner {
     async fn builder(
         &self,
         builder: &Builder,
+        change: &Change,
         dir: &Path,
         context: &JobContext,
     ) -> Result<serde_json::Value, JobError> {
@@ -138,16 +152,36 @@ impl JobRunner {
             write(&path, &config)?;
             paths.push(path);
         }
-        context.step("creating");
-        if run_logged(&self.docker.builder_exists(&builder.name.value), context)
-            .await
-            .is_ok()
-        {
-            run_logged(&self.docker.remove_builder(&builder.name.value), context).await?;
-        }
         let configs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
-        for invocation in self.docker.create_builder(builder, &configs) {
-            run_logged(&invocation, context).await?;
+        let creates = self.docker.create_builder(builder, &configs);
+        if change.action == Action::Update {
+            // In place: append the nodes it lacks, drop those the plan no longer has.
+            context.step("updating");
+            for (node, invocation) in builder.nodes.iter().zip(&creates) {
+                if change.append.contains(&node.name.value) {
+                    let mut invocation = invocation.clone();
+                    if !invocation.args.iter().any(|a| a == "--append") {
+                        invocation.args.insert(2, "--append".into());
+                    }
+                    run_logged(&invocation, context).await?;
+                }
+            }
+            for node in &change.leave {
+                run_logged(&self.docker.leave_node(&builder.name.value, node), context).await?;
+            }
+        } else {
+            // Created, or replaced: a node only reads its buildkitd.toml when
+            // its container is created, so a changed config means a new builder.
+            context.step("creating");
+            if run_logged(&self.docker.builder_exists(&builder.name.value), context)
+                .await
+                .is_ok()
+            {
+                run_logged(&self.docker.remove_builder(&builder.name.value), context).await?;
+            }
+            for invocation in creates {
+                run_logged(&invocation, context).await?;
+            }
         }
         context.step("booting");
         // buildx names each node it boots ("[node-a internal] booting buildkit"):
@@ -190,11 +224,16 @@ impl JobRunner {
     ) -> Result<serde_json::Value, JobError> {
         let build = &self.plan.builds[index];
         let slots = slots(&self.plan, &build.builder, &build.platforms, build.strategy);
+        // The fingerprint goes on the image, so the next `diff` can read it back.
+        let mut labels = build.labels.clone();
+        for (key, value) in &self.changes[context.job].labels {
+            labels.insert(key.clone(), value.clone());
+        }
         let publish = Publish {
             context: &build.context.value,
             dockerfile: &build.dockerfile.value,
             args: build.args.clone(),
-            labels: build.labels.clone(),
+            labels,
             target: build.target.as_deref(),
             tags: build.tags.iter().map(image_text).collect(),
             push: build.push,

@@ -187,6 +187,13 @@ impl Docker {
             .collect()
     }
 
+    /// Drops one node from a builder.
+    pub fn leave_node(&self, builder: &str, node: &str) -> Invocation {
+        self.command(&Engine::Default).args([
+            "buildx", "create", "--leave", "--name", builder, "--node", node,
+        ])
+    }
+
     pub fn bootstrap(&self, name: &str) -> Invocation {
         self.command(&Engine::Default)
             .args(["buildx", "inspect", "--bootstrap", name])

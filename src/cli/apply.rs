@@ -14,10 +14,12 @@ use crate::apply::{JobRef, JobRunner, plan_run};
 use crate::backend::buildx::{Docker, check_installed};
 use crate::backend::registry::copy::Registries;
 use crate::exec::{ContinuePolicy, JobState, Options, RetryPolicy, Subscriber, run};
-use crate::graph::select::select;
+use crate::graph::select::{glob_matches, select};
 use crate::plan::resolved::Via;
+use crate::report::diff::text as diff_text;
 use crate::report::progress::{ProgressMode, Reporter};
 use crate::report::summary::{render, summarize};
+use crate::state::{Observer, decide};
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
@@ -45,6 +47,9 @@ pub struct ApplyArgs {
     /// Attempts per job for transient failures (a dropped connection, a registry 429/5xx).
     #[arg(long, default_value_t = 3)]
     pub attempts: u32,
+    /// Run this job even if it is unchanged (glob on addresses, repeatable).
+    #[arg(long = "force", value_name = "ADDR")]
+    pub force: Vec<String>,
     /// After Ctrl-C, how long running commands get to stop before they are killed.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
     pub grace: Duration,
@@ -137,8 +142,31 @@ pub fn run_apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> 
         session.plan.registries.clone(),
         session.plan.mirrors.clone(),
     ));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            output.err(&format!("error: cannot start the async runtime: {err}\n"));
+            return exit::ERROR;
+        }
+    };
+    // The same decision `plan diff` shows: what is already done is skipped.
+    let observer = Observer::new(Arc::clone(&registries), docker.clone());
+    let observed = runtime.block_on(observer.observe(&session.plan, &planned));
+    let changes = decide(&session.plan, &planned, &observed);
+    if args.progress != ProgressMode::Json {
+        output.err(&diff_text(&changes));
+    }
+    let forced: Vec<bool> = addresses
+        .iter()
+        .map(|a| args.force.iter().any(|g| glob_matches(g, a)))
+        .collect();
     let runner = Arc::new(JobRunner {
         registries,
+        changes,
+        forced,
         plan: Arc::new(session.plan),
         addresses: planned.addresses.clone(),
         jobs: planned.jobs.clone(),
@@ -153,16 +181,6 @@ pub fn run_apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> 
             ..RetryPolicy::default()
         },
         grace: args.grace,
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            output.err(&format!("error: cannot start the async runtime: {err}\n"));
-            return exit::ERROR;
-        }
     };
     let started = Instant::now();
     let cancel = CancellationToken::new();

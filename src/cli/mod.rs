@@ -1,6 +1,7 @@
 //! The command line: clap definitions, and one file per command.
 
 mod apply;
+mod diff;
 mod graph;
 mod output;
 mod schema;
@@ -81,7 +82,9 @@ pub enum Command {
     },
     /// Print the JSON Schema of the plan format.
     Schema,
-    /// Run the plan: create builders, run builds, syncs and combines through buildx.
+    /// Show what `apply` would change, against the live builders and registries.
+    Diff(diff::DiffArgs),
+    /// Run the plan: builders, builds, syncs and combines; skips what is already done.
     Apply(apply::ApplyArgs),
 }
 
@@ -113,6 +116,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>, output: &mut Output) -> u8 
         Command::Show => show::run(&cli.global, output),
         Command::Graph { format } => graph::run(&cli.global, *format, output),
         Command::Schema => schema::run(output),
+        Command::Diff(args) => diff::run(&cli.global, args, output),
         Command::Apply(args) => apply::run_apply(&cli.global, args, output),
     }
 }

@@ -2,5 +2,6 @@
 //! this module decides how it looks.
 
 pub mod diagnostics;
+pub mod diff;
 pub mod progress;
 pub mod summary;

@@ -32,6 +32,8 @@ pub struct JobSummary<'a> {
     #[serde(flatten)]
     pub record: &'a JobRecord,
     pub duration_ms: Option<u64>,
+    /// Succeeded without work: it was already as the plan says.
+    pub unchanged: bool,
 }
 
 pub fn summarize<'a>(
@@ -60,6 +62,11 @@ pub fn summarize<'a>(
                 address,
                 record,
                 duration_ms: record.duration.map(millis),
+                unchanged: record
+                    .outcome
+                    .get("unchanged")
+                    .and_then(serde_json::Value::as_bool)
+                    == Some(true),
             })
             .collect(),
     }
@@ -87,6 +94,7 @@ pub fn render(summary: &Summary<'_>) -> String {
     let mut out = String::from("\nSummary:\n");
     for job in &jobs {
         let state = match job.record.state {
+            JobState::Succeeded if job.unchanged => "unchanged",
             JobState::Succeeded => "succeeded",
             JobState::Failed => "FAILED",
             JobState::Skipped => "skipped",
@@ -108,10 +116,11 @@ pub fn render(summary: &Summary<'_>) -> String {
         summary
             .jobs
             .iter()
-            .filter(|j| j.record.state == state)
+            .filter(|j| j.record.state == state && !j.unchanged)
             .count()
     };
-    let parts: Vec<String> = [
+    let unchanged = summary.jobs.iter().filter(|j| j.unchanged).count();
+    let mut parts: Vec<String> = [
         (JobState::Succeeded, "succeeded"),
         (JobState::Failed, "failed"),
         (JobState::Skipped, "skipped"),
@@ -122,6 +131,12 @@ pub fn render(summary: &Summary<'_>) -> String {
     .filter(|(state, _)| count(*state) > 0)
     .map(|(state, word)| format!("{} {word}", count(*state)))
     .collect();
+    if unchanged > 0 {
+        parts.insert(
+            usize::from(count(JobState::Succeeded) > 0),
+            format!("{unchanged} unchanged"),
+        );
+    }
     let verdict = match summary.result {
         RunResult::Succeeded => "Apply complete",
         RunResult::Failed => "Apply failed",

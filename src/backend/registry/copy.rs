@@ -452,6 +452,29 @@ impl Registries {
         context: &JobContext,
     ) -> Result<serde_json::Value, RegistryError> {
         let progress = Progress::new(context);
+        let (source, desired) = self.desired_sync(from, platforms, context).await?;
+        let mut targets = Vec::new();
+        for target in to {
+            let target = self.open(target)?;
+            let what = self
+                .publish(&source.store, &target, &desired, &progress)
+                .await?;
+            context.output(format!("{}: {what} ({})", target.display, desired.digest()));
+            targets.push(json!({ "reference": target.display, "result": what }));
+        }
+        Ok(
+            json!({ "digest": desired.digest(), "from": source.display, "targets": targets, "transfer": progress.summary() }),
+        )
+    }
+
+    /// What a sync wants at its targets, read from its source (read-only):
+    /// the source's own manifest, or the filtered index.
+    pub async fn desired_sync(
+        &self,
+        from: &ImageRef,
+        platforms: &[Platform],
+        context: &JobContext,
+    ) -> Result<(Located, Manifest), RegistryError> {
         context.step(format!("reading {from}"));
         let (source, manifest) = self.read(from, context).await?;
         let desired = if platforms.is_empty() || !manifest.is_index() {
@@ -472,18 +495,62 @@ impl Registries {
             annotations.insert(SOURCE_DIGEST_ANNOTATION.into(), manifest.digest().into());
             build_index(&entries, Some(annotations))
         };
-        let mut targets = Vec::new();
-        for target in to {
-            let target = self.open(target)?;
-            let what = self
-                .publish(&source.store, &target, &desired, &progress)
-                .await?;
-            context.output(format!("{}: {what} ({})", target.display, desired.digest()));
-            targets.push(json!({ "reference": target.display, "result": what }));
+        Ok((source, desired))
+    }
+
+    /// The labels of the image at `image` (the first platform's, for an
+    /// index); `None` when there is no such image.
+    pub async fn labels(
+        &self,
+        image: &ImageRef,
+    ) -> Result<Option<std::collections::BTreeMap<String, String>>, RegistryError> {
+        let located = self.open(image)?;
+        let Some(manifest) = located.store.manifest(&located.reference).await? else {
+            return Ok(None);
+        };
+        let manifest = if manifest.is_index() {
+            let index = manifest.index().map_err(fatal)?;
+            let Some(first) = index.images().next() else {
+                return Ok(Some(Default::default()));
+            };
+            match located.store.manifest(&first.digest).await? {
+                Some(m) => m,
+                None => return Ok(None),
+            }
+        } else {
+            manifest
+        };
+        let image = manifest.image().map_err(fatal)?;
+        let mut stream = located.store.blob(&image.config.digest).await?;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            bytes.extend_from_slice(
+                &chunk.map_err(|err| fatal(format!("reading an image config: {err}")))?,
+            );
+            if bytes.len() > MAX_CONFIG_BYTES {
+                return Err(fatal("an image config over 4 MiB".into()));
+            }
         }
-        Ok(
-            json!({ "digest": desired.digest(), "from": source.display, "targets": targets, "transfer": progress.summary() }),
-        )
+        #[derive(serde::Deserialize)]
+        struct Config {
+            config: Option<Inner>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Inner {
+            #[serde(rename = "Labels")]
+            labels: Option<std::collections::BTreeMap<String, String>>,
+        }
+        let config: Config = serde_json::from_slice(&bytes)
+            .map_err(|err| fatal(format!("invalid image config: {err}")))?;
+        Ok(Some(
+            config.config.and_then(|c| c.labels).unwrap_or_default(),
+        ))
+    }
+
+    /// The digest a target tag points at now; `None` when it does not exist.
+    pub async fn current(&self, target: &ImageRef) -> Result<Option<String>, RegistryError> {
+        let target = self.open(target)?;
+        target.store.digest_of(&target.reference).await
     }
 
     /// `combine`: an index over one image per platform, each checked against
@@ -495,6 +562,44 @@ impl Registries {
         context: &JobContext,
     ) -> Result<serde_json::Value, RegistryError> {
         let progress = Progress::new(context);
+        let (images, index) = self.desired_combine(sources, context).await?;
+        let mut targets = Vec::new();
+        for target in to {
+            let target = self.open(target)?;
+            let current = target.store.digest_of(&target.reference).await?;
+            let what = if current.as_deref() == Some(index.digest().as_str()) {
+                "unchanged"
+            } else {
+                for (source, manifest) in &images {
+                    self.copy_image(&source.store, &target.store, manifest, &progress)
+                        .await?;
+                }
+                let digest = index.digest();
+                self.once(
+                    format!("manifest {}@{digest}", target.store.describe()),
+                    || target.store.put_manifest(&digest, &index),
+                )
+                .await?;
+                target.store.put_manifest(&target.reference, &index).await?;
+                if current.is_some() {
+                    "updated"
+                } else {
+                    "created"
+                }
+            };
+            context.output(format!("{}: {what} ({})", target.display, index.digest()));
+            targets.push(json!({ "reference": target.display, "result": what }));
+        }
+        Ok(json!({ "digest": index.digest(), "targets": targets, "transfer": progress.summary() }))
+    }
+
+    /// What a combine wants at its targets (read-only): each source's image
+    /// for its platform, checked against its config, and the index over them.
+    pub async fn desired_combine(
+        &self,
+        sources: &[(Platform, ImageRef)],
+        context: &JobContext,
+    ) -> Result<(Vec<(Located, Manifest)>, Manifest), RegistryError> {
         let mut images: Vec<(Located, Manifest, Descriptor)> = Vec::new();
         for (platform, image) in sources {
             context.step(format!("reading {image}"));
@@ -547,34 +652,7 @@ impl Registries {
         }
         let entries: Vec<Descriptor> = images.iter().map(|(_, _, d)| d.clone()).collect();
         let index = build_index(&entries, None);
-        let mut targets = Vec::new();
-        for target in to {
-            let target = self.open(target)?;
-            let current = target.store.digest_of(&target.reference).await?;
-            let what = if current.as_deref() == Some(index.digest().as_str()) {
-                "unchanged"
-            } else {
-                for (source, manifest, _) in &images {
-                    self.copy_image(&source.store, &target.store, manifest, &progress)
-                        .await?;
-                }
-                let digest = index.digest();
-                self.once(
-                    format!("manifest {}@{digest}", target.store.describe()),
-                    || target.store.put_manifest(&digest, &index),
-                )
-                .await?;
-                target.store.put_manifest(&target.reference, &index).await?;
-                if current.is_some() {
-                    "updated"
-                } else {
-                    "created"
-                }
-            };
-            context.output(format!("{}: {what} ({})", target.display, index.digest()));
-            targets.push(json!({ "reference": target.display, "result": what }));
-        }
-        Ok(json!({ "digest": index.digest(), "targets": targets, "transfer": progress.summary() }))
+        Ok((images.into_iter().map(|(l, m, _)| (l, m)).collect(), index))
     }
 
     async fn config(

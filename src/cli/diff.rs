@@ -1,0 +1,94 @@
+//! `plan diff`: what `apply` would change, against the live builders and
+//! registries. Observes only; changes nothing.
+
+use std::sync::Arc;
+
+use clap::{Args, ValueEnum};
+
+use super::{GlobalArgs, Output, exit, session};
+use crate::apply::plan_run;
+use crate::backend::buildx::Docker;
+use crate::backend::registry::copy::Registries;
+use crate::graph::select::select;
+use crate::report::diff::{Counts, json, markdown, text};
+use crate::state::{Action, Observer, decide};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    Text,
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+    pub format: DiffFormat,
+    /// Same as `--format json`.
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+    /// Exit 0 when nothing would change, 2 when something would, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Only these jobs (glob on addresses, repeatable) and what they need.
+    #[arg(long = "target", value_name = "ADDR")]
+    pub targets: Vec<String>,
+}
+
+pub const CHANGES_PENDING: u8 = 2;
+
+pub fn run(global: &GlobalArgs, args: &DiffArgs, output: &mut Output) -> u8 {
+    let Some(session) = session::open(global, output) else {
+        return exit::ERROR;
+    };
+    let selected = if args.targets.is_empty() {
+        None
+    } else {
+        match select(&session.graph, &args.targets) {
+            Ok(selected) => Some(selected),
+            Err(pattern) => {
+                output.err(&format!(
+                    "error: --target `{pattern}` matches no job of the plan\n"
+                ));
+                return exit::ERROR;
+            }
+        }
+    };
+    let planned = plan_run(&session.plan, &session.graph, selected.as_deref(), None);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            output.err(&format!("error: cannot start the async runtime: {err}\n"));
+            return exit::ERROR;
+        }
+    };
+    let registries = Arc::new(Registries::new(
+        session.plan.registries.clone(),
+        session.plan.mirrors.clone(),
+    ));
+    let observer = Observer::new(registries, Docker::default());
+    let observed = runtime.block_on(observer.observe(&session.plan, &planned));
+    let changes = decide(&session.plan, &planned, &observed);
+    let format = if args.json {
+        DiffFormat::Json
+    } else {
+        args.format
+    };
+    output.out(&match format {
+        DiffFormat::Text => text(&changes),
+        DiffFormat::Json => json(&changes),
+        DiffFormat::Markdown => markdown(&changes),
+    });
+    let counts = Counts::of(&changes);
+    if changes.iter().any(|c| c.action == Action::Error) {
+        exit::ERROR
+    } else if args.detailed_exitcode && counts.has_changes() {
+        CHANGES_PENDING
+    } else {
+        exit::OK
+    }
+}

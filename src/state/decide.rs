@@ -1,0 +1,328 @@
+//! The one decision function: from the plan and what was observed, what
+//! each job must do. `diff` prints it; `apply` does exactly it. Pure.
+
+use std::collections::BTreeMap;
+
+use indexmap::IndexMap;
+
+use super::change::{Action, Change};
+use super::fingerprint::{FINGERPRINT_LABEL, INPUTS_LABEL};
+use super::observe::{LiveBuilder, Observation};
+use crate::apply::{JobRef, PlannedRun};
+use crate::backend::buildkitd;
+use crate::exec::Dependency;
+use crate::plan::resolved::{Builder, Endpoint, Mirror, Plan};
+
+fn short(digest: &str) -> String {
+    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+    format!("sha256:{}…", &hex[..hex.len().min(12)])
+}
+
+pub fn decide(plan: &Plan, run: &PlannedRun, observed: &[Observation]) -> Vec<Change> {
+    let mut changes: Vec<Change> = run
+        .jobs
+        .iter()
+        .zip(&run.addresses)
+        .zip(observed)
+        .map(|((job, address), observation)| {
+            let mut change = match (job, observation) {
+                (JobRef::Builder(i), Observation::Builder(live)) => {
+                    builder(&plan.builders[*i], live.as_ref(), &plan.mirrors)
+                }
+                (_, Observation::Engine(Ok(version))) => Change::new(
+                    address.clone(),
+                    Action::Unchanged,
+                    format!("engine reachable (Docker {version})"),
+                ),
+                (_, Observation::Engine(Err(why))) => Change::new(
+                    address.clone(),
+                    Action::Error,
+                    format!("engine unreachable: {why}"),
+                ),
+                (_, Observation::Copy { desired, targets }) => copy(desired, targets),
+                (
+                    JobRef::Build(_),
+                    Observation::Build {
+                        fingerprint,
+                        stored,
+                    },
+                ) => {
+                    let mut change = match stored {
+                        None => Change::new(
+                            address.clone(),
+                            Action::Build,
+                            "new image (its tag does not exist)",
+                        ),
+                        Some(labels) => match labels.get(FINGERPRINT_LABEL) {
+                            None => Change::new(
+                                address.clone(),
+                                Action::Build,
+                                "the image has no fingerprint (built outside plan)",
+                            ),
+                            Some(stored) if *stored == fingerprint.digest => Change::new(
+                                address.clone(),
+                                Action::Unchanged,
+                                format!("up to date (inputs {})", short(stored)),
+                            ),
+                            Some(_) => {
+                                let parts: BTreeMap<String, String> = labels
+                                    .get(INPUTS_LABEL)
+                                    .and_then(|text| serde_json::from_str(text).ok())
+                                    .unwrap_or_default();
+                                let changed = fingerprint.changed_since(&parts);
+                                let what = if changed.is_empty() {
+                                    "inputs".to_owned()
+                                } else {
+                                    changed.join(", ")
+                                };
+                                Change::new(
+                                    address.clone(),
+                                    Action::Build,
+                                    format!("inputs changed ({what})"),
+                                )
+                            }
+                        },
+                    };
+                    change.desired = Some(fingerprint.digest.clone());
+                    change.observed = fingerprint.digest.clone();
+                    change.labels = vec![
+                        (FINGERPRINT_LABEL.to_owned(), fingerprint.digest.clone()),
+                        (INPUTS_LABEL.to_owned(), fingerprint.inputs_label()),
+                    ];
+                    change
+                }
+                (_, Observation::NotObservable(why)) => Change::new(
+                    address.clone(),
+                    Action::Unknown,
+                    format!("always runs ({why})"),
+                ),
+                (_, Observation::Failed(why)) => {
+                    Change::new(address.clone(), Action::Error, why.clone())
+                }
+                (_, other) => Change::new(
+                    address.clone(),
+                    Action::Error,
+                    format!("unexpected observation {other:?}"),
+                ),
+            };
+            change.address = address.clone();
+            if change.observed.is_empty() {
+                change.observed = format!(
+                    "{:?}|{:?}|{}",
+                    change.action,
+                    change.current,
+                    change.desired.as_deref().unwrap_or("")
+                );
+            }
+            change
+        })
+        .collect();
+    propagate(run, &mut changes);
+    changes
+}
+
+/// What consumes the output of a job that changes changes too: a sync whose
+/// source moves in this run, a build whose base image is rebuilt.
+fn propagate(run: &PlannedRun, changes: &mut [Change]) {
+    for _ in 0..run.jobs.len() {
+        let mut moved = false;
+        for (job, spec) in run.schedule.jobs.iter().enumerate() {
+            if changes[job].action != Action::Unchanged {
+                continue;
+            }
+            let upstream = spec.dependencies.iter().find(|(d, kind)| {
+                *kind == Dependency::Data
+                    && changes[*d].action.runs()
+                    && !matches!(run.jobs[*d], JobRef::Builder(_))
+            });
+            if let Some((dependency, _)) = upstream {
+                let by = run.addresses[*dependency].to_string();
+                let change = &mut changes[job];
+                let kind = if matches!(run.jobs[job], JobRef::Build(_)) {
+                    Action::Build
+                } else {
+                    Action::Update
+                };
+                change.action = kind;
+                change.reason = format!("its input changes in this run ({by})");
+                change.desired = None;
+                moved = true;
+            }
+        }
+        if !moved {
+            break;
+        }
+    }
+}
+
+fn copy(desired: &str, targets: &[(String, Option<String>)]) -> Change {
+    let placeholder = crate::plan::address::Address::new(crate::plan::address::JobKind::Sync, "");
+    let missing: Vec<&str> = targets
+        .iter()
+        .filter(|(_, current)| current.is_none())
+        .map(|(t, _)| t.as_str())
+        .collect();
+    let moved: Vec<(&str, &str)> = targets
+        .iter()
+        .filter_map(|(t, current)| {
+            current
+                .as_deref()
+                .filter(|c| *c != desired)
+                .map(|c| (t.as_str(), c))
+        })
+        .collect();
+    let mut change = if !moved.is_empty() {
+        let (target, old) = moved[0];
+        let mut change = Change::new(
+            placeholder,
+            Action::Update,
+            format!("{target}  {} -> {}", short(old), short(desired)),
+        );
+        change.current = Some(old.to_owned());
+        change
+    } else if !missing.is_empty() {
+        Change::new(
+            placeholder,
+            Action::Create,
+            format!("{} ({})", missing.join(", "), short(desired)),
+        )
+    } else {
+        Change::new(
+            placeholder,
+            Action::Unchanged,
+            format!("up to date ({})", short(desired)),
+        )
+    };
+    for (target, current) in targets {
+        let state = match current {
+            None => "to create".to_owned(),
+            Some(c) if c == desired => "up to date".to_owned(),
+            Some(c) => format!("{} -> {}", short(c), short(desired)),
+        };
+        change.details.push(format!("{target}: {state}"));
+    }
+    change.desired = Some(desired.to_owned());
+    change.observed = format!("{desired}|{targets:?}");
+    change
+}
+
+fn endpoint_text(endpoint: &Endpoint) -> &str {
+    match endpoint {
+        Endpoint::Host(h) | Endpoint::Context(h) => h,
+    }
+}
+
+fn builder(
+    builder: &Builder,
+    live: Option<&LiveBuilder>,
+    mirrors: &IndexMap<String, Vec<Mirror>>,
+) -> Change {
+    let placeholder =
+        crate::plan::address::Address::new(crate::plan::address::JobKind::Builder, "");
+    let describe: Vec<String> = builder
+        .nodes
+        .iter()
+        .map(|n| {
+            format!(
+                "{} {}",
+                n.name.value,
+                n.platforms
+                    .iter()
+                    .map(|p| p.value.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )
+        })
+        .collect();
+    let rendered = buildkitd::render(builder, mirrors).unwrap_or_default();
+    let Some(live) = live else {
+        let mut change = Change::new(
+            placeholder,
+            Action::Create,
+            format!(
+                "create ({} node{}: {})",
+                builder.nodes.len(),
+                if builder.nodes.len() == 1 { "" } else { "s" },
+                describe.join(", ")
+            ),
+        );
+        change.observed = "absent".into();
+        return change;
+    };
+    let mut replace = Vec::new();
+    let mut update = Vec::new();
+    let mut append = Vec::new();
+    let mut leave = Vec::new();
+    let driver = crate::backend::buildx::driver_name(builder.driver);
+    if !live.driver.is_empty() && live.driver != driver {
+        replace.push(format!("driver {} -> {driver}", live.driver));
+    }
+    for node in &builder.nodes {
+        let Some(found) = live.nodes.iter().find(|n| n.name == node.name.value) else {
+            update.push(format!("append node {}", node.name.value));
+            append.push(node.name.value.clone());
+            continue;
+        };
+        if found.endpoint != endpoint_text(&node.endpoint.value) {
+            replace.push(format!(
+                "node {}: endpoint {} -> {}",
+                node.name.value,
+                found.endpoint,
+                endpoint_text(&node.endpoint.value)
+            ));
+        }
+        let wanted: Vec<String> = node.platforms.iter().map(|p| p.value.to_string()).collect();
+        let mut have: Vec<String> = found
+            .platforms
+            .iter()
+            .filter_map(|p| crate::plan::platform::Platform::parse(p).ok())
+            .map(|p| p.to_string())
+            .collect();
+        have.truncate(wanted.len().max(have.len()));
+        if !wanted.is_empty() && !wanted.iter().all(|w| have.contains(w)) {
+            replace.push(format!(
+                "node {}: platforms {} -> {}",
+                node.name.value,
+                have.join(","),
+                wanted.join(",")
+            ));
+        }
+        if found.buildkitd_toml().unwrap_or_default().trim() != rendered.trim() {
+            replace.push(format!(
+                "node {}: buildkitd.toml changed (mirrors or buildkitd_config); a docker-container node only reads it when its container is recreated",
+                node.name.value
+            ));
+        }
+    }
+    for node in &live.nodes {
+        if !builder.nodes.iter().any(|n| n.name.value == node.name) {
+            update.push(format!("leave node {}", node.name));
+            leave.push(node.name.clone());
+        }
+    }
+    let observed = format!("{live:?}");
+    let mut change = if !replace.is_empty() {
+        let mut change = Change::new(
+            placeholder,
+            Action::Replace,
+            format!("replace: {}", replace[0]),
+        );
+        change.details = replace;
+        change.details.extend(update);
+        change
+    } else if !update.is_empty() {
+        let mut change = Change::new(placeholder, Action::Update, update.join(", "));
+        change.details = update;
+        change.append = append;
+        change.leave = leave;
+        change
+    } else {
+        Change::new(
+            placeholder,
+            Action::Unchanged,
+            format!("up to date ({} nodes)", builder.nodes.len()),
+        )
+    };
+    change.observed = observed;
+    change
+}

@@ -1,0 +1,158 @@
+//! A build's fingerprint: a digest over everything that decides its result
+//! — the Dockerfile, the context's files after `.dockerignore`, build args,
+//! labels, platforms, target, and the digests of its base images. It is
+//! stored on the pushed image as labels and read back by `diff`, which can
+//! then name the input that changed.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use sha2::Digest as _;
+
+use super::ignore::DockerIgnore;
+use crate::plan::resolved::Build;
+
+pub const FINGERPRINT_LABEL: &str = "dev.buildplan.fingerprint";
+pub const INPUTS_LABEL: &str = "dev.buildplan.inputs";
+/// Files named one by one in the inputs label; beyond this, only their total.
+const MAX_NAMED_FILES: usize = 300;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    pub digest: String,
+    /// Input name -> short hash (`dockerfile`, `args`, `file:src/main.rs`, `base:alpine`, …).
+    pub parts: BTreeMap<String, String>,
+}
+
+fn short(bytes: &[u8]) -> String {
+    hex::encode(sha2::Sha256::digest(bytes))[..16].to_owned()
+}
+
+impl Fingerprint {
+    /// `bases`: each base image with the digest it has now (`None`: unknown).
+    pub fn of(build: &Build, bases: &BTreeMap<String, Option<String>>) -> Result<Self, String> {
+        let mut parts = BTreeMap::new();
+        let dockerfile = std::fs::read(&build.dockerfile.value)
+            .map_err(|err| format!("cannot read {}: {err}", build.dockerfile.value.display()))?;
+        parts.insert("dockerfile".to_owned(), short(&dockerfile));
+        let text = |value: &dyn std::fmt::Debug| short(format!("{value:?}").as_bytes());
+        parts.insert("args".to_owned(), text(&build.args));
+        parts.insert("labels".to_owned(), text(&build.labels));
+        parts.insert(
+            "platforms".to_owned(),
+            text(
+                &build
+                    .platforms
+                    .iter()
+                    .map(|p| p.value.to_string())
+                    .collect::<Vec<_>>(),
+            ),
+        );
+        parts.insert("target".to_owned(), text(&build.target));
+        for (image, digest) in bases {
+            parts.insert(
+                format!("base:{image}"),
+                digest.clone().unwrap_or_else(|| "unknown".into()),
+            );
+        }
+        let files = context_files(&build.context.value)?;
+        let mut all = sha2::Sha256::new();
+        for (path, hash) in &files {
+            all.update(path.as_bytes());
+            all.update(hash.as_bytes());
+        }
+        parts.insert(
+            "context".to_owned(),
+            hex::encode(all.finalize())[..16].to_owned(),
+        );
+        if files.len() <= MAX_NAMED_FILES {
+            for (path, hash) in files {
+                parts.insert(format!("file:{path}"), hash);
+            }
+        }
+        let mut total = sha2::Sha256::new();
+        for (name, hash) in &parts {
+            total.update(name.as_bytes());
+            total.update(b"=");
+            total.update(hash.as_bytes());
+            total.update(b"\n");
+        }
+        Ok(Self {
+            digest: format!("sha256:{}", hex::encode(total.finalize())),
+            parts,
+        })
+    }
+
+    /// The inputs label's value: compact JSON of the parts.
+    pub fn inputs_label(&self) -> String {
+        serde_json::to_string(&self.parts).unwrap_or_default()
+    }
+
+    /// What differs from a stored inputs label, as a person would name it.
+    pub fn changed_since(&self, stored: &BTreeMap<String, String>) -> Vec<String> {
+        let mut changed = Vec::new();
+        for (name, hash) in &self.parts {
+            if stored.get(name) != Some(hash) && name != "context" {
+                changed.push(describe(name, stored.contains_key(name)));
+            }
+        }
+        for name in stored.keys() {
+            if !self.parts.contains_key(name) && name != "context" {
+                changed.push(match name.strip_prefix("file:") {
+                    Some(path) => format!("{path} (removed)"),
+                    None => name.clone(),
+                });
+            }
+        }
+        if changed.is_empty() && stored.get("context") != self.parts.get("context") {
+            changed.push("context".into());
+        }
+        changed
+    }
+}
+
+fn describe(name: &str, existed: bool) -> String {
+    match (name, name.strip_prefix("file:"), name.strip_prefix("base:")) {
+        ("dockerfile", _, _) => "Dockerfile".into(),
+        (_, Some(path), _) if existed => path.to_owned(),
+        (_, Some(path), _) => format!("{path} (new)"),
+        (_, _, Some(image)) => format!("base image {image}"),
+        (other, _, _) => other.to_owned(),
+    }
+}
+
+/// Every file the context sends (after `.dockerignore`), with a short hash.
+fn context_files(context: &Path) -> Result<Vec<(String, String)>, String> {
+    let ignore = std::fs::read_to_string(context.join(".dockerignore"))
+        .map(|t| DockerIgnore::parse(&t))
+        .unwrap_or_else(|_| DockerIgnore::parse(""));
+    let mut files = Vec::new();
+    let mut stack = vec![context.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries = std::fs::read_dir(&dir)
+            .map_err(|err| format!("cannot read {}: {err}", dir.display()))?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let relative = path
+                .strip_prefix(context)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .replace('\\', "/");
+            if relative == ".dockerignore" || ignore.excludes(&relative) {
+                continue;
+            }
+            let kind = entry
+                .file_type()
+                .map_err(|err| format!("{}: {err}", path.display()))?;
+            if kind.is_dir() {
+                stack.push(path);
+            } else if kind.is_file() {
+                let bytes = std::fs::read(&path)
+                    .map_err(|err| format!("cannot read {}: {err}", path.display()))?;
+                files.push((relative, short(&bytes)));
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}

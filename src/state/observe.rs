@@ -1,0 +1,274 @@
+//! Observing live state, read-only: builders from `docker buildx ls`,
+//! engines by a version query, images by `HEAD` and `GET` on registries.
+//! Nothing here writes anything: `diff` is handed only an [`Observer`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde::Deserialize;
+
+use super::fingerprint::Fingerprint;
+use crate::apply::{JobRef, PlannedRun};
+use crate::backend::buildx::{Docker, Engine};
+use crate::backend::registry::copy::Registries;
+use crate::exec::{Event, JobContext, Subscriber};
+use crate::plan::platform::Platform;
+use crate::plan::reference::ImageRef;
+use crate::plan::resolved::{Driver, Plan, Via};
+
+/// A node as `docker buildx ls --format json` shows it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LiveNode {
+    #[serde(rename = "Name")]
+    pub name: String,
+    #[serde(rename = "Endpoint", default)]
+    pub endpoint: String,
+    #[serde(rename = "Platforms", default)]
+    pub platforms: Vec<String>,
+    #[serde(rename = "Flags", default)]
+    pub flags: Vec<String>,
+    #[serde(rename = "Files", default)]
+    pub files: HashMap<String, String>,
+}
+
+impl LiveNode {
+    /// The node's buildkitd.toml (buildx keeps it base64-encoded).
+    pub fn buildkitd_toml(&self) -> Option<String> {
+        use base64::Engine as _;
+        let encoded = self.files.get("buildkitd.toml")?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .ok()?;
+        String::from_utf8(bytes).ok()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LiveBuilder {
+    #[serde(rename = "Name")]
+    pub name: String,
+    #[serde(rename = "Driver", default)]
+    pub driver: String,
+    #[serde(rename = "Nodes", default)]
+    pub nodes: Vec<LiveNode>,
+}
+
+/// What was seen for one job.
+#[derive(Debug, Clone)]
+pub enum Observation {
+    /// A native copy: the digest wanted, and what each target has now.
+    Copy {
+        desired: String,
+        targets: Vec<(String, Option<String>)>,
+    },
+    /// A buildx builder, or `None` when there is none by that name.
+    Builder(Option<LiveBuilder>),
+    /// A `docker` builder's engine: its version, or why it is unreachable.
+    Engine(Result<String, String>),
+    /// A build: its fingerprint now, and the labels on its image (`None`: no image).
+    Build {
+        fingerprint: Fingerprint,
+        stored: Option<BTreeMap<String, String>>,
+    },
+    /// Runs through buildx: what it will produce is not known before.
+    NotObservable(&'static str),
+    Failed(String),
+}
+
+struct Silent;
+
+impl Subscriber for Silent {
+    fn event(&self, _: &Event) {}
+}
+
+/// The read-only side of the world.
+pub struct Observer {
+    registries: Arc<Registries>,
+    docker: Docker,
+}
+
+impl Observer {
+    pub fn new(registries: Arc<Registries>, docker: Docker) -> Self {
+        Self { registries, docker }
+    }
+
+    /// One observation per job of the run, all at once.
+    pub async fn observe(&self, plan: &Plan, run: &PlannedRun) -> Vec<Observation> {
+        let needs_builders = run.jobs.iter().any(
+            |job| matches!(job, JobRef::Builder(i) if plan.builders[*i].driver != Driver::Docker),
+        );
+        let live = if needs_builders {
+            self.builders().await
+        } else {
+            Ok(Vec::new())
+        };
+        let mut pending = futures_util::stream::FuturesOrdered::new();
+        for job in &run.jobs {
+            pending.push_back(self.observe_job(plan, *job, &live));
+        }
+        pending.collect().await
+    }
+
+    async fn observe_job(
+        &self,
+        plan: &Plan,
+        job: JobRef,
+        live: &Result<Vec<LiveBuilder>, String>,
+    ) -> Observation {
+        let context = JobContext::new(
+            0,
+            1,
+            tokio_util::sync::CancellationToken::new(),
+            Duration::from_secs(1),
+            Arc::new(Silent),
+        );
+        match job {
+            JobRef::Builder(i) => {
+                let builder = &plan.builders[i];
+                if builder.driver == Driver::Docker {
+                    let Some(node) = builder.nodes.first() else {
+                        return Observation::Failed("no engine".into());
+                    };
+                    return Observation::Engine(
+                        self.engine(&Engine::Endpoint(node.endpoint.value.clone()))
+                            .await,
+                    );
+                }
+                match live {
+                    Ok(list) => Observation::Builder(
+                        list.iter().find(|b| b.name == builder.name.value).cloned(),
+                    ),
+                    Err(err) => Observation::Failed(err.clone()),
+                }
+            }
+            JobRef::Sync(i) => {
+                let sync = &plan.syncs[i];
+                if sync.via != Via::Registry {
+                    return Observation::NotObservable("runs through buildx");
+                }
+                let platforms: Vec<Platform> =
+                    sync.platforms.iter().map(|p| p.value.clone()).collect();
+                match self
+                    .registries
+                    .desired_sync(&sync.from.value, &platforms, &context)
+                    .await
+                {
+                    Ok((_, desired)) => {
+                        self.copy(desired.digest(), sync.to.iter().map(|t| &t.value))
+                            .await
+                    }
+                    Err(err) => Observation::Failed(err.message),
+                }
+            }
+            JobRef::Combine(i) => {
+                let combine = &plan.combines[i];
+                if combine.via != Via::Registry {
+                    return Observation::NotObservable("runs through buildx");
+                }
+                let sources: Vec<(Platform, ImageRef)> = combine
+                    .from
+                    .iter()
+                    .map(|s| (s.platform.value.clone(), s.image.value.clone()))
+                    .collect();
+                match self.registries.desired_combine(&sources, &context).await {
+                    Ok((_, index)) => {
+                        self.copy(index.digest(), combine.to.iter().map(|t| &t.value))
+                            .await
+                    }
+                    Err(err) => Observation::Failed(err.message),
+                }
+            }
+            JobRef::Build(i) => {
+                let build = &plan.builds[i];
+                let mut bases = BTreeMap::new();
+                for input in &build.inputs {
+                    let digest = self.registries.current(&input.value).await.ok().flatten();
+                    bases.insert(input.value.to_string(), digest);
+                }
+                let fingerprint = match Fingerprint::of(build, &bases) {
+                    Ok(fingerprint) => fingerprint,
+                    Err(err) => return Observation::Failed(err),
+                };
+                let stored = match build.tags.first().filter(|_| build.push) {
+                    Some(tag) => match self.registries.labels(&tag.value).await {
+                        Ok(labels) => labels,
+                        Err(err) => return Observation::Failed(err.message),
+                    },
+                    None => None,
+                };
+                Observation::Build {
+                    fingerprint,
+                    stored,
+                }
+            }
+        }
+    }
+
+    async fn copy(&self, desired: String, targets: impl Iterator<Item = &ImageRef>) -> Observation {
+        let mut seen = Vec::new();
+        for target in targets {
+            match self.registries.current(target).await {
+                Ok(current) => seen.push((target.to_string(), current)),
+                Err(err) => return Observation::Failed(err.message),
+            }
+        }
+        Observation::Copy {
+            desired,
+            targets: seen,
+        }
+    }
+
+    async fn engine(&self, engine: &Engine) -> Result<String, String> {
+        let invocation = self.docker.engine_version(engine);
+        let output = tokio::time::timeout(
+            Duration::from_secs(30),
+            tokio::process::Command::new(&invocation.program)
+                .args(&invocation.args)
+                .stdin(std::process::Stdio::null())
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await
+        .map_err(|_| "no answer in 30 s".to_owned())?
+        .map_err(|err| format!("cannot run docker: {err}"))?;
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+        } else {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            Err(stderr
+                .lines()
+                .last()
+                .unwrap_or("unreachable")
+                .trim()
+                .to_owned())
+        }
+    }
+
+    /// Every builder buildx knows, each once (buildx 0.13 prints some twice).
+    async fn builders(&self) -> Result<Vec<LiveBuilder>, String> {
+        let output = tokio::process::Command::new(&self.docker.program)
+            .args(["buildx", "ls", "--format", "json"])
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output()
+            .await
+            .map_err(|err| format!("cannot run `docker buildx ls`: {err}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "`docker buildx ls` failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
+        }
+        let mut builders: Vec<LiveBuilder> = Vec::new();
+        for line in String::from_utf8_lossy(&output.stdout).lines() {
+            if let Ok(builder) = serde_json::from_str::<LiveBuilder>(line)
+                && !builders.iter().any(|b| b.name == builder.name)
+            {
+                builders.push(builder);
+            }
+        }
+        Ok(builders)
+    }
+}
