@@ -39,7 +39,30 @@ pub fn decide(plan: &Plan, run: &PlannedRun, observed: &[Observation]) -> Vec<Ch
                     Action::Error,
                     format!("engine unreachable: {why}"),
                 ),
-                (_, Observation::Copy { desired, targets }) => copy(desired, targets),
+                (
+                    _,
+                    Observation::Copy {
+                        desired: Ok(desired),
+                        targets,
+                    },
+                ) => copy(desired, targets),
+                (
+                    _,
+                    Observation::Copy {
+                        desired: Err(why),
+                        targets,
+                    },
+                ) => {
+                    // Maybe made by another job of this run: `propagate` decides.
+                    let mut change = Change::new(address.clone(), Action::Error, why.clone());
+                    if targets.iter().all(|(_, current)| current.is_none()) {
+                        change.current = None;
+                        change.observed = "absent".into();
+                    } else {
+                        change.current = targets.iter().find_map(|(_, c)| c.clone());
+                    }
+                    change
+                }
                 (
                     JobRef::Build(_),
                     Observation::Build {
@@ -127,7 +150,7 @@ fn propagate(run: &PlannedRun, changes: &mut [Change]) {
     for _ in 0..run.jobs.len() {
         let mut moved = false;
         for (job, spec) in run.schedule.jobs.iter().enumerate() {
-            if changes[job].action != Action::Unchanged {
+            if !matches!(changes[job].action, Action::Unchanged | Action::Error) {
                 continue;
             }
             let upstream = spec.dependencies.iter().find(|(d, kind)| {
@@ -204,6 +227,14 @@ fn copy(desired: &str, targets: &[(String, Option<String>)]) -> Change {
     change.desired = Some(desired.to_owned());
     change.observed = format!("{desired}|{targets:?}");
     change
+}
+
+/// buildx stores the file re-serialized: compare what it says, not its bytes.
+fn same_toml(a: &str, b: &str) -> bool {
+    match (a.parse::<toml::Table>(), b.parse::<toml::Table>()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a.trim() == b.trim(),
+    }
 }
 
 fn endpoint_text(endpoint: &Endpoint) -> &str {
@@ -287,7 +318,7 @@ fn builder(
                 wanted.join(",")
             ));
         }
-        if found.buildkitd_toml().unwrap_or_default().trim() != rendered.trim() {
+        if !same_toml(&found.buildkitd_toml().unwrap_or_default(), &rendered) {
             replace.push(format!(
                 "node {}: buildkitd.toml changed (mirrors or buildkitd_config); a docker-container node only reads it when its container is recreated",
                 node.name.value

@@ -58,9 +58,10 @@ pub struct LiveBuilder {
 /// What was seen for one job.
 #[derive(Debug, Clone)]
 pub enum Observation {
-    /// A native copy: the digest wanted, and what each target has now.
+    /// A native copy: the digest wanted (or why it could not be read), and
+    /// what each target has now.
     Copy {
-        desired: String,
+        desired: Result<String, String>,
         targets: Vec<(String, Option<String>)>,
     },
     /// A buildx builder, or `None` when there is none by that name.
@@ -150,17 +151,13 @@ impl Observer {
                 }
                 let platforms: Vec<Platform> =
                     sync.platforms.iter().map(|p| p.value.clone()).collect();
-                match self
+                let desired = self
                     .registries
                     .desired_sync(&sync.from.value, &platforms, &context)
                     .await
-                {
-                    Ok((_, desired)) => {
-                        self.copy(desired.digest(), sync.to.iter().map(|t| &t.value))
-                            .await
-                    }
-                    Err(err) => Observation::Failed(err.message),
-                }
+                    .map(|(_, manifest)| manifest.digest())
+                    .map_err(|err| err.message);
+                self.copy(desired, sync.to.iter().map(|t| &t.value)).await
             }
             JobRef::Combine(i) => {
                 let combine = &plan.combines[i];
@@ -172,13 +169,14 @@ impl Observer {
                     .iter()
                     .map(|s| (s.platform.value.clone(), s.image.value.clone()))
                     .collect();
-                match self.registries.desired_combine(&sources, &context).await {
-                    Ok((_, index)) => {
-                        self.copy(index.digest(), combine.to.iter().map(|t| &t.value))
-                            .await
-                    }
-                    Err(err) => Observation::Failed(err.message),
-                }
+                let desired = self
+                    .registries
+                    .desired_combine(&sources, &context)
+                    .await
+                    .map(|(_, index)| index.digest())
+                    .map_err(|err| err.message);
+                self.copy(desired, combine.to.iter().map(|t| &t.value))
+                    .await
             }
             JobRef::Build(i) => {
                 let build = &plan.builds[i];
@@ -206,7 +204,11 @@ impl Observer {
         }
     }
 
-    async fn copy(&self, desired: String, targets: impl Iterator<Item = &ImageRef>) -> Observation {
+    async fn copy(
+        &self,
+        desired: Result<String, String>,
+        targets: impl Iterator<Item = &ImageRef>,
+    ) -> Observation {
         let mut seen = Vec::new();
         for target in targets {
             match self.registries.current(target).await {

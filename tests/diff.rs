@@ -1,0 +1,345 @@
+//! `plan diff` and the apply that follows it, against real registries (and,
+//! for builds and builders, the real engines and buildx of
+//! `scripts/services`): what diff says is what apply does, and after an
+//! apply diff has nothing left to say.
+
+#[path = "support/registry.rs"]
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use support::{TestRegistry, seed, test_image};
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn plan(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("plan"));
+    cmd.current_dir(dir)
+        .args(args)
+        .env_remove("GITHUB_ACTIONS")
+        .env("NO_COLOR", "1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn line_for<'a>(text: &'a str, address: &str) -> &'a str {
+    text.lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(address))
+        .unwrap_or_else(|| panic!("no line for {address} in:\n{text}"))
+}
+
+/// Requests the registry logged since `from` (its access log lines).
+fn methods_since(registry: &TestRegistry, from: usize) -> Vec<String> {
+    registry.log()[from..]
+        .lines()
+        .filter_map(|l| {
+            l.split("\"")
+                .nth(1)
+                .map(|req| req.split_whitespace().next().unwrap_or("").to_owned())
+        })
+        .filter(|m| ["GET", "HEAD", "PUT", "POST", "PATCH", "DELETE"].contains(&m.as_str()))
+        .collect()
+}
+
+#[test]
+fn diff_then_apply_then_nothing_left_and_a_moved_source_shows_with_its_dependents() {
+    let r = TestRegistry::start("");
+    let work = tempfile::tempdir().unwrap();
+    let v1 = test_image(work.path(), "64K", "32K", 11);
+    let other = test_image(work.path(), "64K", "32K", 12);
+    seed(&v1, "1", &format!("{}/src/img:1", r.host()));
+    seed(&other, "arm64", &format!("{}/other/img:arm64", r.host()));
+    seed(&other, "1", &format!("{}/unrelated/img:1", r.host()));
+    let text = format!(
+        "version: 1
+syncs:
+  a:
+    from: {h}/src/img:1
+    to: {h}/mid/img:1
+  b:
+    from: {h}/unrelated/img:1
+    to: {h}/dst/unrelated:1
+combines:
+  c:
+    to: {h}/comb/img:1
+    from:
+      linux/amd64: {h}/mid/img:1
+      linux/arm64: {h}/other/img:arm64
+",
+        h = r.host()
+    );
+    std::fs::write(work.path().join("plan.yaml"), text).unwrap();
+
+    // Fresh: everything is to create, and diff changes nothing.
+    let before = r.log().len();
+    let diff = plan(work.path(), &["diff", "--detailed-exitcode"], &[]);
+    assert_eq!(diff.code, 2, "{}{}", diff.stdout, diff.stderr);
+    assert!(
+        line_for(&diff.stdout, "sync.a")
+            .trim_start()
+            .starts_with('+'),
+        "{}",
+        diff.stdout
+    );
+    assert!(
+        line_for(&diff.stdout, "sync.b")
+            .trim_start()
+            .starts_with('+')
+    );
+    assert!(diff.stdout.contains("Plan: 2 to create"), "{}", diff.stdout);
+    assert!(
+        methods_since(&r, before)
+            .iter()
+            .all(|m| m == "GET" || m == "HEAD"),
+        "diff wrote to the registry"
+    );
+
+    let apply = plan(work.path(), &["apply", "--progress", "plain"], &[]);
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+
+    let diff = plan(work.path(), &["diff", "--detailed-exitcode"], &[]);
+    assert_eq!(diff.code, 0, "{}", diff.stdout);
+    assert!(
+        diff.stdout.contains("Plan: 3 unchanged."),
+        "{}",
+        diff.stdout
+    );
+
+    // Applying an up-to-date plan reads, and writes nothing.
+    let before = r.log().len();
+    let apply = plan(work.path(), &["apply", "--progress", "plain"], &[]);
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    assert!(
+        apply.stderr.contains("Apply complete: 3 unchanged"),
+        "{}",
+        apply.stderr
+    );
+    let methods = methods_since(&r, before);
+    assert!(
+        !methods.is_empty() && methods.iter().all(|m| m == "GET" || m == "HEAD"),
+        "{methods:?}"
+    );
+
+    // A new image at a sync's source: that sync, and the combine reading its output.
+    let v2 = test_image(work.path(), "64K", "32K", 13);
+    seed(&v2, "1", &format!("{}/src/img:1", r.host()));
+    let diff = plan(work.path(), &["diff", "--detailed-exitcode", "--json"], &[]);
+    assert_eq!(diff.code, 2);
+    let doc: serde_json::Value = serde_json::from_str(&diff.stdout).unwrap();
+    assert_eq!(doc["format_version"], 1);
+    let action = |address: &str| {
+        doc["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["address"] == address)
+            .unwrap()["action"]
+            .clone()
+    };
+    assert_eq!(action("sync.a"), "update");
+    assert_eq!(action("combine.c"), "update");
+    assert_eq!(action("sync.b"), "unchanged");
+    let text = plan(work.path(), &["diff"], &[]).stdout;
+    let a = line_for(&text, "sync.a");
+    assert!(a.contains(" -> "), "old -> new digest: {a}");
+    assert!(
+        line_for(&text, "combine.c").contains("its input changes in this run (sync.a)"),
+        "{text}"
+    );
+
+    assert_eq!(
+        plan(work.path(), &["apply", "--progress", "plain"], &[]).code,
+        0
+    );
+    assert_eq!(
+        plan(work.path(), &["diff", "--detailed-exitcode"], &[]).code,
+        0
+    );
+
+    // --force redoes a job that is unchanged.
+    let forced = plan(
+        work.path(),
+        &["apply", "--progress", "plain", "--force", "sync.b"],
+        &[],
+    );
+    assert!(
+        forced
+            .stderr
+            .contains("Apply complete: 1 succeeded, 2 unchanged"),
+        "{}",
+        forced.stderr
+    );
+}
+
+#[test]
+fn markdown_for_a_pull_request() {
+    let r = TestRegistry::start("");
+    let work = tempfile::tempdir().unwrap();
+    let image = test_image(work.path(), "16K", "16K", 14);
+    seed(&image, "1", &format!("{}/src/img:1", r.host()));
+    std::fs::write(
+        work.path().join("plan.yaml"),
+        format!(
+            "version: 1\nsyncs:\n  a:\n    from: {h}/src/img:1\n    to: {h}/dst/img:1\n",
+            h = r.host()
+        ),
+    )
+    .unwrap();
+    let md = plan(work.path(), &["diff", "--format", "markdown"], &[]);
+    assert_eq!(md.code, 0);
+    assert!(
+        md.stdout
+            .starts_with("### plan diff\n\n**Plan: 1 to create.**"),
+        "{}",
+        md.stdout
+    );
+    assert!(md.stdout.contains("<details><summary>1 jobs</summary>"));
+    assert!(md.stdout.contains("| `+` | `sync.a` |"), "{}", md.stdout);
+}
+
+fn services() -> Option<(String, String, String, String)> {
+    let var = |n: &str| std::env::var(n).ok();
+    Some((
+        var("BUILDPLAN_TEST_HOME")?,
+        var("BUILDPLAN_TEST_BIN")?,
+        var("BUILDPLAN_TEST_ENGINE_A")?,
+        var("BUILDPLAN_TEST_REGISTRY")?,
+    ))
+}
+
+fn require_services() -> (String, String, String, String) {
+    services().expect("the engine tests need scripts/services (run the suite with scripts/test)")
+}
+
+#[test]
+fn a_build_is_rebuilt_only_when_its_inputs_change() {
+    let (home, bin, engine, registry) = require_services();
+    let path = format!("{bin}:{}", std::env::var("PATH").unwrap());
+    let env = [("HOME", home.as_str()), ("PATH", path.as_str())];
+    let work = tempfile::tempdir().unwrap();
+    std::fs::create_dir(work.path().join("ctx")).unwrap();
+    std::fs::write(
+        work.path().join("ctx/Dockerfile"),
+        "FROM scratch\nCOPY hello.txt /\n",
+    )
+    .unwrap();
+    std::fs::write(work.path().join("ctx/hello.txt"), "one\n").unwrap();
+    std::fs::write(work.path().join("ctx/notes.md"), "ignored\n").unwrap();
+    std::fs::write(work.path().join("ctx/.dockerignore"), "*.md\n").unwrap();
+    let repo = format!("{registry}/diff-build-{}", std::process::id());
+    std::fs::write(
+        work.path().join("plan.yaml"),
+        format!("version: 1\nbuilders:\n  amd:\n    driver: docker\n    endpoint: {engine}\n    platforms: [linux/amd64]\nbuilds:\n  hello:\n    context: ctx\n    builder: amd\n    platforms: [linux/amd64]\n    tags: [\"{repo}:1\"]\n"),
+    )
+    .unwrap();
+    let diff = plan(work.path(), &["diff"], &env);
+    assert!(
+        line_for(&diff.stdout, "build.hello").contains("new image"),
+        "{}",
+        diff.stdout
+    );
+    assert!(
+        line_for(&diff.stdout, "builder.amd").contains("engine reachable"),
+        "{}",
+        diff.stdout
+    );
+    assert_eq!(
+        plan(work.path(), &["apply", "--progress", "plain"], &env).code,
+        0
+    );
+
+    let diff = plan(work.path(), &["diff", "--detailed-exitcode"], &env);
+    assert_eq!(diff.code, 0, "{}", diff.stdout);
+    assert!(line_for(&diff.stdout, "build.hello").contains("up to date"));
+
+    // An ignored file changes: nothing to do.
+    std::fs::write(work.path().join("ctx/notes.md"), "still ignored\n").unwrap();
+    assert_eq!(
+        plan(work.path(), &["diff", "--detailed-exitcode"], &env).code,
+        0
+    );
+
+    // A file in the context changes: the build, naming the file.
+    std::fs::write(work.path().join("ctx/hello.txt"), "two\n").unwrap();
+    let diff = plan(work.path(), &["diff", "--detailed-exitcode"], &env);
+    assert_eq!(diff.code, 2);
+    let line = line_for(&diff.stdout, "build.hello");
+    assert!(
+        line.contains("inputs changed (hello.txt)") && line.contains("digest known after apply"),
+        "{line}"
+    );
+    let apply = plan(work.path(), &["apply", "--progress", "plain"], &env);
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    assert!(apply.stderr.contains("buildx build"), "it built");
+    let again = plan(work.path(), &["apply", "--progress", "plain"], &env);
+    assert!(
+        !again.stderr.contains("buildx build"),
+        "an unchanged build ran: {}",
+        again.stderr
+    );
+}
+
+#[test]
+fn a_builders_mirrors_changed_means_replace() {
+    let (home, bin, engine, _) = require_services();
+    let path = format!("{bin}:{}", std::env::var("PATH").unwrap());
+    let env = [("HOME", home.as_str()), ("PATH", path.as_str())];
+    let work = tempfile::tempdir().unwrap();
+    let name = format!("diff-builder-{}", std::process::id());
+    let plan_text = |mirror: &str| {
+        format!(
+            "version: 1\nmirrors:\n  docker.io: [{mirror}]\nbuilders:\n  {name}:\n    nodes:\n      - name: n1\n        endpoint: {engine}\n        platforms: [linux/amd64]\n"
+        )
+    };
+    std::fs::write(
+        work.path().join("plan.yaml"),
+        plan_text("mirror-one.example.com"),
+    )
+    .unwrap();
+    let diff = plan(work.path(), &["diff"], &env);
+    assert!(
+        line_for(&diff.stdout, &format!("builder.{name}"))
+            .trim_start()
+            .starts_with("+ "),
+        "{}",
+        diff.stdout
+    );
+    // It is created (booting fails here: moby/buildkit cannot be pulled).
+    let _ = plan(work.path(), &["apply", "--progress", "plain"], &env);
+    let diff = plan(work.path(), &["diff"], &env);
+    assert!(
+        line_for(&diff.stdout, &format!("builder.{name}"))
+            .trim_start()
+            .starts_with("= "),
+        "{}",
+        diff.stdout
+    );
+
+    std::fs::write(
+        work.path().join("plan.yaml"),
+        plan_text("mirror-two.example.com"),
+    )
+    .unwrap();
+    let diff = plan(work.path(), &["diff", "--detailed-exitcode"], &env);
+    assert_eq!(diff.code, 2);
+    let line = line_for(&diff.stdout, &format!("builder.{name}"));
+    assert!(line.trim_start().starts_with("-/+"), "{line}");
+    assert!(line.contains("buildkitd.toml changed"), "{line}");
+    let _ = Command::new("docker")
+        .args(["buildx", "rm", &name])
+        .env("HOME", &home)
+        .env("PATH", &path)
+        .output();
+}
