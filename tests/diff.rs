@@ -343,3 +343,70 @@ fn a_builders_mirrors_changed_means_replace() {
         .env("PATH", &path)
         .output();
 }
+
+#[test]
+fn a_saved_plan_is_refused_when_the_live_state_moved() {
+    let r = TestRegistry::start("");
+    let work = tempfile::tempdir().unwrap();
+    let v1 = test_image(work.path(), "16K", "16K", 21);
+    seed(&v1, "1", &format!("{}/src/img:1", r.host()));
+    std::fs::write(
+        work.path().join("plan.yaml"),
+        format!("version: 1\nsyncs:\n  a:\n    from: {h}/src/img:1\n    to: {h}/dst/img:1\n  b:\n    from: {h}/src/img:1\n    to: {h}/dst/other:1\n", h = r.host()),
+    )
+    .unwrap();
+    let diff = plan(work.path(), &["diff", "--out", "saved.json"], &[]);
+    assert_eq!(diff.code, 0, "{}", diff.stderr);
+    // Nothing moved: the saved plan applies.
+    let apply = plan(
+        work.path(),
+        &["apply", "saved.json", "--progress", "plain"],
+        &[],
+    );
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+
+    // The source moves after the diff: refused, naming the jobs, exit 3.
+    assert_eq!(
+        plan(work.path(), &["diff", "--out", "saved.json"], &[]).code,
+        0
+    );
+    let v2 = test_image(work.path(), "16K", "16K", 22);
+    seed(&v2, "1", &format!("{}/src/img:1", r.host()));
+    let before = r.log().len();
+    let stale = plan(
+        work.path(),
+        &["apply", "saved.json", "--progress", "plain"],
+        &[],
+    );
+    assert_eq!(stale.code, 3, "{}", stale.stderr);
+    assert!(
+        stale.stderr.contains("sync.a:") && stale.stderr.contains("sync.b:"),
+        "{}",
+        stale.stderr
+    );
+    assert!(
+        methods_since(&r, before)
+            .iter()
+            .all(|m| m == "GET" || m == "HEAD"),
+        "a stale plan wrote something"
+    );
+
+    // The plan file changes after the diff: refused too.
+    assert_eq!(
+        plan(work.path(), &["diff", "--out", "saved.json"], &[]).code,
+        0
+    );
+    let text = std::fs::read_to_string(work.path().join("plan.yaml")).unwrap();
+    std::fs::write(
+        work.path().join("plan.yaml"),
+        text.replace("dst/other:1", "dst/other:2"),
+    )
+    .unwrap();
+    let stale = plan(work.path(), &["apply", "saved.json"], &[]);
+    assert_eq!(stale.code, 3);
+    assert!(
+        stale.stderr.contains("plan.yaml changed"),
+        "{}",
+        stale.stderr
+    );
+}

@@ -19,10 +19,14 @@ use crate::plan::resolved::Via;
 use crate::report::diff::text as diff_text;
 use crate::report::progress::{ProgressMode, Reporter};
 use crate::report::summary::{render, summarize};
+use crate::state::saved::{SavedPlan, files_of};
 use crate::state::{Observer, decide};
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
+    /// A plan saved by `plan diff --out FILE`: applied only if nothing moved since.
+    #[arg(value_name = "FILE")]
+    pub saved: Option<PathBuf>,
     /// Jobs running at once.
     #[arg(short = 'j', long, default_value_t = 10)]
     pub parallelism: usize,
@@ -79,13 +83,51 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 pub fn run_apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> u8 {
+    let saved = match &args.saved {
+        None => None,
+        Some(path) => match std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str::<SavedPlan>(&t).map_err(|e| e.to_string()))
+        {
+            Ok(saved) if saved.kind == crate::state::saved::KIND => Some(saved),
+            Ok(_) | Err(_) => {
+                output.err(&format!(
+                    "error: {} is not a plan saved by `plan diff --out`\n",
+                    path.display()
+                ));
+                return exit::ERROR;
+            }
+        },
+    };
+    // A saved plan names its files, vars and targets; they replace the flags.
+    let mut global = global.clone();
+    let mut targets = args.targets.clone();
+    if let Some(saved) = &saved {
+        global.files = saved.files.iter().map(|f| PathBuf::from(&f.name)).collect();
+        global.vars.clone_from(&saved.vars);
+        targets.clone_from(&saved.targets);
+    }
+    let global = &global;
     let Some(session) = session::open(global, output) else {
         return exit::ERROR;
     };
-    let selected = if args.targets.is_empty() {
+    if let Some(saved) = &saved {
+        let now = files_of(&session.plan.sources);
+        let changed: Vec<&str> = saved
+            .files
+            .iter()
+            .filter(|f| !now.contains(f))
+            .map(|f| f.name.as_str())
+            .collect();
+        if !changed.is_empty() {
+            output.err(&format!("error: the saved plan is stale: {} changed since `plan diff --out`\n  help: run `plan diff --out` again\n", changed.join(", ")));
+            return exit::STALE;
+        }
+    }
+    let selected = if targets.is_empty() {
         None
     } else {
-        match select(&session.graph, &args.targets) {
+        match select(&session.graph, &targets) {
             Ok(selected) => Some(selected),
             Err(pattern) => {
                 output.err(&format!(
@@ -156,6 +198,16 @@ pub fn run_apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> 
     let observer = Observer::new(Arc::clone(&registries), docker.clone());
     let observed = runtime.block_on(observer.observe(&session.plan, &planned));
     let changes = decide(&session.plan, &planned, &observed);
+    if let Some(saved) = &saved {
+        let drift = saved.drift(&changes);
+        if !drift.is_empty() {
+            output.err(&format!(
+                "error: the saved plan is stale; since `plan diff --out` these moved:\n{}\n  help: review `plan diff` again, then apply\n",
+                drift.iter().map(|d| format!("  - {d}")).collect::<Vec<_>>().join("\n")
+            ));
+            return exit::STALE;
+        }
+    }
     if args.progress != ProgressMode::Json {
         output.err(&diff_text(&changes));
     }

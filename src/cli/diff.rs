@@ -11,6 +11,7 @@ use crate::backend::buildx::Docker;
 use crate::backend::registry::copy::Registries;
 use crate::graph::select::select;
 use crate::report::diff::{Counts, json, markdown, text};
+use crate::state::saved::SavedPlan;
 use crate::state::{Action, Observer, decide};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -34,6 +35,9 @@ pub struct DiffArgs {
     /// Only these jobs (glob on addresses, repeatable) and what they need.
     #[arg(long = "target", value_name = "ADDR")]
     pub targets: Vec<String>,
+    /// Save the plan with what was observed, for `plan apply FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<std::path::PathBuf>,
 }
 
 pub const CHANGES_PENDING: u8 = 2;
@@ -83,6 +87,19 @@ pub fn run(global: &GlobalArgs, args: &DiffArgs, output: &mut Output) -> u8 {
         DiffFormat::Json => json(&changes),
         DiffFormat::Markdown => markdown(&changes),
     });
+    if let Some(path) = &args.out {
+        let saved = SavedPlan::new(&session.plan.sources, &global.vars, &args.targets, &changes);
+        let text = serde_json::to_string_pretty(&saved).unwrap_or_default() + "\n";
+        if let Err(err) = std::fs::write(path, text) {
+            output.err(&format!("error: cannot write {}: {err}\n", path.display()));
+            return exit::ERROR;
+        }
+        output.err(&format!(
+            "Saved this plan to {}; `plan apply {}` applies it if nothing moved.\n",
+            path.display(),
+            path.display()
+        ));
+    }
     let counts = Counts::of(&changes);
     if changes.iter().any(|c| c.action == Action::Error) {
         exit::ERROR

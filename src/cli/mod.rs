@@ -20,6 +20,8 @@ pub use output::Output;
 pub mod exit {
     pub const OK: u8 = 0;
     pub const ERROR: u8 = 1;
+    /// `apply FILE`: the live state moved since the diff that saved it.
+    pub const STALE: u8 = 3;
     pub const INTERRUPTED: u8 = 130;
 }
 
@@ -37,7 +39,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// Plan file to read (repeatable). Default: `plan.yaml`, else `plans/*.yaml` and `plans/*.yml`.
     #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]

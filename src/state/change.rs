@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use crate::plan::address::Address;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     /// `+` does not exist yet.

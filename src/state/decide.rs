@@ -107,7 +107,11 @@ pub fn decide(plan: &Plan, run: &PlannedRun, observed: &[Observation]) -> Vec<Ch
                         },
                     };
                     change.desired = Some(fingerprint.digest.clone());
-                    change.observed = fingerprint.digest.clone();
+                    change.observed = format!(
+                        "{}|{:?}",
+                        fingerprint.digest,
+                        stored.as_ref().and_then(|l| l.get(FINGERPRINT_LABEL))
+                    );
                     change.labels = vec![
                         (FINGERPRINT_LABEL.to_owned(), fingerprint.digest.clone()),
                         (INPUTS_LABEL.to_owned(), fingerprint.inputs_label()),

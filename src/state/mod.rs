@@ -6,6 +6,7 @@ pub mod decide;
 pub mod fingerprint;
 pub mod ignore;
 pub mod observe;
+pub mod saved;
 
 pub use change::{Action, Change};
 pub use decide::decide;

@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""A no-op `plan apply` of a 200-job plan (150 syncs, 50 combines), all up
+to date, against a local registry: how long it takes, and which requests it
+sends (the registry's access log), beside `skopeo sync` re-syncing the same
+150 tags. Goal: under 2 s, and only HEAD/GET.
+
+Usage: bench/noop_apply.py [--runs 5] [--plan target/release/plan]
+"""
+import argparse
+import collections
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def start_registry(work):
+    port = free_port()
+    config = os.path.join(work, f"registry-{port}.yml")
+    log = os.path.join(work, f"registry-{port}.log")
+    with open(config, "w") as f:
+        f.write(f"version: 0.1\nlog: {{ level: info, accesslog: {{ disabled: false }} }}\n"
+                f"storage:\n  filesystem: {{ rootdirectory: {work}/data-{port} }}\nhttp: {{ addr: 127.0.0.1:{port} }}\n")
+    proc = subprocess.Popen(["docker-registry", "serve", config], stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    deadline = time.time() + 20
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/")
+            return proc, f"127.0.0.1:{port}", log
+        except Exception:
+            if time.time() > deadline:
+                sys.exit("registry did not start")
+            time.sleep(0.05)
+
+
+def timed(cmd):
+    start = time.perf_counter()
+    result = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if result.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed:\n{result.stderr.decode()[-2000:]}")
+    return time.perf_counter() - start
+
+
+def methods(log, offset):
+    with open(log) as f:
+        f.seek(offset)
+        text = f.read()
+    return collections.Counter(re.findall(r'"(GET|HEAD|PUT|POST|PATCH|DELETE) /v2/', text))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--plan", default=os.path.join(ROOT, "target", "release", "plan"))
+    args = parser.parse_args()
+    if not os.path.exists(args.plan):
+        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    work = tempfile.mkdtemp(prefix="buildplan-noop-")
+    procs = []
+    try:
+        image = os.path.join(work, "image")
+        subprocess.run([os.path.join(ROOT, "scripts", "make-test-image"), image, "--shared", "64K,64K", "--per-platform", "32K"], check=True)
+        proc, host, log = start_registry(work)
+        procs.append(proc)
+        for tag in ("1", "amd64", "arm64"):
+            subprocess.run(["skopeo", "copy", "--all", "--dest-tls-verify=false", f"oci:{image}:{tag}", f"docker://{host}/src/img:{tag}"],
+                           check=True, stdout=subprocess.DEVNULL)
+        # 150 source tags.
+        fan = os.path.join(work, "fan.yaml")
+        with open(fan, "w") as f:
+            f.write("version: 1\nsyncs:\n  \"t{{ i }}\":\n    matrix:\n      i: [" + ", ".join(f'"{i}"' for i in range(150)) + "]\n"
+                    f"    from: {host}/src/img:1\n    to: {host}/src/many:t{{{{ i }}}}\n")
+        timed([args.plan, "apply", "-f", fan, "--progress", "plain"])
+        plan = os.path.join(work, "plan.yaml")
+        with open(plan, "w") as f:
+            f.write("version: 1\nsyncs:\n  \"s{{ i }}\":\n    matrix:\n      i: [" + ", ".join(f'"{i}"' for i in range(150)) + "]\n"
+                    f"    from: {host}/src/many:t{{{{ i }}}}\n    to: {host}/dst/many:t{{{{ i }}}}\n"
+                    "combines:\n  \"c{{ i }}\":\n    matrix:\n      i: [" + ", ".join(f'"{i}"' for i in range(50)) + "]\n"
+                    f"    to: {host}/dst/combined:c{{{{ i }}}}\n    from:\n      linux/amd64: {host}/src/img:amd64\n      linux/arm64: {host}/src/img:arm64\n")
+        apply = [args.plan, "apply", "-f", plan, "--progress", "plain", "-j", "32"]
+        timed(apply)
+        offset = os.path.getsize(log)
+        plan_times = [timed(apply) for _ in range(args.runs)]
+        sent = methods(log, offset)
+        sync = ["skopeo", "sync", "--all", "--src-tls-verify=false", "--dest-tls-verify=false", "--src", "docker", "--dest", "docker",
+                f"{host}/src/many", f"{host}/skopeo"]
+        timed(sync)
+        skopeo_times = [timed(sync) for _ in range(args.runs)]
+        plan_s, skopeo_s = statistics.median(plan_times), statistics.median(skopeo_times)
+        print("| no-op run, everything up to date | time (median of %d) | requests per run |" % args.runs)
+        print("| --- | ---: | --- |")
+        per_run = ", ".join(f"{m} {n // args.runs}" for m, n in sorted(sent.items()))
+        print(f"| `plan apply`, 200 jobs (150 syncs, 50 combines) | {plan_s:.2f} s | {per_run} |")
+        print(f"| `skopeo sync`, the 150 synced tags | {skopeo_s:.2f} s | |")
+        writes = sum(n for m, n in sent.items() if m not in ("GET", "HEAD"))
+        print(f"\nplan / skopeo: {plan_s / skopeo_s:.2f}; writes sent by the no-op apply: {writes}.")
+    finally:
+        for proc in procs:
+            proc.terminate()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
