@@ -621,3 +621,60 @@ fn sigterm_stops_the_run_like_ctrl_c() {
     assert_eq!(out.status.code(), Some(130));
     assert_eq!(fake_processes_with(&marker), 0);
 }
+
+#[test]
+fn publish_at_end_holds_buildx_tag_moves_until_every_job_succeeded() {
+    let plan = "version: 1\nbuilders:\n  amd:\n    driver: docker\n    endpoint: unix:///run/amd.sock\nbuilds:\n  app:\n    context: ctx\n    builder: amd\n    platforms: [linux/amd64]\n    tags: [r.test/app:1]\nsyncs:\n  copy:\n    via: imagetools\n    from: r.test/app:1\n    to: r.test/copy:1\n  broken:\n    via: imagetools\n    from: r.test/src:1\n    to: r.test/broken:1\n";
+    let fake = Fake::new(plan);
+    fake.rules(serde_json::json!([{ "match": "--tag r.test/broken", "exit": 1, "stderr": "ERROR: failed" }]));
+    let (code, out) = fake.apply(&["--publish", "at-end", "--continue", "always"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("Nothing published"), "{out}");
+    assert!(
+        fake.calls_with("--tag r.test/app:1 ").is_empty()
+            && fake.calls_with("--tag r.test/copy:1 ").is_empty(),
+        "a final tag moved"
+    );
+    // The copy read the build's output at its staging tag, not at the unmoved tag.
+    let copy = &fake.calls_with("r.test/copy:buildplan-copy-")[0];
+    assert!(
+        copy.argv.join(" ").contains("r.test/app:buildplan-app-"),
+        "{:?}",
+        copy.argv
+    );
+
+    fake.rules(serde_json::json!([]));
+    let (code, out) = fake.apply(&["--publish", "at-end"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("Published: every job succeeded, 3 tag moves done."),
+        "{out}"
+    );
+    let finals: Vec<Call> = fake
+        .calls()
+        .into_iter()
+        .filter(|c| {
+            let line = c.argv.join(" ");
+            line.contains("--tag r.test/app:1 ")
+                || line.contains("--tag r.test/copy:1 ")
+                || line.contains("--tag r.test/broken:1 ")
+        })
+        .collect();
+    assert_eq!(finals.len(), 3, "one move per job at the end");
+    let is_final = |c: &Call| {
+        let line = c.argv.join(" ");
+        line.contains("--tag r.test/app:1 ")
+            || line.contains("--tag r.test/copy:1 ")
+            || line.contains("--tag r.test/broken:1 ")
+    };
+    let last_work = fake
+        .calls()
+        .iter()
+        .filter(|c| !is_final(c) && c.argv.join(" ").contains("buildplan-"))
+        .map(|c| c.end)
+        .fold(0.0, f64::max);
+    assert!(
+        finals.iter().all(|c| c.start >= last_work),
+        "tags moved before every job was done"
+    );
+}

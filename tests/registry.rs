@@ -554,3 +554,60 @@ fn a_missing_source_is_a_clear_immediate_error() {
         run.output
     );
 }
+
+#[test]
+fn publish_at_end_moves_no_tag_unless_every_job_succeeded() {
+    let r = TestRegistry::start("");
+    let work = tempfile::tempdir().unwrap();
+    let image = test_image(work.path(), "32K", "16K", 31);
+    seed(&image, "1", &format!("{}/src/img:1", r.host()));
+    let plan = |broken: bool| {
+        let missing = if broken { "nope" } else { "src" };
+        format!(
+            "version: 1\nsyncs:\n  a:\n    from: {h}/src/img:1\n    to: {h}/mid/img:1\n  b:\n    from: {h}/mid/img:1\n    to: {h}/dst/img:1\n  c:\n    from: {h}/{missing}/img:1\n    to: {h}/other/img:1\n",
+            h = r.host()
+        )
+    };
+    let run = apply(
+        work.path(),
+        &plan(true),
+        &[],
+        &[
+            "--publish",
+            "at-end",
+            "--continue",
+            "dependencies-successful",
+        ],
+    );
+    assert_eq!(run.code, 1, "{}", run.output);
+    assert!(run.output.contains("Nothing published"), "{}", run.output);
+    // b read a's output where it already was, by digest, although a's tag had not moved.
+    assert!(
+        run.output.contains("is held back in this run: reading"),
+        "{}",
+        run.output
+    );
+    for tag in ["mid/img:1", "dst/img:1", "other/img:1"] {
+        assert!(
+            skopeo_raw(&format!("{}/{tag}", r.host()), &[]).is_none(),
+            "{tag} was published by a failed run"
+        );
+    }
+
+    let run = apply(work.path(), &plan(false), &[], &["--publish", "at-end"]);
+    assert_eq!(run.code, 0, "{}", run.output);
+    assert!(
+        run.output
+            .contains("Published: every job succeeded, 3 tag moves done."),
+        "{}",
+        run.output
+    );
+    let source = skopeo_raw(&format!("{}/src/img:1", r.host()), &[]).unwrap();
+    for tag in ["mid/img:1", "dst/img:1", "other/img:1"] {
+        assert_eq!(
+            skopeo_raw(&format!("{}/{tag}", r.host()), &[]).unwrap(),
+            source,
+            "{tag}"
+        );
+    }
+}

@@ -42,6 +42,8 @@ pub struct JobRunner {
     pub changes: Vec<Change>,
     /// Jobs to run even when unchanged (`--force`).
     pub forced: Vec<bool>,
+    /// `--publish at-end`: the tag moves held back until every job succeeded.
+    pub held: std::sync::Mutex<Vec<Invocation>>,
 }
 
 impl Runner for JobRunner {
@@ -117,6 +119,89 @@ fn image_text(image: &At<ImageRef>) -> String {
 }
 
 impl JobRunner {
+    /// An image as this run should read it: a tag held back under
+    /// `--publish at-end` is read where its content already is.
+    fn resolve(&self, image: &ImageRef) -> String {
+        self.registries
+            .pinned(image)
+            .unwrap_or_else(|| image.clone())
+            .to_string()
+    }
+
+    /// Points `tags` at `sources` (one `imagetools create`), or, under
+    /// `--publish at-end`, at a staging tag now and the real tags at the end.
+    async fn move_tags(
+        &self,
+        job: &str,
+        engine: &Engine,
+        tags: &[String],
+        sources: &[String],
+        context: &JobContext,
+    ) -> Result<bool, JobError> {
+        if !self.registries.holding() {
+            run_logged(
+                &self.docker.imagetools_create(engine, tags, sources),
+                context,
+            )
+            .await?;
+            return Ok(true);
+        }
+        let Some(first) = tags.first() else {
+            return Ok(false);
+        };
+        let staging = staging_tag(&repository_of(first), job, &[]);
+        run_logged(
+            &self
+                .docker
+                .imagetools_create(engine, std::slice::from_ref(&staging), sources),
+            context,
+        )
+        .await?;
+        if let Ok(at) = ImageRef::parse(&staging) {
+            for tag in tags {
+                if let Ok(tag) = ImageRef::parse(tag) {
+                    self.registries.pin(&tag, at.clone());
+                }
+            }
+        }
+        context.output(format!(
+            "holding {} until the run succeeds (content at {staging})",
+            tags.join(", ")
+        ));
+        if let Ok(mut held) = self.held.lock() {
+            held.push(self.docker.imagetools_create(engine, tags, &[staging]));
+        }
+        Ok(false)
+    }
+
+    /// Runs the held tag moves, in order. Returns what moved.
+    pub async fn publish_held(&self) -> Result<Vec<String>, String> {
+        let held: Vec<Invocation> = self
+            .held
+            .lock()
+            .map(|mut h| std::mem::take(&mut *h))
+            .unwrap_or_default();
+        let mut moved = Vec::new();
+        for invocation in held {
+            let output = tokio::process::Command::new(&invocation.program)
+                .args(&invocation.args)
+                .stdin(std::process::Stdio::null())
+                .kill_on_drop(true)
+                .output()
+                .await
+                .map_err(|err| format!("cannot run docker: {err}"))?;
+            if !output.status.success() {
+                return Err(format!(
+                    "`{}` failed: {}",
+                    invocation.display(),
+                    String::from_utf8_lossy(&output.stderr).trim()
+                ));
+            }
+            moved.push(invocation.display());
+        }
+        Ok(moved)
+    }
+
     async fn builder(
         &self,
         builder: &Builder,
@@ -325,12 +410,10 @@ impl JobRunner {
             .collect::<Result<Vec<_>, _>>()?;
         context.step("moving tags");
         let engine = engines.first().cloned().unwrap_or(Engine::Default);
-        run_logged(
-            &self.docker.imagetools_create(&engine, &what.tags, &sources),
-            context,
-        )
-        .await?;
-        Ok(json!({ "tags": what.tags, "platforms": platform_digests }))
+        let moved = self
+            .move_tags(job, &engine, &what.tags, &sources, context)
+            .await?;
+        Ok(json!({ "tags": what.tags, "platforms": platform_digests, "tags_moved": moved }))
     }
 
     async fn inspect(
@@ -373,7 +456,7 @@ impl JobRunner {
         context: &JobContext,
     ) -> Result<serde_json::Value, JobError> {
         let sync = &self.plan.syncs[index];
-        let from = image_text(&sync.from);
+        let from = self.resolve(&sync.from.value);
         let tags: Vec<String> = sync.to.iter().map(image_text).collect();
         let platforms: Vec<&Platform> = sync.platforms.iter().map(|p| &p.value).collect();
         match sync.via {
@@ -400,14 +483,10 @@ impl JobRunner {
                     sources
                 };
                 context.step("copying");
-                run_logged(
-                    &self
-                        .docker
-                        .imagetools_create(&Engine::Default, &tags, &sources),
-                    context,
-                )
-                .await?;
-                Ok(json!({ "tags": tags, "from": from }))
+                let moved = self
+                    .move_tags(&sync.name.value, &Engine::Default, &tags, &sources, context)
+                    .await?;
+                Ok(json!({ "tags": tags, "from": from, "tags_moved": moved }))
             }
             Via::Builder => {
                 let platforms: Vec<Platform> = if platforms.is_empty() {
@@ -466,21 +545,23 @@ impl JobRunner {
             Via::Imagetools => {
                 let mut sources = Vec::new();
                 for source in &combine.from {
-                    let reference = image_text(&source.image);
+                    let reference = self.resolve(&source.image.value);
                     let digest = self
                         .platform_digest(&reference, &source.platform.value, context)
                         .await?;
                     sources.push(format!("{}@{digest}", repository_of(&reference)));
                 }
                 context.step("combining");
-                run_logged(
-                    &self
-                        .docker
-                        .imagetools_create(&Engine::Default, &tags, &sources),
-                    context,
-                )
-                .await?;
-                Ok(json!({ "tags": tags, "sources": sources }))
+                let moved = self
+                    .move_tags(
+                        &combine.name.value,
+                        &Engine::Default,
+                        &tags,
+                        &sources,
+                        context,
+                    )
+                    .await?;
+                Ok(json!({ "tags": tags, "sources": sources, "tags_moved": moved }))
             }
             Via::Builder => {
                 // The seed's combine: one stage per architecture, picked by TARGETARCH.

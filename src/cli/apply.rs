@@ -51,12 +51,23 @@ pub struct ApplyArgs {
     /// Attempts per job for transient failures (a dropped connection, a registry 429/5xx).
     #[arg(long, default_value_t = 3)]
     pub attempts: u32,
+    /// When tags move: as each job finishes, or only once every job succeeded.
+    #[arg(long, value_enum, default_value_t = Publish::Immediate)]
+    pub publish: Publish,
     /// Run this job even if it is unchanged (glob on addresses, repeatable).
     #[arg(long = "force", value_name = "ADDR")]
     pub force: Vec<String>,
     /// After Ctrl-C, how long running commands get to stop before they are killed.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
     pub grace: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Publish {
+    /// Each job moves its tags when its content is complete.
+    Immediate,
+    /// Every job pushes its content by digest; all tags move after every job succeeded.
+    AtEnd,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -184,6 +195,32 @@ pub fn run_apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> 
         session.plan.registries.clone(),
         session.plan.mirrors.clone(),
     ));
+    if args.publish == Publish::AtEnd {
+        // A build reads its base images by tag in its Dockerfile; under
+        // at-end the tag would still be the old one. Say so before anything runs.
+        let reads_own: Vec<String> = session
+            .graph
+            .jobs()
+            .filter(|(_, job)| job.address.kind == crate::plan::address::JobKind::Build)
+            .filter(|(node, _)| {
+                session.graph.dependencies(*node).any(|dep| {
+                    session
+                        .graph
+                        .reasons(dep, *node)
+                        .any(|e| matches!(e, crate::graph::Edge::Image(_)))
+                })
+            })
+            .map(|(_, job)| job.address.to_string())
+            .collect();
+        if !reads_own.is_empty() {
+            output.err(&format!(
+                "error: --publish at-end cannot run {}: its Dockerfile reads an image this run produces, by a tag that would only move at the end\n  help: use --publish immediate for this plan\n",
+                reads_own.join(", ")
+            ));
+            return exit::ERROR;
+        }
+        registries.hold_tags();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -216,9 +253,10 @@ pub fn run_apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> 
         .map(|a| args.force.iter().any(|g| glob_matches(g, a)))
         .collect();
     let runner = Arc::new(JobRunner {
-        registries,
+        registries: Arc::clone(&registries),
         changes,
         forced,
+        held: std::sync::Mutex::new(Vec::new()),
         plan: Arc::new(session.plan),
         addresses: planned.addresses.clone(),
         jobs: planned.jobs.clone(),
@@ -241,7 +279,7 @@ pub fn run_apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> 
         let subscriber: Arc<dyn Subscriber> = reporter.clone();
         let records = run(
             &planned.schedule,
-            runner,
+            Arc::clone(&runner),
             &options,
             cancel.clone(),
             subscriber,
@@ -252,6 +290,29 @@ pub fn run_apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> 
     });
     reporter.finish();
     let interrupted = cancel.is_cancelled();
+    let succeeded = !interrupted && records.iter().all(|r| r.state == JobState::Succeeded);
+    let mut publish_failed = false;
+    if args.publish == Publish::AtEnd {
+        if succeeded {
+            let published = runtime.block_on(async {
+                let native = registries.publish_held().await.map_err(|e| e.message)?;
+                let buildx = runner.publish_held().await?;
+                Ok::<_, String>(native.len() + buildx.len())
+            });
+            match published {
+                Ok(n) => output.err(&format!(
+                    "Published: every job succeeded, {n} tag move{} done.\n",
+                    if n == 1 { "" } else { "s" }
+                )),
+                Err(err) => {
+                    publish_failed = true;
+                    output.err(&format!("error: publishing the held tags failed: {err}\n  help: run `plan apply --publish at-end` again; the content is in place\n"));
+                }
+            }
+        } else {
+            output.err("Nothing published: the run did not succeed, so no tag moved (content pushed by digest stays unreferenced).\n");
+        }
+    }
     let summary = summarize(
         &addresses,
         &records,
@@ -272,7 +333,7 @@ pub fn run_apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> 
     }
     if interrupted {
         exit::INTERRUPTED
-    } else if records.iter().all(|r| r.state == JobState::Succeeded) {
+    } else if succeeded && !publish_failed {
         exit::OK
     } else {
         exit::ERROR

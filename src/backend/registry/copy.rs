@@ -39,10 +39,17 @@ pub struct Registries {
     layouts: std::sync::Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>,
     /// Blobs and manifests written in this run, by target and digest.
     done: Mutex<HashMap<String, Arc<OnceCell<()>>>>,
+    /// `--publish at-end`: tags are not moved during the run, but held here.
+    hold_tags: std::sync::atomic::AtomicBool,
+    held: std::sync::Mutex<Vec<(ImageRef, Manifest)>>,
+    /// Tags held back in this run -> where their content already is, so the
+    /// jobs that read them read that instead.
+    pending: std::sync::Mutex<HashMap<String, ImageRef>>,
 }
 
 /// A store and the tag or digest in it.
 pub struct Located {
+    pub image: ImageRef,
     pub store: Store,
     pub reference: String,
     pub display: String,
@@ -130,6 +137,9 @@ impl Registries {
             clients: std::sync::Mutex::new(HashMap::new()),
             layouts: std::sync::Mutex::new(HashMap::new()),
             done: Mutex::new(HashMap::new()),
+            hold_tags: std::sync::atomic::AtomicBool::new(false),
+            held: std::sync::Mutex::new(Vec::new()),
+            pending: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -172,6 +182,7 @@ impl Registries {
     pub fn open(&self, image: &ImageRef) -> Result<Located, RegistryError> {
         match image {
             ImageRef::Registry(r) => Ok(Located {
+                image: image.clone(),
                 store: Store::Registry {
                     client: self.client(&r.registry, None)?,
                     repository: r.repository.clone(),
@@ -186,6 +197,7 @@ impl Registries {
             ImageRef::Layout(l) => {
                 let root = PathBuf::from(&l.path);
                 Ok(Located {
+                    image: image.clone(),
                     store: layout_store(root.clone(), self.layout_lock(&root)),
                     reference: l.tag.clone().unwrap_or_else(|| "latest".into()),
                     display: image.to_string(),
@@ -202,6 +214,7 @@ impl Registries {
         {
             for mirror in mirrors {
                 out.push(Located {
+                    image: image.clone(),
                     store: Store::Registry {
                         client: self.client(
                             &mirror.host,
@@ -228,6 +241,18 @@ impl Registries {
         image: &ImageRef,
         context: &JobContext,
     ) -> Result<(Located, Manifest), RegistryError> {
+        if let Some(pinned) = self.pinned(image) {
+            let source = self.open(&pinned)?;
+            context.output(format!(
+                "{image} is held back in this run: reading {pinned}"
+            ));
+            let manifest = source
+                .store
+                .manifest(&source.reference)
+                .await?
+                .ok_or_else(|| fatal(format!("`{pinned}` not found")))?;
+            return Ok((source, manifest));
+        }
         let mut last_error = None;
         for source in self.sources(image)? {
             match source.store.manifest(&source.reference).await {
@@ -431,10 +456,9 @@ impl Registries {
                 .await?;
         }
         // The tag moves last, once everything it points at is there.
-        target
-            .store
-            .put_manifest(&target.reference, manifest)
-            .await?;
+        if self.move_tag(target, manifest).await? {
+            return Ok("held");
+        }
         Ok(if current.is_some() {
             "updated"
         } else {
@@ -496,6 +520,69 @@ impl Registries {
             build_index(&entries, Some(annotations))
         };
         Ok((source, desired))
+    }
+
+    /// `--publish at-end`: from now on, tags are held back until `publish_held`.
+    pub fn hold_tags(&self) {
+        self.hold_tags
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn holding(&self) -> bool {
+        self.hold_tags.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Where the content of a held-back tag is, if `image` is one.
+    pub fn pinned(&self, image: &ImageRef) -> Option<ImageRef> {
+        self.pending.lock().ok()?.get(&image.to_string()).cloned()
+    }
+
+    /// Records that `tag` is held back and its content is at `at`.
+    pub fn pin(&self, tag: &ImageRef, at: ImageRef) {
+        if let Ok(mut pending) = self.pending.lock() {
+            pending.insert(tag.to_string(), at);
+        }
+    }
+
+    /// Moves the target's tag to `manifest`, or holds it back under
+    /// `--publish at-end` (true). The content is already complete.
+    async fn move_tag(&self, target: &Located, manifest: &Manifest) -> Result<bool, RegistryError> {
+        if self.holding() {
+            if let ImageRef::Registry(r) = &target.image {
+                let mut pinned = r.clone();
+                pinned.tag = None;
+                pinned.digest = Some(manifest.digest());
+                self.pin(&target.image, ImageRef::Registry(pinned));
+            }
+            if let Ok(mut held) = self.held.lock() {
+                held.push((target.image.clone(), manifest.clone()));
+            }
+            return Ok(true);
+        }
+        target
+            .store
+            .put_manifest(&target.reference, manifest)
+            .await?;
+        Ok(false)
+    }
+
+    /// Moves every held-back tag (once every job succeeded). Returns what moved.
+    pub async fn publish_held(&self) -> Result<Vec<String>, RegistryError> {
+        let held: Vec<(ImageRef, Manifest)> = self
+            .held
+            .lock()
+            .map(|mut h| std::mem::take(&mut *h))
+            .unwrap_or_default();
+        let mut moved = Vec::new();
+        for (image, manifest) in held {
+            let target = self.open(&image)?;
+            target
+                .store
+                .put_manifest(&target.reference, &manifest)
+                .await?;
+            moved.push(format!("{image} -> {}", manifest.digest()));
+        }
+        Ok(moved)
     }
 
     /// The labels of the image at `image` (the first platform's, for an
@@ -580,8 +667,9 @@ impl Registries {
                     || target.store.put_manifest(&digest, &index),
                 )
                 .await?;
-                target.store.put_manifest(&target.reference, &index).await?;
-                if current.is_some() {
+                if self.move_tag(&target, &index).await? {
+                    "held"
+                } else if current.is_some() {
                     "updated"
                 } else {
                     "created"
