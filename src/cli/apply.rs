@@ -221,15 +221,8 @@ pub fn run_apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> 
         }
         registries.hold_tags();
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            output.err(&format!("error: cannot start the async runtime: {err}\n"));
-            return exit::ERROR;
-        }
+    let Some(runtime) = session::runtime(output) else {
+        return exit::ERROR;
     };
     // The same decision `plan diff` shows: what is already done is skipped.
     let observer = Observer::new(Arc::clone(&registries), docker.clone());

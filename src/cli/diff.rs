@@ -60,15 +60,8 @@ pub fn run(global: &GlobalArgs, args: &DiffArgs, output: &mut Output) -> u8 {
         }
     };
     let planned = plan_run(&session.plan, &session.graph, selected.as_deref(), None);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            output.err(&format!("error: cannot start the async runtime: {err}\n"));
-            return exit::ERROR;
-        }
+    let Some(runtime) = session::runtime(output) else {
+        return exit::ERROR;
     };
     let registries = Arc::new(Registries::new(
         session.plan.registries.clone(),

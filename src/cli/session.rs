@@ -93,3 +93,17 @@ fn print_diagnostics(
 pub fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
+
+/// The async runtime for commands that talk to the world.
+pub fn runtime(output: &mut Output) -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => Some(runtime),
+        Err(err) => {
+            output.err(&format!("error: cannot start the async runtime: {err}\n"));
+            None
+        }
+    }
+}

@@ -181,19 +181,7 @@ impl Registries {
     /// Where an image reference lives.
     pub fn open(&self, image: &ImageRef) -> Result<Located, RegistryError> {
         match image {
-            ImageRef::Registry(r) => Ok(Located {
-                image: image.clone(),
-                store: Store::Registry {
-                    client: self.client(&r.registry, None)?,
-                    repository: r.repository.clone(),
-                },
-                reference: r
-                    .digest
-                    .clone()
-                    .or_else(|| r.tag.clone())
-                    .unwrap_or_else(|| "latest".into()),
-                display: image.to_string(),
-            }),
+            ImageRef::Registry(r) => self.at_registry(image, &r.registry, None, image.to_string()),
             ImageRef::Layout(l) => {
                 let root = PathBuf::from(&l.path);
                 Ok(Located {
@@ -206,6 +194,33 @@ impl Registries {
         }
     }
 
+    /// A registry image's repository and tag or digest, on `host` (its own
+    /// registry, or one of its mirrors).
+    fn at_registry(
+        &self,
+        image: &ImageRef,
+        host: &str,
+        insecure: Option<bool>,
+        display: String,
+    ) -> Result<Located, RegistryError> {
+        let ImageRef::Registry(r) = image else {
+            return Err(fatal(format!("`{image}` is not in a registry")));
+        };
+        Ok(Located {
+            image: image.clone(),
+            store: Store::Registry {
+                client: self.client(host, insecure)?,
+                repository: r.repository.clone(),
+            },
+            reference: r
+                .digest
+                .clone()
+                .or_else(|| r.tag.clone())
+                .unwrap_or_else(|| "latest".into()),
+            display,
+        })
+    }
+
     /// Where to read an image from: each mirror of its registry in order, then the registry.
     fn sources(&self, image: &ImageRef) -> Result<Vec<Located>, RegistryError> {
         let mut out = Vec::new();
@@ -213,22 +228,9 @@ impl Registries {
             && let Some(mirrors) = self.mirrors.get(&r.registry)
         {
             for mirror in mirrors {
-                out.push(Located {
-                    image: image.clone(),
-                    store: Store::Registry {
-                        client: self.client(
-                            &mirror.host,
-                            Some(mirror.insecure || is_loopback(&mirror.host)),
-                        )?,
-                        repository: r.repository.clone(),
-                    },
-                    reference: r
-                        .digest
-                        .clone()
-                        .or_else(|| r.tag.clone())
-                        .unwrap_or_else(|| "latest".into()),
-                    display: format!("{image} (mirror {})", mirror.host),
-                });
+                let insecure = mirror.insecure || is_loopback(&mirror.host);
+                let display = format!("{image} (mirror {})", mirror.host);
+                out.push(self.at_registry(image, &mirror.host, Some(insecure), display)?);
             }
         }
         out.push(self.open(image)?);

@@ -58,27 +58,45 @@ impl Store {
         }
     }
 
+    /// `GET` or `HEAD` on a manifest, accepting every manifest type;
+    /// `None` when the registry has none at that reference.
+    async fn manifest_response(
+        client: &RegistryClient,
+        repository: &str,
+        reference: &str,
+        method: Method,
+    ) -> Result<Option<reqwest::Response>, RegistryError> {
+        let what = if method == Method::GET {
+            "reading"
+        } else {
+            "checking"
+        };
+        let request = client.request(method, &format!("/v2/{repository}/manifests/{reference}"));
+        let response = client
+            .send(&Scope::pull(repository), &|http| {
+                request(http).header(reqwest::header::ACCEPT, ACCEPT)
+            })
+            .await?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        expect_ok(
+            response,
+            &format!("{what} {}/{repository}:{reference}", client.host),
+        )
+        .await
+        .map(Some)
+    }
+
     /// The manifest at a tag or digest; `None` when there is none.
     pub async fn manifest(&self, reference: &str) -> Result<Option<Manifest>, RegistryError> {
         match self {
             Self::Registry { client, repository } => {
-                let request = client.request(
-                    Method::GET,
-                    &format!("/v2/{repository}/manifests/{reference}"),
-                );
-                let response = client
-                    .send(&Scope::pull(repository), &|http| {
-                        request(http).header(reqwest::header::ACCEPT, ACCEPT)
-                    })
-                    .await?;
-                if response.status() == StatusCode::NOT_FOUND {
+                let Some(response) =
+                    Self::manifest_response(client, repository, reference, Method::GET).await?
+                else {
                     return Ok(None);
-                }
-                let response = expect_ok(
-                    response,
-                    &format!("reading {}/{repository}:{reference}", client.host),
-                )
-                .await?;
+                };
                 let media_type = response
                     .headers()
                     .get(reqwest::header::CONTENT_TYPE)
@@ -100,28 +118,14 @@ impl Store {
     pub async fn digest_of(&self, reference: &str) -> Result<Option<String>, RegistryError> {
         match self {
             Self::Registry { client, repository } => {
-                let request = client.request(
-                    Method::HEAD,
-                    &format!("/v2/{repository}/manifests/{reference}"),
-                );
-                let response = client
-                    .send(&Scope::pull(repository), &|http| {
-                        request(http).header(reqwest::header::ACCEPT, ACCEPT)
-                    })
-                    .await?;
-                if response.status() == StatusCode::NOT_FOUND {
-                    return Ok(None);
-                }
-                let response = expect_ok(
-                    response,
-                    &format!("checking {}/{repository}:{reference}", client.host),
-                )
-                .await?;
-                Ok(response
-                    .headers()
-                    .get("docker-content-digest")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned))
+                let response =
+                    Self::manifest_response(client, repository, reference, Method::HEAD).await?;
+                Ok(response.and_then(|r| {
+                    r.headers()
+                        .get("docker-content-digest")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned)
+                }))
             }
             Self::Layout(layout) => Ok(layout
                 .manifest(reference)
