@@ -62,7 +62,7 @@ fn version_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegistrySpec {
-    /// Plain HTTP or unverified TLS. Loopback hosts are insecure by default, as in Docker.
+    /// Talk plain HTTP to it. Loopback hosts are insecure by default, as in Docker.
     pub insecure: Option<Located<bool>>,
     /// PEM file with the CA that signed the registry's certificate (relative to the plan file).
     pub ca_file: Option<Text>,
