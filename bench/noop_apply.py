@@ -11,42 +11,15 @@ import collections
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def start_registry(work):
-    port = free_port()
-    config = os.path.join(work, f"registry-{port}.yml")
-    log = os.path.join(work, f"registry-{port}.log")
-    with open(config, "w") as f:
-        f.write(f"version: 0.1\nlog: {{ level: info, accesslog: {{ disabled: false }} }}\n"
-                f"storage:\n  filesystem: {{ rootdirectory: {work}/data-{port} }}\nhttp: {{ addr: 127.0.0.1:{port} }}\n")
-    proc = subprocess.Popen(["docker-registry", "serve", config], stdout=open(log, "w"), stderr=subprocess.STDOUT)
-    deadline = time.time() + 20
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/")
-            return proc, f"127.0.0.1:{port}", log
-        except Exception:
-            if time.time() > deadline:
-                sys.exit("registry did not start")
-            time.sleep(0.05)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from local_registry import Registry  # noqa: E402
 
 
 def timed(cmd):
@@ -72,12 +45,13 @@ def main():
     if not os.path.exists(args.plan):
         subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     work = tempfile.mkdtemp(prefix="buildplan-noop-")
-    procs = []
+    registries = []
     try:
         image = os.path.join(work, "image")
         subprocess.run([os.path.join(ROOT, "scripts", "make-test-image"), image, "--shared", "64K,64K", "--per-platform", "32K"], check=True)
-        proc, host, log = start_registry(work)
-        procs.append(proc)
+        registry = Registry(work, access_log=True)
+        registries.append(registry)
+        host, log = registry.host, registry.log
         for tag in ("1", "amd64", "arm64"):
             subprocess.run(["skopeo", "copy", "--all", "--dest-tls-verify=false", f"oci:{image}:{tag}", f"docker://{host}/src/img:{tag}"],
                            check=True, stdout=subprocess.DEVNULL)
@@ -111,8 +85,8 @@ def main():
         writes = sum(n for m, n in sent.items() if m not in ("GET", "HEAD"))
         print(f"\nplan / skopeo: {plan_s / skopeo_s:.2f}; writes sent by the no-op apply: {writes}.")
     finally:
-        for proc in procs:
-            proc.terminate()
+        for registry in registries:
+            registry.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -16,50 +16,15 @@ Needs scripts/provision (docker-registry, skopeo, buildx). Prints markdown.
 import argparse
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class Registry:
-    def __init__(self, work):
-        self.dir = tempfile.mkdtemp(dir=work)
-        self.port = free_port()
-        config = os.path.join(self.dir, "config.yml")
-        with open(config, "w") as f:
-            f.write(f"version: 0.1\nlog: {{ level: error, accesslog: {{ disabled: true }} }}\n"
-                    f"storage:\n  filesystem: {{ rootdirectory: {self.dir}/data }}\n"
-                    f"http: {{ addr: 127.0.0.1:{self.port} }}\n")
-        self.proc = subprocess.Popen(["docker-registry", "serve", config], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 20
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/v2/")
-                break
-            except Exception:
-                if time.time() > deadline:
-                    sys.exit("registry did not start")
-                time.sleep(0.05)
-        self.host = f"127.0.0.1:{self.port}"
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from local_registry import Registry  # noqa: E402
 
 
 def run(cmd, cwd=None, env=None):

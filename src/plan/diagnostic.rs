@@ -77,41 +77,6 @@ impl Diagnostic {
     }
 }
 
-/// Every problem found so far; errors stop the pipeline at the end of a stage.
-#[derive(Debug, Default)]
-pub struct Diagnostics(Vec<Diagnostic>);
-
-impl Diagnostics {
-    pub fn push(&mut self, diagnostic: Diagnostic) {
-        self.0.push(diagnostic);
-    }
-
-    pub fn extend(&mut self, other: impl IntoIterator<Item = Diagnostic>) {
-        self.0.extend(other);
-    }
-
-    pub fn has_errors(&self) -> bool {
-        self.0.iter().any(Diagnostic::is_error)
-    }
-
-    pub fn iter(&self) -> std::slice::Iter<'_, Diagnostic> {
-        self.0.iter()
-    }
-
-    pub fn into_vec(self) -> Vec<Diagnostic> {
-        self.0
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-/// The closest of `candidates` to `word`, if it is close enough to suggest.
 /// Close means similar by Jaro-Winkler, or a few edits away (a swapped pair
 /// of letters counts as one), scaled to the word's length.
 pub fn did_you_mean<'a>(

@@ -77,11 +77,6 @@ impl Platform {
             variant,
         })
     }
-
-    /// The architecture name as Dockerfiles see it in `TARGETARCH`.
-    pub fn arch(&self) -> &str {
-        &self.architecture
-    }
 }
 
 fn suggestion(word: &str, known: &[&str], what: &str) -> String {

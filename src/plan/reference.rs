@@ -139,11 +139,6 @@ impl RegistryRef {
             digest,
         })
     }
-
-    /// `registry/repository`, without tag or digest.
-    pub fn name(&self) -> String {
-        format!("{}/{}", self.registry, self.repository)
-    }
 }
 
 /// Docker's rule: the first component is a registry when it looks like a

@@ -827,7 +827,7 @@ impl Resolver<'_> {
             .clone();
         let Some(text) = text else {
             self.error(
-                Diagnostic::error("plan::missing-dockerfile", format!("Dockerfile `{}` not found", show_path(&dockerfile.value)))
+                Diagnostic::error("plan::missing-dockerfile", format!("Dockerfile `{}` not found", dockerfile.value.display()))
                     .label(dockerfile.at, "the build's Dockerfile")
                     .help("create it, or point `context:` (relative to the plan file) and `dockerfile:` (relative to the context) at it"),
             );
@@ -912,10 +912,6 @@ impl Resolver<'_> {
             });
         }
     }
-}
-
-fn show_path(path: &Path) -> String {
-    path.display().to_string()
 }
 
 /// `a/b/../c` as `a/c`, without touching the disk (the folder may not exist).

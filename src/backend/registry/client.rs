@@ -32,13 +32,28 @@ pub struct RegistryError {
 }
 
 impl RegistryError {
-    fn fatal(message: String, status: Option<StatusCode>) -> Self {
+    /// A failure another attempt would not fix.
+    pub fn fatal(message: impl Into<String>) -> Self {
         Self {
-            message,
+            message: message.into(),
             transient: false,
             retry_after: None,
-            status,
+            status: None,
         }
+    }
+
+    /// A failure worth another attempt.
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self {
+            transient: true,
+            ..Self::fatal(message)
+        }
+    }
+
+    #[must_use]
+    fn status(mut self, status: StatusCode) -> Self {
+        self.status = Some(status);
+        self
     }
 }
 
@@ -196,7 +211,7 @@ impl RegistryClient {
                     .clone()
                     .acquire_owned()
                     .await
-                    .map_err(|_| RegistryError::fatal("closed".into(), None))?,
+                    .map_err(|_| RegistryError::fatal("closed"))?,
             ),
             None => None,
         };
@@ -251,7 +266,7 @@ impl RegistryClient {
                         self.host, self.host
                     ),
                 };
-                return Err(RegistryError::fatal(what, Some(status)));
+                return Err(RegistryError::fatal(what).status(status));
             }
             return Ok(response);
         }
@@ -308,13 +323,11 @@ impl RegistryClient {
         match challenge {
             Challenge::Basic => {
                 if matches!(self.credential, Credential::None) {
-                    return Err(RegistryError::fatal(
-                        format!(
-                            "{} requires authentication: run `docker login {}`",
-                            self.host, self.host
-                        ),
-                        Some(StatusCode::UNAUTHORIZED),
-                    ));
+                    return Err(RegistryError::fatal(format!(
+                        "{} requires authentication: run `docker login {}`",
+                        self.host, self.host
+                    ))
+                    .status(StatusCode::UNAUTHORIZED));
                 }
                 *auth = Auth::Basic;
             }
@@ -365,9 +378,7 @@ impl RegistryClient {
                 format!(
                     "{} refused the credentials from the Docker config ({status}): check `docker login {}`",
                     self.host, self.host
-                ),
-                Some(status),
-            ));
+                )).status(status));
         }
         if !status.is_success() {
             return Err(RegistryError {
@@ -387,13 +398,13 @@ impl RegistryClient {
             .await
             .map_err(|err| self.network_error(&err))?;
         let token: Token = serde_json::from_slice(&body).map_err(|err| {
-            RegistryError::fatal(
-                format!("{}'s token service sent no token: {err}", self.host),
-                None,
-            )
+            RegistryError::fatal(format!(
+                "{}'s token service sent no token: {err}",
+                self.host
+            ))
         })?;
         token.token.or(token.access_token).ok_or_else(|| {
-            RegistryError::fatal(format!("{}'s token service sent no token", self.host), None)
+            RegistryError::fatal(format!("{}'s token service sent no token", self.host))
         })
     }
 

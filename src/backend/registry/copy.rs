@@ -55,15 +55,6 @@ pub struct Located {
     pub display: String,
 }
 
-fn fatal(message: String) -> RegistryError {
-    RegistryError {
-        message,
-        transient: false,
-        retry_after: None,
-        status: None,
-    }
-}
-
 fn is_loopback(host: &str) -> bool {
     let name = host.rsplit_once(':').map_or(host, |(h, p)| {
         if p.chars().all(|c| c.is_ascii_digit()) {
@@ -151,7 +142,7 @@ impl Registries {
         let mut clients = self
             .clients
             .lock()
-            .map_err(|_| fatal("registry clients poisoned".into()))?;
+            .map_err(|_| RegistryError::fatal("registry clients poisoned"))?;
         if let Some(client) = clients.get(host) {
             return Ok(Arc::clone(client));
         }
@@ -165,7 +156,7 @@ impl Registries {
                 .and_then(|r| r.max_concurrency)
                 .map(|n| n as usize),
         };
-        let client = Arc::new(RegistryClient::new(host, &settings).map_err(fatal)?);
+        let client = Arc::new(RegistryClient::new(host, &settings).map_err(RegistryError::fatal)?);
         clients.insert(host.to_owned(), Arc::clone(&client));
         Ok(client)
     }
@@ -204,7 +195,9 @@ impl Registries {
         display: String,
     ) -> Result<Located, RegistryError> {
         let ImageRef::Registry(r) = image else {
-            return Err(fatal(format!("`{image}` is not in a registry")));
+            return Err(RegistryError::fatal(format!(
+                "`{image}` is not in a registry"
+            )));
         };
         Ok(Located {
             image: image.clone(),
@@ -252,7 +245,7 @@ impl Registries {
                 .store
                 .manifest(&source.reference)
                 .await?
-                .ok_or_else(|| fatal(format!("`{pinned}` not found")))?;
+                .ok_or_else(|| RegistryError::fatal(format!("`{pinned}` not found")))?;
             return Ok((source, manifest));
         }
         let mut last_error = None;
@@ -266,7 +259,7 @@ impl Registries {
                 }
             }
         }
-        Err(last_error.unwrap_or_else(|| fatal(format!("`{image}` not found"))))
+        Err(last_error.unwrap_or_else(|| RegistryError::fatal(format!("`{image}` not found"))))
     }
 
     /// Runs `work` once per key in this run; concurrent callers wait for the
@@ -365,10 +358,10 @@ impl Registries {
         digest: &str,
         progress: &Progress<'_>,
     ) -> Result<(), RegistryError> {
-        if to.has_manifest_digest(digest).await? {
+        if to.digest_of(digest).await?.is_some() {
             return Ok(());
         }
-        let image = manifest.image().map_err(fatal)?;
+        let image = manifest.image().map_err(RegistryError::fatal)?;
         // A few blobs at once; written as a loop rather than stream adapters,
         // whose closures over borrowed stores defeat the `Send` check.
         let mut queue = image.blobs();
@@ -396,7 +389,7 @@ impl Registries {
         index: &Manifest,
         progress: &Progress<'_>,
     ) -> Result<(), RegistryError> {
-        let parsed = index.index().map_err(fatal)?;
+        let parsed = index.index().map_err(RegistryError::fatal)?;
         // Every platform at once: their own layers upload side by side,
         // shared layers are copied once (see `once`).
         let mut running = futures_util::stream::FuturesUnordered::new();
@@ -421,14 +414,14 @@ impl Registries {
         progress: &Progress<'_>,
     ) -> Result<(), RegistryError> {
         let manifest = from.manifest(&child.digest).await?.ok_or_else(|| {
-            fatal(format!(
+            RegistryError::fatal(format!(
                 "{} lists {} but does not have it",
                 from.describe(),
                 child.digest
             ))
         })?;
         if manifest.is_index() {
-            return Err(fatal(format!(
+            return Err(RegistryError::fatal(format!(
                 "{}: nested indexes are not supported",
                 from.describe()
             )));
@@ -506,11 +499,11 @@ impl Registries {
         let desired = if platforms.is_empty() || !manifest.is_index() {
             manifest
         } else {
-            let index = manifest.index().map_err(fatal)?;
+            let index = manifest.index().map_err(RegistryError::fatal)?;
             let mut entries = Vec::new();
             for platform in platforms {
                 let entry = index.for_platform(platform).ok_or_else(|| {
-                    fatal(format!(
+                    RegistryError::fatal(format!(
                         "`{from}` has no {platform} image (it has {})",
                         list_platforms(&index.manifests)
                     ))
@@ -598,7 +591,7 @@ impl Registries {
             return Ok(None);
         };
         let manifest = if manifest.is_index() {
-            let index = manifest.index().map_err(fatal)?;
+            let index = manifest.index().map_err(RegistryError::fatal)?;
             let Some(first) = index.images().next() else {
                 return Ok(Some(Default::default()));
             };
@@ -609,17 +602,6 @@ impl Registries {
         } else {
             manifest
         };
-        let image = manifest.image().map_err(fatal)?;
-        let mut stream = located.store.blob(&image.config.digest).await?;
-        let mut bytes = Vec::new();
-        while let Some(chunk) = stream.next().await {
-            bytes.extend_from_slice(
-                &chunk.map_err(|err| fatal(format!("reading an image config: {err}")))?,
-            );
-            if bytes.len() > MAX_CONFIG_BYTES {
-                return Err(fatal("an image config over 4 MiB".into()));
-            }
-        }
         #[derive(serde::Deserialize)]
         struct Config {
             config: Option<Inner>,
@@ -629,8 +611,7 @@ impl Registries {
             #[serde(rename = "Labels")]
             labels: Option<std::collections::BTreeMap<String, String>>,
         }
-        let config: Config = serde_json::from_slice(&bytes)
-            .map_err(|err| fatal(format!("invalid image config: {err}")))?;
+        let config: Config = self.config(&located.store, &manifest).await?;
         Ok(Some(
             config.config.and_then(|c| c.labels).unwrap_or_default(),
         ))
@@ -695,19 +676,19 @@ impl Registries {
             context.step(format!("reading {image}"));
             let (source, manifest) = self.read(image, context).await?;
             let manifest = if manifest.is_index() {
-                let index = manifest.index().map_err(fatal)?;
+                let index = manifest.index().map_err(RegistryError::fatal)?;
                 let only: Vec<&Descriptor> = index.images().collect();
                 let entry = index
                     .for_platform(platform)
                     .or_else(|| (only.len() == 1).then(|| only[0]))
                     .ok_or_else(|| {
-                        fatal(format!(
+                        RegistryError::fatal(format!(
                             "`{image}` has no {platform} image (it has {})",
                             list_platforms(&index.manifests)
                         ))
                     })?;
                 source.store.manifest(&entry.digest).await?.ok_or_else(|| {
-                    fatal(format!(
+                    RegistryError::fatal(format!(
                         "`{image}` lists {} but does not have it",
                         entry.digest
                     ))
@@ -715,19 +696,19 @@ impl Registries {
             } else {
                 manifest
             };
-            let config = self.config(&source.store, &manifest).await?;
+            let config: ImageConfig = self.config(&source.store, &manifest).await?;
             let found = Platform::parse(&match &config.variant {
                 Some(v) => format!("{}/{}/{v}", config.os, config.architecture),
                 None => format!("{}/{}", config.os, config.architecture),
             })
             .map_err(|err| {
-                fatal(format!(
+                RegistryError::fatal(format!(
                     "`{image}`: its config names an odd platform: {}",
                     err.message
                 ))
             })?;
             if found != *platform {
-                return Err(fatal(format!(
+                return Err(RegistryError::fatal(format!(
                     "`{image}` is a {found} image, but the plan lists it for {platform}"
                 )));
             }
@@ -745,23 +726,26 @@ impl Registries {
         Ok((images.into_iter().map(|(l, m, _)| (l, m)).collect(), index))
     }
 
-    async fn config(
+    /// An image's config blob (a few KB), read as `T`.
+    async fn config<T: serde::de::DeserializeOwned>(
         &self,
         store: &Store,
         manifest: &Manifest,
-    ) -> Result<ImageConfig, RegistryError> {
-        let image = manifest.image().map_err(fatal)?;
+    ) -> Result<T, RegistryError> {
+        let image = manifest.image().map_err(RegistryError::fatal)?;
         let mut stream = store.blob(&image.config.digest).await?;
         let mut bytes = Vec::new();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|err| fatal(format!("reading an image config: {err}")))?;
+            let chunk = chunk
+                .map_err(|err| RegistryError::fatal(format!("reading an image config: {err}")))?;
             bytes.extend_from_slice(&chunk);
             if bytes.len() > MAX_CONFIG_BYTES {
-                return Err(fatal("an image config over 4 MiB".into()));
+                return Err(RegistryError::fatal("an image config over 4 MiB"));
             }
         }
-        serde_json::from_slice(&bytes)
-            .map_err(|err| fatal(format!("{}: invalid image config: {err}", store.describe())))
+        serde_json::from_slice(&bytes).map_err(|err| {
+            RegistryError::fatal(format!("{}: invalid image config: {err}", store.describe()))
+        })
     }
 }
 
@@ -777,12 +761,5 @@ fn list_platforms(entries: &[Descriptor]) -> String {
         "none".into()
     } else {
         names.join(", ")
-    }
-}
-
-impl Store {
-    /// Whether a manifest with this digest is already there.
-    pub async fn has_manifest_digest(&self, digest: &str) -> Result<bool, RegistryError> {
-        Ok(self.digest_of(digest).await?.is_some())
     }
 }

@@ -23,15 +23,6 @@ pub enum Store {
     Layout(Layout),
 }
 
-fn fatal(message: String) -> RegistryError {
-    RegistryError {
-        message,
-        transient: false,
-        retry_after: None,
-        status: None,
-    }
-}
-
 impl Store {
     /// `host/repository` or `oci:PATH`, for messages.
     pub fn describe(&self) -> String {
@@ -103,14 +94,20 @@ impl Store {
                     .and_then(|v| v.to_str().ok())
                     .map(|v| v.split(';').next().unwrap_or(v).trim().to_owned());
                 let bytes = response.bytes().await.map_err(|err| {
-                    transient(format!("reading a manifest from {}: {err}", client.host))
+                    RegistryError::transient(format!(
+                        "reading a manifest from {}: {err}",
+                        client.host
+                    ))
                 })?;
                 let media_type = media_type
                     .filter(|t| t.contains("manifest") || t.contains("index"))
                     .unwrap_or_else(|| Manifest::sniff_media_type(&bytes));
                 Ok(Some(Manifest { bytes, media_type }))
             }
-            Self::Layout(layout) => layout.manifest(reference).await.map_err(fatal),
+            Self::Layout(layout) => layout
+                .manifest(reference)
+                .await
+                .map_err(RegistryError::fatal),
         }
     }
 
@@ -130,7 +127,7 @@ impl Store {
             Self::Layout(layout) => Ok(layout
                 .manifest(reference)
                 .await
-                .map_err(fatal)?
+                .map_err(RegistryError::fatal)?
                 .map(|m| m.digest())),
         }
     }
@@ -165,7 +162,7 @@ impl Store {
             Self::Layout(layout) => layout
                 .put_manifest(reference, manifest)
                 .await
-                .map_err(fatal),
+                .map_err(RegistryError::fatal),
         }
     }
 
@@ -200,7 +197,7 @@ impl Store {
                     response.bytes_stream().map_err(std::io::Error::other),
                 ))
             }
-            Self::Layout(layout) => layout.blob(digest).await.map_err(fatal),
+            Self::Layout(layout) => layout.blob(digest).await.map_err(RegistryError::fatal),
         }
     }
 
@@ -251,7 +248,7 @@ impl Store {
                     .get(reqwest::header::LOCATION)
                     .and_then(|v| v.to_str().ok())
                     .ok_or_else(|| {
-                        fatal(format!(
+                        RegistryError::fatal(format!(
                             "{} started an upload without a Location",
                             client.host
                         ))
@@ -282,17 +279,11 @@ impl Store {
                 .await?;
                 Ok(())
             }
-            Self::Layout(layout) => layout.put_blob(digest, stream).await.map_err(fatal),
+            Self::Layout(layout) => layout
+                .put_blob(digest, stream)
+                .await
+                .map_err(RegistryError::fatal),
         }
-    }
-}
-
-fn transient(message: String) -> RegistryError {
-    RegistryError {
-        message,
-        transient: true,
-        retry_after: None,
-        status: None,
     }
 }
 
