@@ -827,7 +827,7 @@ impl Resolver<'_> {
             .clone();
         let Some(text) = text else {
             self.error(
-                Diagnostic::error("plan::missing-dockerfile", format!("Dockerfile `{}` not found", dockerfile.value.display()))
+                Diagnostic::error("plan::missing-dockerfile", format!("Dockerfile `{}` not found", self.plan.sources.get(dockerfile.at.file).display_path(&dockerfile.value).display()))
                     .label(dockerfile.at, "the build's Dockerfile")
                     .help("create it, or point `context:` (relative to the plan file) and `dockerfile:` (relative to the context) at it"),
             );

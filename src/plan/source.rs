@@ -59,6 +59,27 @@ impl SourceFile {
         }
     }
 
+    /// `path` as messages show it: relative to where the user named this file
+    /// from (the working directory), so a message reads the same on every
+    /// machine; absolute only when `path` lies outside that directory.
+    pub fn display_path(&self, path: &Path) -> PathBuf {
+        use std::path::Component;
+        let named = Path::new(&self.name).components();
+        if named
+            .clone()
+            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+        {
+            return path.to_path_buf();
+        }
+        let depth = named.filter(|c| matches!(c, Component::Normal(_))).count();
+        let full: Vec<Component> = self.path.components().collect();
+        let base: PathBuf = full[..full.len().saturating_sub(depth)].iter().collect();
+        match path.strip_prefix(&base) {
+            Ok(relative) if !base.as_os_str().is_empty() => relative.to_path_buf(),
+            _ => path.to_path_buf(),
+        }
+    }
+
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_column(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.text.len());
@@ -128,5 +149,33 @@ mod tests {
         assert_eq!(file.line_column(5), (2, 1));
         // 'é' is two bytes; the ':' after it is the third character.
         assert_eq!(file.line_column(8), (2, 3));
+    }
+
+    #[test]
+    fn display_path_is_relative_to_where_the_file_was_named_from() {
+        let file = |name: &str, path: &str| SourceFile {
+            name: name.into(),
+            path: path.into(),
+            text: String::new(),
+        };
+        let named = file("plans/a.yaml", "/checkout/plans/a.yaml");
+        assert_eq!(
+            named.display_path(Path::new("/checkout/ctx/Dockerfile")),
+            Path::new("ctx/Dockerfile")
+        );
+        assert_eq!(
+            named.display_path(Path::new("/elsewhere/Dockerfile")),
+            Path::new("/elsewhere/Dockerfile")
+        );
+        let dotted = file("./a.yaml", "/checkout/./a.yaml");
+        assert_eq!(
+            dotted.display_path(Path::new("/checkout/Dockerfile")),
+            Path::new("Dockerfile")
+        );
+        let up = file("../a.yaml", "/checkout/../a.yaml");
+        assert_eq!(
+            up.display_path(Path::new("/Dockerfile")),
+            Path::new("/Dockerfile")
+        );
     }
 }
