@@ -41,6 +41,12 @@ class Registry:
                 time.sleep(0.05)
         self.host = f"127.0.0.1:{self.port}"
 
+    def cpu_seconds(self):
+        """User and system CPU time the registry process has used so far."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self):
         self.proc.terminate()
         self.proc.wait()

@@ -298,11 +298,12 @@ fn a_builders_mirrors_changed_means_replace() {
     let env = [("HOME", home.as_str()), ("PATH", path.as_str())];
     let work = tempfile::tempdir().unwrap();
     let name = format!("diff-builder-{}", std::process::id());
-    let plan_text = |mirror: &str| {
+    let plan_with = |mirror: &str, settings: &str| {
         format!(
-            "version: 1\nmirrors:\n  docker.io: [{mirror}]\nbuilders:\n  {name}:\n    nodes:\n      - name: n1\n        endpoint: {engine}\n        platforms: [linux/amd64]\n"
+            "version: 1\nmirrors:\n  docker.io: [{mirror}]\nbuilders:\n  {name}:\n{settings}    nodes:\n      - name: n1\n        endpoint: {engine}\n        platforms: [linux/amd64]\n"
         )
     };
+    let plan_text = |mirror: &str| plan_with(mirror, "");
     std::fs::write(
         work.path().join("plan.yaml"),
         plan_text("mirror-one.example.com"),
@@ -337,6 +338,40 @@ fn a_builders_mirrors_changed_means_replace() {
     let line = line_for(&diff.stdout, &format!("builder.{name}"));
     assert!(line.trim_start().starts_with("-/+"), "{line}");
     assert!(line.contains("buildkitd.toml changed"), "{line}");
+
+    // Flags and driver options are compared too; the entitlement buildx adds
+    // to every node by itself is not a difference.
+    std::fs::write(
+        work.path().join("plan.yaml"),
+        plan_with(
+            "mirror-one.example.com",
+            "    buildkitd_flags: --debug --allow-insecure-entitlement security.insecure\n    driver_opts: {network: host}\n",
+        ),
+    )
+    .unwrap();
+    let diff = plan(work.path(), &["diff", "--format", "json"], &env);
+    assert!(
+        diff.stdout.contains(
+            "buildkitd flags (none) -> --debug --allow-insecure-entitlement security.insecure"
+        ),
+        "{}",
+        diff.stdout
+    );
+    assert!(
+        diff.stdout
+            .contains("driver options (none) -> network=host"),
+        "{}",
+        diff.stdout
+    );
+    let _ = plan(work.path(), &["apply", "--progress", "plain"], &env);
+    let diff = plan(work.path(), &["diff"], &env);
+    assert!(
+        line_for(&diff.stdout, &format!("builder.{name}"))
+            .trim_start()
+            .starts_with("= "),
+        "{}",
+        diff.stdout
+    );
     let _ = Command::new("docker")
         .args(["buildx", "rm", &name])
         .env("HOME", &home)

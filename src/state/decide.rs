@@ -247,6 +247,64 @@ fn endpoint_text(endpoint: &Endpoint) -> &str {
     }
 }
 
+/// The entitlement buildx adds to every docker-container node it creates
+/// when it is not given flags that say otherwise; not a difference.
+const BUILDX_DEFAULT_FLAG: &str = "--allow-insecure-entitlement=network.host";
+
+/// How a node's buildkitd flags differ from the plan's (`None`: they do
+/// not). buildx stores the flags split as a shell would split them.
+fn flags_changed(wanted: Option<&str>, live: &[String]) -> Option<String> {
+    let wanted: Vec<String> = wanted
+        .map(|flags| shlex::split(flags).unwrap_or_else(|| vec![flags.to_owned()]))
+        .unwrap_or_default();
+    let live: Vec<&String> = live
+        .iter()
+        .filter(|flag| wanted.contains(flag) || flag.as_str() != BUILDX_DEFAULT_FLAG)
+        .collect();
+    if live.iter().copied().eq(wanted.iter()) {
+        return None;
+    }
+    let show = |flags: Vec<&String>| {
+        if flags.is_empty() {
+            "(none)".to_owned()
+        } else {
+            flags
+                .iter()
+                .map(|f| f.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        }
+    };
+    Some(format!(
+        "{} -> {}",
+        show(live),
+        show(wanted.iter().collect())
+    ))
+}
+
+/// How a node's driver options differ from the plan's (`None`: they do not).
+fn driver_opts_changed(
+    wanted: &IndexMap<String, String>,
+    live: &BTreeMap<String, String>,
+) -> Option<String> {
+    let wanted: BTreeMap<&String, &String> = wanted.iter().collect();
+    let live_view: BTreeMap<&String, &String> = live.iter().collect();
+    if wanted == live_view {
+        return None;
+    }
+    let show = |opts: &BTreeMap<&String, &String>| {
+        if opts.is_empty() {
+            "(none)".to_owned()
+        } else {
+            opts.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        }
+    };
+    Some(format!("{} -> {}", show(&live_view), show(&wanted)))
+}
+
 fn builder(
     builder: &Builder,
     live: Option<&LiveBuilder>,
@@ -322,6 +380,12 @@ fn builder(
                 wanted.join(",")
             ));
         }
+        if let Some(what) = flags_changed(builder.buildkitd_flags.as_deref(), &found.flags) {
+            replace.push(format!("node {}: buildkitd flags {what}", node.name.value));
+        }
+        if let Some(what) = driver_opts_changed(&node.driver_opts, &found.driver_opts) {
+            replace.push(format!("node {}: driver options {what}", node.name.value));
+        }
         if !same_toml(&found.buildkitd_toml().unwrap_or_default(), &rendered) {
             replace.push(format!(
                 "node {}: buildkitd.toml changed (mirrors or buildkitd_config); a docker-container node only reads it when its container is recreated",
@@ -360,4 +424,52 @@ fn builder(
     };
     change.observed = observed;
     change
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn live(flags: &[&str]) -> Vec<String> {
+        flags.iter().map(|f| (*f).to_owned()).collect()
+    }
+
+    #[test]
+    fn flags_compare_as_buildx_stores_them() {
+        // buildx splits like a shell and appends its default entitlement.
+        assert_eq!(flags_changed(None, &live(&[BUILDX_DEFAULT_FLAG])), None);
+        assert_eq!(
+            flags_changed(
+                Some("--debug --oci-worker-gc-keepstorage '10 GB'"),
+                &live(&[
+                    "--debug",
+                    "--oci-worker-gc-keepstorage",
+                    "10 GB",
+                    BUILDX_DEFAULT_FLAG
+                ])
+            ),
+            None
+        );
+        assert_eq!(
+            flags_changed(Some("--debug"), &live(&[BUILDX_DEFAULT_FLAG])).as_deref(),
+            Some("(none) -> --debug")
+        );
+        assert_eq!(
+            flags_changed(None, &live(&["--debug"])).as_deref(),
+            Some("--debug -> (none)")
+        );
+    }
+
+    #[test]
+    fn driver_options_compare_as_maps() {
+        let mut wanted = IndexMap::new();
+        wanted.insert("network".to_owned(), "host".to_owned());
+        let mut have = BTreeMap::new();
+        assert_eq!(
+            driver_opts_changed(&wanted, &have).as_deref(),
+            Some("(none) -> network=host")
+        );
+        have.insert("network".to_owned(), "host".to_owned());
+        assert_eq!(driver_opts_changed(&wanted, &have), None);
+    }
 }

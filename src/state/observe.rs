@@ -29,6 +29,8 @@ pub struct LiveNode {
     pub platforms: Vec<String>,
     #[serde(rename = "Flags", default)]
     pub flags: Vec<String>,
+    #[serde(rename = "DriverOpts", default)]
+    pub driver_opts: BTreeMap<String, String>,
     #[serde(rename = "Files", default)]
     pub files: HashMap<String, String>,
 }
