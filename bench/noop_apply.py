@@ -2,7 +2,7 @@
 """A no-op `plan apply` of a 200-job plan (150 syncs, 50 combines), all up
 to date, against a local registry: how long it takes, and which requests it
 sends (the registry's access log), beside `skopeo sync` re-syncing the same
-150 tags. Goal: under 2 s, and only HEAD/GET.
+200 images. Goal: under 2 s, and only HEAD/GET.
 
 Usage: bench/noop_apply.py [--runs 5] [--plan target/release/plan]
 """
@@ -72,8 +72,14 @@ def main():
         offset = os.path.getsize(log)
         plan_times = [timed(apply) for _ in range(args.runs)]
         sent = methods(log, offset)
-        sync = ["skopeo", "sync", "--all", "--src-tls-verify=false", "--dest-tls-verify=false", "--src", "docker", "--dest", "docker",
-                f"{host}/src/many", f"{host}/skopeo"]
+        # skopeo re-syncs the same 200 images the plan publishes: the 150
+        # synced tags and the 50 combined ones, in one run.
+        listing = os.path.join(work, "skopeo-sync.yaml")
+        with open(listing, "w") as f:
+            f.write(f"{host}:\n  tls-verify: false\n  images:\n"
+                    f"    src/many: [{', '.join(f't{i}' for i in range(150))}]\n"
+                    f"    dst/combined: [{', '.join(f'c{i}' for i in range(50))}]\n")
+        sync = ["skopeo", "sync", "--all", "--dest-tls-verify=false", "--src", "yaml", "--dest", "docker", listing, f"{host}/skopeo"]
         timed(sync)
         skopeo_times = [timed(sync) for _ in range(args.runs)]
         plan_s, skopeo_s = statistics.median(plan_times), statistics.median(skopeo_times)
@@ -81,7 +87,7 @@ def main():
         print("| --- | ---: | --- |")
         per_run = ", ".join(f"{m} {n // args.runs}" for m, n in sorted(sent.items()))
         print(f"| `plan apply`, 200 jobs (150 syncs, 50 combines) | {plan_s:.2f} s | {per_run} |")
-        print(f"| `skopeo sync`, the 150 synced tags | {skopeo_s:.2f} s | |")
+        print(f"| `skopeo sync`, the same 200 images (150 synced, 50 combined tags) | {skopeo_s:.2f} s | |")
         writes = sum(n for m, n in sent.items() if m not in ("GET", "HEAD"))
         print(f"\nplan / skopeo: {plan_s / skopeo_s:.2f}; writes sent by the no-op apply: {writes}.")
     finally:
