@@ -21,7 +21,7 @@ use crate::backend::buildx::{
 };
 use crate::backend::process::{self, Captured, Invocation};
 use crate::backend::rawjson::{RawJson, Update};
-use crate::backend::registry::copy::Registries;
+use crate::backend::registry::Registries;
 use crate::exec::{BoxFuture, JobContext, JobError, Runner};
 use crate::plan::address::Address;
 use crate::plan::platform::Platform;

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::{GlobalArgs, Output, exit, session};
 use crate::apply::{JobRef, JobRunner, plan_run};
 use crate::backend::buildx::{Docker, check_installed};
-use crate::backend::registry::copy::Registries;
+use crate::backend::registry::Registries;
 use crate::exec::{ContinuePolicy, JobState, Options, RetryPolicy, Subscriber, run};
 use crate::graph::select::{glob_matches, select};
 use crate::plan::resolved::Via;

@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 use super::{GlobalArgs, Output, exit, session};
 use crate::apply::plan_run;
 use crate::backend::buildx::Docker;
-use crate::backend::registry::copy::Registries;
+use crate::backend::registry::Registries;
 use crate::graph::select::select;
 use crate::report::diff::{Counts, json, markdown, text};
 use crate::state::saved::SavedPlan;

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::fingerprint::Fingerprint;
 use crate::apply::{JobRef, PlannedRun};
 use crate::backend::buildx::{Docker, Engine};
-use crate::backend::registry::copy::Registries;
+use crate::backend::registry::Registries;
 use crate::exec::{Event, JobContext, Subscriber};
 use crate::plan::platform::Platform;
 use crate::plan::reference::ImageRef;

@@ -183,3 +183,19 @@ pub fn build_index(
         media_type: OCI_INDEX.into(),
     }
 }
+
+/// The platforms of an index's images, for messages (`none` when it names none).
+pub fn list_platforms(entries: &[Descriptor]) -> String {
+    let names: Vec<String> = entries
+        .iter()
+        .filter_map(|d| d.platform.as_ref())
+        .filter(|p| p.os != "unknown")
+        .filter_map(DescriptorPlatform::platform)
+        .map(|p| p.to_string())
+        .collect();
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
+}

@@ -4,6 +4,13 @@
 
 pub mod auth;
 pub mod client;
-pub mod copy;
+mod combine;
+mod copy;
+mod held;
 pub mod manifest;
+mod registries;
 pub mod store;
+mod sync;
+mod transfer;
+
+pub use registries::{Located, Registries};

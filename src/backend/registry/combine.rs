@@ -1,0 +1,122 @@
+//! `combine`: one image per platform, from tags or digests anywhere,
+//! merged into one index. A source that is an index holding one image (plus
+//! attestations) is flattened; each platform is checked against the image's
+//! config; the index is serialized canonically, so its digest is known
+//! before anything is pushed and an unchanged combine pushes nothing.
+
+use serde_json::json;
+
+use super::client::RegistryError;
+use super::manifest::{
+    Descriptor, DescriptorPlatform, ImageConfig, Manifest, build_index, list_platforms,
+};
+use super::registries::{Located, Registries};
+use super::transfer::Progress;
+use crate::exec::JobContext;
+use crate::plan::platform::Platform;
+use crate::plan::reference::ImageRef;
+
+impl Registries {
+    /// `combine`: an index over one image per platform, each checked against
+    /// its config, serialized canonically so an unchanged combine pushes nothing.
+    pub async fn combine(
+        &self,
+        sources: &[(Platform, ImageRef)],
+        to: &[ImageRef],
+        context: &JobContext,
+    ) -> Result<serde_json::Value, RegistryError> {
+        let progress = Progress::new(context);
+        let (images, index) = self.desired_combine(sources, context).await?;
+        let mut targets = Vec::new();
+        for target in to {
+            let target = self.open(target)?;
+            let current = target.store.digest_of(&target.reference).await?;
+            let what = if current.as_deref() == Some(index.digest().as_str()) {
+                "unchanged"
+            } else {
+                for (source, manifest) in &images {
+                    self.copy_image(&source.store, &target.store, manifest, &progress)
+                        .await?;
+                }
+                let digest = index.digest();
+                self.once(
+                    format!("manifest {}@{digest}", target.store.describe()),
+                    || target.store.put_manifest(&digest, &index),
+                )
+                .await?;
+                if self.move_tag(&target, &index).await? {
+                    "held"
+                } else if current.is_some() {
+                    "updated"
+                } else {
+                    "created"
+                }
+            };
+            context.output(format!("{}: {what} ({})", target.display, index.digest()));
+            targets.push(json!({ "reference": target.display, "result": what }));
+        }
+        Ok(json!({ "digest": index.digest(), "targets": targets, "transfer": progress.summary() }))
+    }
+
+    /// What a combine wants at its targets (read-only): each source's image
+    /// for its platform, checked against its config, and the index over them.
+    pub async fn desired_combine(
+        &self,
+        sources: &[(Platform, ImageRef)],
+        context: &JobContext,
+    ) -> Result<(Vec<(Located, Manifest)>, Manifest), RegistryError> {
+        let mut images: Vec<(Located, Manifest, Descriptor)> = Vec::new();
+        for (platform, image) in sources {
+            context.step(format!("reading {image}"));
+            let (source, manifest) = self.read(image, context).await?;
+            let manifest = if manifest.is_index() {
+                let index = manifest.index().map_err(RegistryError::fatal)?;
+                let only: Vec<&Descriptor> = index.images().collect();
+                let entry = index
+                    .for_platform(platform)
+                    .or_else(|| (only.len() == 1).then(|| only[0]))
+                    .ok_or_else(|| {
+                        RegistryError::fatal(format!(
+                            "`{image}` has no {platform} image (it has {})",
+                            list_platforms(&index.manifests)
+                        ))
+                    })?;
+                source.store.manifest(&entry.digest).await?.ok_or_else(|| {
+                    RegistryError::fatal(format!(
+                        "`{image}` lists {} but does not have it",
+                        entry.digest
+                    ))
+                })?
+            } else {
+                manifest
+            };
+            let config: ImageConfig = self.config(&source.store, &manifest).await?;
+            let found = Platform::parse(&match &config.variant {
+                Some(v) => format!("{}/{}/{v}", config.os, config.architecture),
+                None => format!("{}/{}", config.os, config.architecture),
+            })
+            .map_err(|err| {
+                RegistryError::fatal(format!(
+                    "`{image}`: its config names an odd platform: {}",
+                    err.message
+                ))
+            })?;
+            if found != *platform {
+                return Err(RegistryError::fatal(format!(
+                    "`{image}` is a {found} image, but the plan lists it for {platform}"
+                )));
+            }
+            let descriptor = Descriptor {
+                media_type: manifest.media_type.clone(),
+                digest: manifest.digest(),
+                size: manifest.bytes.len() as u64,
+                platform: Some(DescriptorPlatform::from_platform(platform)),
+                annotations: None,
+            };
+            images.push((source, manifest, descriptor));
+        }
+        let entries: Vec<Descriptor> = images.iter().map(|(_, _, d)| d.clone()).collect();
+        let index = build_index(&entries, None);
+        Ok((images.into_iter().map(|(l, m, _)| (l, m)).collect(), index))
+    }
+}

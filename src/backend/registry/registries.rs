@@ -1,0 +1,283 @@
+//! The registries and layouts of one run: where an image lives (its
+//! registry, its mirrors in order, or an OCI layout), one client per
+//! registry, reading manifests, labels and configs, and the run-wide memory
+//! of what was already written. The copy itself is in `copy.rs`, the jobs
+//! in `sync.rs` and `combine.rs`, held-back tags in `held.rs`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use indexmap::IndexMap;
+use tokio::sync::{Mutex, OnceCell};
+
+use super::client::{RegistryClient, RegistryError, Settings};
+use super::held::HeldTags;
+use super::manifest::Manifest;
+use super::store::{Store, layout_store};
+use crate::exec::JobContext;
+use crate::plan::reference::ImageRef;
+use crate::plan::resolved::{Mirror, Registry};
+
+/// Largest image config read (they are a few KB).
+const MAX_CONFIG_BYTES: usize = 4 * 1024 * 1024;
+
+/// Everything the native copies of one run share: one client per registry
+/// (with its tokens and its request cap), layout locks, the blobs and
+/// manifests done, and the tags held back under `--publish at-end`.
+pub struct Registries {
+    settings: IndexMap<String, Registry>,
+    mirrors: IndexMap<String, Vec<Mirror>>,
+    clients: std::sync::Mutex<HashMap<String, Arc<RegistryClient>>>,
+    layouts: std::sync::Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>,
+    /// Blobs and manifests written in this run, by target and digest.
+    done: Mutex<HashMap<String, Arc<OnceCell<()>>>>,
+    pub(super) held: HeldTags,
+}
+
+/// A store and the tag or digest in it.
+pub struct Located {
+    pub image: ImageRef,
+    pub store: Store,
+    pub reference: String,
+    pub display: String,
+}
+
+fn is_loopback(host: &str) -> bool {
+    let name = host.rsplit_once(':').map_or(host, |(h, p)| {
+        if p.chars().all(|c| c.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    });
+    name == "localhost" || name.starts_with("127.") || name == "[::1]"
+}
+
+impl Registries {
+    pub fn new(
+        settings: IndexMap<String, Registry>,
+        mirrors: IndexMap<String, Vec<Mirror>>,
+    ) -> Self {
+        Self {
+            settings,
+            mirrors,
+            clients: std::sync::Mutex::new(HashMap::new()),
+            layouts: std::sync::Mutex::new(HashMap::new()),
+            done: Mutex::new(HashMap::new()),
+            held: HeldTags::default(),
+        }
+    }
+
+    fn client(
+        &self,
+        host: &str,
+        insecure_override: Option<bool>,
+    ) -> Result<Arc<RegistryClient>, RegistryError> {
+        let mut clients = self
+            .clients
+            .lock()
+            .map_err(|_| RegistryError::fatal("registry clients poisoned"))?;
+        if let Some(client) = clients.get(host) {
+            return Ok(Arc::clone(client));
+        }
+        let configured = self.settings.get(host);
+        let settings = Settings {
+            insecure: insecure_override
+                .or(configured.map(|r| r.insecure))
+                .unwrap_or_else(|| is_loopback(host)),
+            ca_file: configured.and_then(|r| r.ca_file.clone()),
+            max_concurrency: configured
+                .and_then(|r| r.max_concurrency)
+                .map(|n| n as usize),
+        };
+        let client = Arc::new(RegistryClient::new(host, &settings).map_err(RegistryError::fatal)?);
+        clients.insert(host.to_owned(), Arc::clone(&client));
+        Ok(client)
+    }
+
+    fn layout_lock(&self, path: &std::path::Path) -> Arc<Mutex<()>> {
+        let mut layouts = self
+            .layouts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(layouts.entry(path.to_path_buf()).or_default())
+    }
+
+    /// Where an image reference lives.
+    pub fn open(&self, image: &ImageRef) -> Result<Located, RegistryError> {
+        match image {
+            ImageRef::Registry(r) => self.at_registry(image, &r.registry, None, image.to_string()),
+            ImageRef::Layout(l) => {
+                let root = PathBuf::from(&l.path);
+                Ok(Located {
+                    image: image.clone(),
+                    store: layout_store(root.clone(), self.layout_lock(&root)),
+                    reference: l.tag.clone().unwrap_or_else(|| "latest".into()),
+                    display: image.to_string(),
+                })
+            }
+        }
+    }
+
+    /// A registry image's repository and tag or digest, on `host` (its own
+    /// registry, or one of its mirrors).
+    fn at_registry(
+        &self,
+        image: &ImageRef,
+        host: &str,
+        insecure: Option<bool>,
+        display: String,
+    ) -> Result<Located, RegistryError> {
+        let ImageRef::Registry(r) = image else {
+            return Err(RegistryError::fatal(format!(
+                "`{image}` is not in a registry"
+            )));
+        };
+        Ok(Located {
+            image: image.clone(),
+            store: Store::Registry {
+                client: self.client(host, insecure)?,
+                repository: r.repository.clone(),
+            },
+            reference: r
+                .digest
+                .clone()
+                .or_else(|| r.tag.clone())
+                .unwrap_or_else(|| "latest".into()),
+            display,
+        })
+    }
+
+    /// Where to read an image from: each mirror of its registry in order, then the registry.
+    fn sources(&self, image: &ImageRef) -> Result<Vec<Located>, RegistryError> {
+        let mut out = Vec::new();
+        if let ImageRef::Registry(r) = image
+            && let Some(mirrors) = self.mirrors.get(&r.registry)
+        {
+            for mirror in mirrors {
+                let insecure = mirror.insecure || is_loopback(&mirror.host);
+                let display = format!("{image} (mirror {})", mirror.host);
+                out.push(self.at_registry(image, &mirror.host, Some(insecure), display)?);
+            }
+        }
+        out.push(self.open(image)?);
+        Ok(out)
+    }
+
+    /// The manifest of `image`, from the first mirror that has it, else the registry.
+    pub(super) async fn read(
+        &self,
+        image: &ImageRef,
+        context: &JobContext,
+    ) -> Result<(Located, Manifest), RegistryError> {
+        if let Some(pinned) = self.pinned(image) {
+            let source = self.open(&pinned)?;
+            context.output(format!(
+                "{image} is held back in this run: reading {pinned}"
+            ));
+            let manifest = source
+                .store
+                .manifest(&source.reference)
+                .await?
+                .ok_or_else(|| RegistryError::fatal(format!("`{pinned}` not found")))?;
+            return Ok((source, manifest));
+        }
+        let mut last_error = None;
+        for source in self.sources(image)? {
+            match source.store.manifest(&source.reference).await {
+                Ok(Some(manifest)) => return Ok((source, manifest)),
+                Ok(None) => context.output(format!("{}: not found", source.display)),
+                Err(err) => {
+                    context.output(format!("{}: {}", source.display, err.message));
+                    last_error = Some(err);
+                }
+            }
+        }
+        Err(last_error.unwrap_or_else(|| RegistryError::fatal(format!("`{image}` not found"))))
+    }
+
+    /// Runs `work` once per key in this run; concurrent callers wait for the
+    /// first and share its success (after a failure the next caller tries).
+    /// Besides saving work, this keeps several jobs from writing the same
+    /// blob or manifest at once, which distribution's filesystem driver does
+    /// not survive: it rewrites link files in place, and a concurrent reader
+    /// sees the blob as unknown.
+    pub(super) async fn once<F>(
+        &self,
+        key: String,
+        work: impl FnOnce() -> F,
+    ) -> Result<(), RegistryError>
+    where
+        F: std::future::Future<Output = Result<(), RegistryError>>,
+    {
+        let cell = Arc::clone(self.done.lock().await.entry(key).or_default());
+        cell.get_or_try_init(work).await.map(|_| ())
+    }
+
+    /// The labels of the image at `image` (the first platform's, for an
+    /// index); `None` when there is no such image.
+    pub async fn labels(
+        &self,
+        image: &ImageRef,
+    ) -> Result<Option<BTreeMap<String, String>>, RegistryError> {
+        let located = self.open(image)?;
+        let Some(manifest) = located.store.manifest(&located.reference).await? else {
+            return Ok(None);
+        };
+        let manifest = if manifest.is_index() {
+            let index = manifest.index().map_err(RegistryError::fatal)?;
+            let Some(first) = index.images().next() else {
+                return Ok(Some(Default::default()));
+            };
+            match located.store.manifest(&first.digest).await? {
+                Some(m) => m,
+                None => return Ok(None),
+            }
+        } else {
+            manifest
+        };
+        #[derive(serde::Deserialize)]
+        struct Config {
+            config: Option<Inner>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Inner {
+            #[serde(rename = "Labels")]
+            labels: Option<BTreeMap<String, String>>,
+        }
+        let config: Config = self.config(&located.store, &manifest).await?;
+        Ok(Some(
+            config.config.and_then(|c| c.labels).unwrap_or_default(),
+        ))
+    }
+
+    /// The digest a target tag points at now; `None` when it does not exist.
+    pub async fn current(&self, target: &ImageRef) -> Result<Option<String>, RegistryError> {
+        let target = self.open(target)?;
+        target.store.digest_of(&target.reference).await
+    }
+
+    /// An image's config blob (a few KB), read as `T`.
+    pub(super) async fn config<T: serde::de::DeserializeOwned>(
+        &self,
+        store: &Store,
+        manifest: &Manifest,
+    ) -> Result<T, RegistryError> {
+        let image = manifest.image().map_err(RegistryError::fatal)?;
+        let mut stream = store.blob(&image.config.digest).await?;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk
+                .map_err(|err| RegistryError::fatal(format!("reading an image config: {err}")))?;
+            bytes.extend_from_slice(&chunk);
+            if bytes.len() > MAX_CONFIG_BYTES {
+                return Err(RegistryError::fatal("an image config over 4 MiB"));
+            }
+        }
+        serde_json::from_slice(&bytes).map_err(|err| {
+            RegistryError::fatal(format!("{}: invalid image config: {err}", store.describe()))
+        })
+    }
+}

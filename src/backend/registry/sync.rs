@@ -1,0 +1,104 @@
+//! `sync`: a source image under other names, byte for byte (the same
+//! digest), or, with `platforms`, a new index holding only those and naming
+//! its source in an annotation.
+
+use serde_json::json;
+
+use super::client::RegistryError;
+use super::manifest::{Manifest, SOURCE_DIGEST_ANNOTATION, build_index, list_platforms};
+use super::registries::{Located, Registries};
+use super::store::Store;
+use super::transfer::Progress;
+use crate::exec::JobContext;
+use crate::plan::platform::Platform;
+use crate::plan::reference::ImageRef;
+
+impl Registries {
+    /// Publishes `manifest` (already complete at `to`) under the target's tag,
+    /// unless the tag already points at it. Returns what happened.
+    async fn publish(
+        &self,
+        from: &Store,
+        target: &Located,
+        manifest: &Manifest,
+        progress: &Progress<'_>,
+    ) -> Result<&'static str, RegistryError> {
+        let digest = manifest.digest();
+        let current = target.store.digest_of(&target.reference).await?;
+        if current.as_deref() == Some(digest.as_str()) {
+            return Ok("unchanged");
+        }
+        if manifest.is_index() {
+            self.copy_index(from, &target.store, manifest, progress)
+                .await?;
+        } else {
+            self.copy_image(from, &target.store, manifest, progress)
+                .await?;
+        }
+        // The tag moves last, once everything it points at is there.
+        if self.move_tag(target, manifest).await? {
+            return Ok("held");
+        }
+        Ok(if current.is_some() {
+            "updated"
+        } else {
+            "created"
+        })
+    }
+
+    /// `sync`: the source under each target name, byte for byte (same
+    /// digest), or, with `platforms`, a new index holding only those.
+    pub async fn sync(
+        &self,
+        from: &ImageRef,
+        to: &[ImageRef],
+        platforms: &[Platform],
+        context: &JobContext,
+    ) -> Result<serde_json::Value, RegistryError> {
+        let progress = Progress::new(context);
+        let (source, desired) = self.desired_sync(from, platforms, context).await?;
+        let mut targets = Vec::new();
+        for target in to {
+            let target = self.open(target)?;
+            let what = self
+                .publish(&source.store, &target, &desired, &progress)
+                .await?;
+            context.output(format!("{}: {what} ({})", target.display, desired.digest()));
+            targets.push(json!({ "reference": target.display, "result": what }));
+        }
+        Ok(
+            json!({ "digest": desired.digest(), "from": source.display, "targets": targets, "transfer": progress.summary() }),
+        )
+    }
+
+    /// What a sync wants at its targets, read from its source (read-only):
+    /// the source's own manifest, or the filtered index.
+    pub async fn desired_sync(
+        &self,
+        from: &ImageRef,
+        platforms: &[Platform],
+        context: &JobContext,
+    ) -> Result<(Located, Manifest), RegistryError> {
+        context.step(format!("reading {from}"));
+        let (source, manifest) = self.read(from, context).await?;
+        let desired = if platforms.is_empty() || !manifest.is_index() {
+            manifest
+        } else {
+            let index = manifest.index().map_err(RegistryError::fatal)?;
+            let mut entries = Vec::new();
+            for platform in platforms {
+                let entry = index.for_platform(platform).ok_or_else(|| {
+                    RegistryError::fatal(format!(
+                        "`{from}` has no {platform} image (it has {})",
+                        list_platforms(&index.manifests)
+                    ))
+                })?;
+                entries.push(entry.clone());
+            }
+            let mut annotations = serde_json::Map::new();
+            annotations.insert(SOURCE_DIGEST_ANNOTATION.into(), manifest.digest().into());
+            build_index(&entries, Some(annotations))
+        };
+        Ok((source, desired))
+    }
+}

@@ -1,0 +1,61 @@
+//! Transfer progress of one job: blobs copied, mounted and already
+//! present, and bytes moved, said as the job's current step and summed up
+//! in its result.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::json;
+
+use crate::exec::JobContext;
+
+/// Progress of one job, said as its current step.
+pub(super) struct Progress<'a> {
+    pub(super) context: &'a JobContext,
+    pub(super) blobs: AtomicU64,
+    /// Shared with the upload streams that count through it.
+    pub(super) bytes: Arc<AtomicU64>,
+    pub(super) mounted: AtomicU64,
+    pub(super) skipped: AtomicU64,
+}
+
+impl<'a> Progress<'a> {
+    pub(super) fn new(context: &'a JobContext) -> Self {
+        Self {
+            context,
+            blobs: AtomicU64::new(0),
+            bytes: Arc::new(AtomicU64::new(0)),
+            mounted: AtomicU64::new(0),
+            skipped: AtomicU64::new(0),
+        }
+    }
+
+    pub(super) fn say(&self) {
+        let bytes = self.bytes.load(Ordering::Relaxed);
+        self.context.step(format!(
+            "{} blobs copied ({}), {} mounted, {} present",
+            self.blobs.load(Ordering::Relaxed),
+            human_bytes(bytes),
+            self.mounted.load(Ordering::Relaxed),
+            self.skipped.load(Ordering::Relaxed)
+        ));
+    }
+
+    pub(super) fn summary(&self) -> serde_json::Value {
+        json!({
+            "blobs_copied": self.blobs.load(Ordering::Relaxed),
+            "bytes_copied": self.bytes.load(Ordering::Relaxed),
+            "blobs_mounted": self.mounted.load(Ordering::Relaxed),
+            "blobs_present": self.skipped.load(Ordering::Relaxed),
+        })
+    }
+}
+
+fn human_bytes(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
+        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b => format!("{b} B"),
+    }
+}
