@@ -321,9 +321,44 @@ impl Serialize for ImageRef {
     }
 }
 
+/// Whether a registry host (with or without its port) is this machine:
+/// plain HTTP is allowed there without `insecure`.
+pub fn is_loopback_host(host: &str) -> bool {
+    let name = host.rsplit_once(':').map_or(host, |(name, port)| {
+        if port.chars().all(|c| c.is_ascii_digit()) {
+            name
+        } else {
+            host
+        }
+    });
+    name == "localhost" || name.starts_with("127.") || name == "[::1]" || host == "::1"
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_hosts_with_and_without_ports() {
+        for host in [
+            "localhost",
+            "localhost:5000",
+            "127.0.0.1:5000",
+            "127.1.2.3",
+            "[::1]:5000",
+            "::1",
+        ] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in [
+            "registry.example.com",
+            "10.0.0.1:5000",
+            "localhost.example.com",
+            "docker.io",
+        ] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
+    }
 
     fn normal(text: &str) -> String {
         ImageRef::parse(text).unwrap().to_string()

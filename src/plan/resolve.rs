@@ -15,7 +15,7 @@ use super::dockerfile;
 use super::located::Located;
 use super::model::{self, PlanFile};
 use super::platform::Platform;
-use super::reference::ImageRef;
+use super::reference::{ImageRef, is_loopback_host};
 use super::resolved::{
     At, Build, Builder, Combine, CombineSource, Driver, Endpoint, Mirror, Node, Placement, Plan,
     Registry, Strategy, Sync, Via,
@@ -92,17 +92,6 @@ struct Resolver<'a> {
 
 fn origin(file: FileId, span: Span) -> Origin {
     Origin::new(file, span)
-}
-
-fn is_loopback(host: &str) -> bool {
-    let host = host.rsplit_once(':').map_or(host, |(h, port)| {
-        if port.chars().all(|c| c.is_ascii_digit()) {
-            h
-        } else {
-            host
-        }
-    });
-    host == "localhost" || host.starts_with("127.") || host == "[::1]" || host == "::1"
 }
 
 impl Resolver<'_> {
@@ -323,7 +312,7 @@ impl Resolver<'_> {
                     .value
                     .insecure
                     .as_ref()
-                    .map_or_else(|| is_loopback(&name.value), |v| v.value),
+                    .map_or_else(|| is_loopback_host(&name.value), |v| v.value),
                 ca_file: spec
                     .value
                     .ca_file
@@ -373,7 +362,7 @@ impl Resolver<'_> {
                         .value
                         .insecure
                         .as_ref()
-                        .map_or_else(|| is_loopback(&host.value), |v| v.value),
+                        .map_or_else(|| is_loopback_host(&host.value), |v| v.value),
                     host: host.value,
                 });
             }

@@ -17,7 +17,7 @@ use super::held::HeldTags;
 use super::manifest::Manifest;
 use super::store::{Store, layout_store};
 use crate::exec::JobContext;
-use crate::plan::reference::ImageRef;
+use crate::plan::reference::{ImageRef, is_loopback_host};
 use crate::plan::resolved::{Mirror, Registry};
 
 /// Largest image config read (they are a few KB).
@@ -42,17 +42,6 @@ pub struct Located {
     pub store: Store,
     pub reference: String,
     pub display: String,
-}
-
-fn is_loopback(host: &str) -> bool {
-    let name = host.rsplit_once(':').map_or(host, |(h, p)| {
-        if p.chars().all(|c| c.is_ascii_digit()) {
-            h
-        } else {
-            host
-        }
-    });
-    name == "localhost" || name.starts_with("127.") || name == "[::1]"
 }
 
 impl Registries {
@@ -86,7 +75,7 @@ impl Registries {
         let settings = Settings {
             insecure: insecure_override
                 .or(configured.map(|r| r.insecure))
-                .unwrap_or_else(|| is_loopback(host)),
+                .unwrap_or_else(|| is_loopback_host(host)),
             ca_file: configured.and_then(|r| r.ca_file.clone()),
             max_concurrency: configured
                 .and_then(|r| r.max_concurrency)
@@ -157,7 +146,7 @@ impl Registries {
             && let Some(mirrors) = self.mirrors.get(&r.registry)
         {
             for mirror in mirrors {
-                let insecure = mirror.insecure || is_loopback(&mirror.host);
+                let insecure = mirror.insecure || is_loopback_host(&mirror.host);
                 let display = format!("{image} (mirror {})", mirror.host);
                 out.push(self.at_registry(image, &mirror.host, Some(insecure), display)?);
             }
