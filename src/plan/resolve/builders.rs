@@ -1,0 +1,177 @@
+//! `builders:`: buildx builders and their nodes, and `driver: docker`
+//! builders that are one existing engine.
+
+use indexmap::IndexMap;
+
+use super::{Resolver, origin};
+use crate::plan::address::JobKind;
+use crate::plan::diagnostic::Diagnostic;
+use crate::plan::located::Located;
+use crate::plan::model;
+use crate::plan::resolved::{At, Builder, Driver, Endpoint, Node};
+use crate::plan::source::{FileId, Span};
+use crate::plan::template::Scope;
+
+impl Resolver<'_> {
+    pub(super) fn builder(
+        &mut self,
+        file: FileId,
+        name: &Located<String>,
+        spec: &Located<model::BuilderSpec>,
+    ) {
+        let scope = self.scope.clone();
+        let Some(name) = self.text(file, name, &scope) else {
+            return;
+        };
+        if !self.check_name(JobKind::Builder, &name)
+            || !self.claim("builders", "builder", &name.value, name.at)
+        {
+            return;
+        }
+        let spec = &spec.value;
+        let driver = spec
+            .driver
+            .as_ref()
+            .map_or(Driver::DockerContainer, |d| d.value);
+        let driver_opts = self.map(file, &spec.driver_opts, &scope);
+        let nodes = if driver == Driver::Docker {
+            self.engine_node(file, &name, spec, &driver_opts, &scope)
+        } else {
+            for (field, span) in [
+                ("endpoint", spec.endpoint.as_ref().map(|v| v.span)),
+                ("context", spec.context.as_ref().map(|v| v.span)),
+                ("platforms", spec.platforms.as_ref().map(|v| v.span)),
+                ("max_parallel", spec.max_parallel.as_ref().map(|v| v.span)),
+            ] {
+                if let Some(span) = span {
+                    self.error(
+                        Diagnostic::error("plan::misplaced-field", format!("`{field}` belongs on a node of this builder"))
+                            .label(origin(file, span), "only `driver: docker` builders take this here")
+                            .help(format!("move `{field}` under `nodes:`, or set `driver: docker` to use an existing engine")),
+                    );
+                }
+            }
+            spec.nodes
+                .as_ref()
+                .map(|nodes| nodes.value.as_slice())
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|node| self.node(file, &node.value, &driver_opts, &scope))
+                .collect()
+        };
+        let builder = Builder {
+            name,
+            driver,
+            mirrors: spec.mirrors.as_ref().is_none_or(|m| m.value),
+            buildkitd_config: spec
+                .buildkitd_config
+                .as_ref()
+                .and_then(|c| self.text(file, c, &scope))
+                .map(|c| c.value),
+            buildkitd_flags: spec
+                .buildkitd_flags
+                .as_ref()
+                .and_then(|c| self.text(file, c, &scope))
+                .map(|c| c.value),
+            nodes,
+        };
+        self.plan.builders.push(builder);
+    }
+
+    /// A `docker` builder is one existing engine; it is modelled as its single node.
+    fn engine_node(
+        &mut self,
+        file: FileId,
+        name: &At<String>,
+        spec: &model::BuilderSpec,
+        driver_opts: &IndexMap<String, String>,
+        scope: &Scope,
+    ) -> Vec<Node> {
+        if let Some(nodes) = &spec.nodes {
+            self.error(
+                Diagnostic::error("plan::misplaced-field", "a `docker` builder has no nodes")
+                    .label(origin(file, nodes.span), "nodes of a `docker` builder")
+                    .help("a `driver: docker` builder is one existing engine: give it `endpoint` or `context`; use `driver: docker-container` for several nodes"),
+            );
+        }
+        let endpoint = match (&spec.endpoint, &spec.context) {
+            (Some(endpoint), None) => self
+                .text(file, endpoint, scope)
+                .map(|e| At::new(Endpoint::Host(e.value), e.at)),
+            (None, Some(context)) => self
+                .text(file, context, scope)
+                .map(|c| At::new(Endpoint::Context(c.value), c.at)),
+            (Some(endpoint), Some(_)) => {
+                self.error(
+                    Diagnostic::error(
+                        "plan::conflicting-fields",
+                        "a `docker` builder takes `endpoint` or `context`, not both",
+                    )
+                    .label(origin(file, endpoint.span), "endpoint given here")
+                    .help("remove one of them"),
+                );
+                None
+            }
+            (None, None) => {
+                self.error(
+                    Diagnostic::error(
+                        "plan::missing-field",
+                        format!(
+                            "`docker` builder `{}` does not say which engine to use",
+                            name.value
+                        ),
+                    )
+                    .label(name.at, "no `endpoint` or `context`")
+                    .help("add `endpoint: ssh://user@host` (or `unix://…`), or `context: NAME`"),
+                );
+                None
+            }
+        };
+        let Some(endpoint) = endpoint else {
+            return Vec::new();
+        };
+        vec![Node {
+            name: name.clone(),
+            endpoint,
+            platforms: self.platforms(file, spec.platforms.as_ref(), scope),
+            max_parallel: spec.max_parallel.as_ref().map(|v| v.value),
+            driver_opts: driver_opts.clone(),
+        }]
+    }
+
+    fn node(
+        &mut self,
+        file: FileId,
+        spec: &model::NodeSpec,
+        builder_opts: &IndexMap<String, String>,
+        scope: &Scope,
+    ) -> Option<Node> {
+        let name = self.text(file, &spec.name, scope)?;
+        let endpoint = self.text(file, &spec.endpoint, scope)?;
+        let mut driver_opts = builder_opts.clone();
+        driver_opts.extend(self.map(file, &spec.driver_opts, scope));
+        if spec.max_parallel.as_ref().is_some_and(|v| v.value == 0) {
+            self.zero_parallel(
+                file,
+                spec.max_parallel
+                    .as_ref()
+                    .map_or(spec.name.span, |v| v.span),
+            );
+        }
+        Some(Node {
+            name,
+            endpoint: At::new(Endpoint::parse(&endpoint.value), endpoint.at),
+            platforms: self.platforms(file, spec.platforms.as_ref(), scope),
+            max_parallel: spec.max_parallel.as_ref().map(|v| v.value),
+            driver_opts,
+        })
+    }
+
+    fn zero_parallel(&mut self, file: FileId, span: Span) {
+        self.error(
+            Diagnostic::error("plan::bad-value", "`max_parallel` must be at least 1")
+                .label(origin(file, span), "zero would run nothing")
+                .help("set it to 1 or more, or remove it for no limit"),
+        );
+    }
+}

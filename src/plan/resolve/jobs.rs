@@ -1,0 +1,217 @@
+//! `builds:`, `syncs:` and `combines:`: each job's references, platforms,
+//! builder and inputs, with build contexts relative to the plan file.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use indexmap::IndexMap;
+
+use super::{Resolver, origin, tidy};
+use crate::plan::address::JobKind;
+use crate::plan::builder_choice::BuilderChoice;
+use crate::plan::diagnostic::Diagnostic;
+use crate::plan::located::Located;
+use crate::plan::reference::ImageRef;
+use crate::plan::resolved::{At, Build, Combine, CombineSource, Placement, Strategy, Sync, Via};
+use crate::plan::source::FileId;
+use crate::plan::{dockerfile, model};
+
+impl Resolver<'_> {
+    pub(super) fn build(
+        &mut self,
+        file: FileId,
+        name: &Located<String>,
+        spec: &Located<model::BuildSpec>,
+    ) {
+        let spec_at = origin(file, spec.span);
+        let spec = &spec.value;
+        for (name, scope) in self.expand(JobKind::Build, file, name, spec.matrix.as_ref()) {
+            let dir = self.plan.sources.get(file).dir().to_path_buf();
+            let context = match &spec.context {
+                Some(c) => self
+                    .text(file, c, &scope)
+                    .map(|c| At::new(tidy(&dir.join(c.value)), c.at)),
+                None => Some(At::new(dir.clone(), name.at)),
+            };
+            let Some(context) = context else { continue };
+            let dockerfile = match &spec.dockerfile {
+                Some(d) => self
+                    .text(file, d, &scope)
+                    .map(|d| At::new(tidy(&context.value.join(d.value)), d.at)),
+                None => Some(At::new(context.value.join("Dockerfile"), context.at)),
+            };
+            let Some(dockerfile) = dockerfile else {
+                continue;
+            };
+            let args = self.map(file, &spec.args, &scope);
+            let labels = self.map(file, &spec.labels, &scope);
+            let builder = match spec.builder.as_ref() {
+                None => Placement::Default,
+                Some(choice) => match &choice.value {
+                    BuilderChoice::One(b) => self
+                        .text(file, &Located::new(b.clone(), choice.span), &scope)
+                        .map_or(Placement::Default, Placement::One),
+                    BuilderChoice::PerPlatform(map) => Placement::PerPlatform(
+                        map.iter()
+                            .filter_map(|(platform, builder)| {
+                                Some((
+                                    self.platform(file, platform, &scope)?,
+                                    self.text(file, builder, &scope)?,
+                                ))
+                            })
+                            .collect(),
+                    ),
+                },
+            };
+            let mut platforms = self.platforms(file, spec.platforms.as_ref(), &scope);
+            if platforms.is_empty()
+                && let Placement::PerPlatform(map) = &builder
+            {
+                platforms = map.iter().map(|(p, _)| p.clone()).collect();
+            }
+            let tags = spec
+                .tags
+                .as_ref()
+                .map(|t| self.images(file, t, &scope))
+                .unwrap_or_default();
+            let push = spec.push.as_ref().map_or(!tags.is_empty(), |p| p.value);
+            if push && tags.is_empty() {
+                let at = spec.push.as_ref().map_or(spec_at, |p| origin(file, p.span));
+                self.error(
+                    Diagnostic::error(
+                        "plan::push-without-tags",
+                        format!("build `{}` pushes but has no tags", name.value),
+                    )
+                    .label(at, "push: true")
+                    .help("add `tags:` naming where to push, or set `push: false`"),
+                );
+            }
+            let strategy = spec.strategy.as_ref().map_or(Strategy::Auto, |s| s.value);
+            let inputs = self.base_images(&dockerfile, &args);
+            let build = Build {
+                context,
+                dockerfile,
+                platforms,
+                builder,
+                tags,
+                args,
+                labels,
+                target: spec
+                    .target
+                    .as_ref()
+                    .and_then(|t| self.text(file, t, &scope))
+                    .map(|t| t.value),
+                push,
+                strategy,
+                needs: self.needs(file, spec.needs.as_ref(), &scope),
+                inputs,
+                name,
+            };
+            self.plan.builds.push(build);
+        }
+    }
+
+    /// Reads the Dockerfile (once per path) for the images its `FROM` lines name.
+    fn base_images(
+        &mut self,
+        dockerfile: &At<PathBuf>,
+        args: &IndexMap<String, String>,
+    ) -> Vec<At<ImageRef>> {
+        let text = self
+            .dockerfiles
+            .entry(dockerfile.value.clone())
+            .or_insert_with(|| std::fs::read_to_string(&dockerfile.value).ok())
+            .clone();
+        let Some(text) = text else {
+            self.error(
+                Diagnostic::error("plan::missing-dockerfile", format!("Dockerfile `{}` not found", self.plan.sources.get(dockerfile.at.file).display_path(&dockerfile.value).display()))
+                    .label(dockerfile.at, "the build's Dockerfile")
+                    .help("create it, or point `context:` (relative to the plan file) and `dockerfile:` (relative to the context) at it"),
+            );
+            return Vec::new();
+        };
+        let args: HashMap<String, String> =
+            args.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        dockerfile::base_images(&text, &args)
+            .into_iter()
+            .filter_map(|base| ImageRef::parse(&base.image).ok())
+            .map(|image| At::new(image, dockerfile.at))
+            .collect()
+    }
+
+    pub(super) fn sync(
+        &mut self,
+        file: FileId,
+        name: &Located<String>,
+        spec: &Located<model::SyncSpec>,
+    ) {
+        let spec = &spec.value;
+        for (name, scope) in self.expand(JobKind::Sync, file, name, spec.matrix.as_ref()) {
+            let from = self.image(file, &spec.from, &scope);
+            self.require_targets(JobKind::Sync, &name, &spec.to);
+            let to = self.images(file, &spec.to, &scope);
+            let platforms = self.platforms(file, spec.platforms.as_ref(), &scope);
+            let builder = spec
+                .builder
+                .as_ref()
+                .and_then(|b| self.text(file, b, &scope));
+            let needs = self.needs(file, spec.needs.as_ref(), &scope);
+            let Some(from) = from else { continue };
+            self.plan.syncs.push(Sync {
+                name,
+                from,
+                to,
+                platforms,
+                via: spec.via.as_ref().map_or(Via::Registry, |v| v.value),
+                builder,
+                needs,
+            });
+        }
+    }
+
+    pub(super) fn combine(
+        &mut self,
+        file: FileId,
+        name: &Located<String>,
+        spec: &Located<model::CombineSpec>,
+    ) {
+        let spec = &spec.value;
+        for (name, scope) in self.expand(JobKind::Combine, file, name, spec.matrix.as_ref()) {
+            let from: Vec<CombineSource> = spec
+                .from
+                .value
+                .iter()
+                .filter_map(|(platform, image)| {
+                    let platform = self.platform(file, platform, &scope);
+                    let image = self.image(file, image, &scope);
+                    Some(CombineSource {
+                        platform: platform?,
+                        image: image?,
+                    })
+                })
+                .collect();
+            if spec.from.value.is_empty() {
+                self.error(
+                    Diagnostic::error("plan::empty-combine", format!("combine `{}` has no sources", name.value))
+                        .label(origin(file, spec.from.span), "no platforms")
+                        .help("map each platform to its image, e.g. `linux/amd64: example.com/app:1-amd64`"),
+                );
+            }
+            self.require_targets(JobKind::Combine, &name, &spec.to);
+            let to = self.images(file, &spec.to, &scope);
+            let builder = spec
+                .builder
+                .as_ref()
+                .and_then(|b| self.text(file, b, &scope));
+            let needs = self.needs(file, spec.needs.as_ref(), &scope);
+            self.plan.combines.push(Combine {
+                name,
+                from,
+                to,
+                via: spec.via.as_ref().map_or(Via::Registry, |v| v.value),
+                builder,
+                needs,
+            });
+        }
+    }
+}
