@@ -1,0 +1,181 @@
+//! Build jobs: one multi-platform build, or one per platform on the builder
+//! that has it, each pushed by digest (or to a staging tag on the `docker`
+//! driver), then the tags moved at once.
+
+use std::path::Path;
+
+use indexmap::IndexMap;
+use serde_json::json;
+use tokio::task::JoinSet;
+
+use super::{JobRunner, image_text, run_logged, staging_tag};
+use crate::apply::placement::{Slot, slots};
+use crate::backend::buildx::{
+    BuildRequest, Engine, Output, RawManifest, digest_from_metadata, parse_raw_manifest,
+    repository_of,
+};
+use crate::backend::process;
+use crate::backend::rawjson::{RawJson, Update};
+use crate::exec::{JobContext, JobError};
+use crate::plan::platform::Platform;
+
+/// What a build publishes: where from, and under which tags.
+pub(super) struct Publish<'a> {
+    pub(super) context: &'a Path,
+    pub(super) dockerfile: &'a Path,
+    pub(super) args: IndexMap<String, String>,
+    pub(super) labels: IndexMap<String, String>,
+    pub(super) target: Option<&'a str>,
+    pub(super) tags: Vec<String>,
+    pub(super) push: bool,
+}
+
+impl JobRunner {
+    pub(super) async fn build(
+        &self,
+        index: usize,
+        dir: &Path,
+        context: &JobContext,
+    ) -> Result<serde_json::Value, JobError> {
+        let build = &self.plan.builds[index];
+        let slots = slots(&self.plan, &build.builder, &build.platforms, build.strategy);
+        // The fingerprint goes on the image, so the next `diff` can read it back.
+        let mut labels = build.labels.clone();
+        for (key, value) in &self.changes[context.job].labels {
+            labels.insert(key.clone(), value.clone());
+        }
+        let publish = Publish {
+            context: &build.context.value,
+            dockerfile: &build.dockerfile.value,
+            args: build.args.clone(),
+            labels,
+            target: build.target.as_deref(),
+            tags: build.tags.iter().map(image_text).collect(),
+            push: build.push,
+        };
+        self.publish(&build.name.value, slots, &publish, dir, context)
+            .await
+    }
+
+    /// Builds on each slot (concurrently), then moves the tags in one step.
+    pub(super) async fn publish(
+        &self,
+        job: &str,
+        slots: Vec<Slot<'_>>,
+        what: &Publish<'_>,
+        dir: &Path,
+        context: &JobContext,
+    ) -> Result<serde_json::Value, JobError> {
+        let repository = what.tags.first().map(|t| repository_of(t));
+        let mut tasks: JoinSet<Result<(usize, Option<String>), JobError>> = JoinSet::new();
+        let engines: Vec<Engine> = slots.iter().map(|s| s.engine.clone()).collect();
+        for (i, slot) in slots.iter().enumerate() {
+            let output = match (&repository, what.push) {
+                (Some(repository), true) if slot.push_by_digest => Output::PushByDigest {
+                    repository: repository.clone(),
+                },
+                (Some(repository), true) => Output::PushTag {
+                    tag: staging_tag(repository, job, &slot.platforms),
+                },
+                _ => Output::Local {
+                    tags: what.tags.clone(),
+                },
+            };
+            let metadata = dir.join(format!("metadata-{i}.json"));
+            let invocation = self.docker.build(&BuildRequest {
+                engine: slot.engine.clone(),
+                builder: slot.builder,
+                context: what.context,
+                dockerfile: what.dockerfile,
+                platforms: slot.platforms.clone(),
+                args: &what.args,
+                labels: &what.labels,
+                target: what.target,
+                output,
+                metadata_file: &metadata,
+            });
+            let context = context.clone();
+            tasks.spawn(async move {
+                let mut progress = RawJson::default();
+                process::run(&invocation, &context, |line| {
+                    for update in progress.feed(line) {
+                        match update {
+                            Update::Step(step) => context.step(step),
+                            Update::Line(line) => context.output(line),
+                        }
+                    }
+                })
+                .await?;
+                let digest = std::fs::read_to_string(&metadata)
+                    .ok()
+                    .and_then(|t| digest_from_metadata(&t));
+                Ok((i, digest))
+            });
+        }
+        let mut digests: Vec<Option<String>> = vec![None; slots.len()];
+        while let Some(joined) = tasks.join_next().await {
+            let (i, digest) =
+                joined.map_err(|err| JobError::fatal(format!("build task failed: {err}")))??;
+            digests[i] = digest;
+        }
+        let platform_digests: serde_json::Map<String, serde_json::Value> = slots
+            .iter()
+            .zip(&digests)
+            .map(|(slot, digest)| {
+                let platforms: Vec<String> =
+                    slot.platforms.iter().map(ToString::to_string).collect();
+                (platforms.join(","), json!(digest))
+            })
+            .collect();
+        let (Some(repository), true) = (repository, what.push) else {
+            return Ok(json!({ "platforms": platform_digests }));
+        };
+        let sources = digests
+            .iter()
+            .map(|d| {
+                d.as_ref()
+                    .map(|d| format!("{repository}@{d}"))
+                    .ok_or_else(|| JobError::fatal("buildx did not report the pushed digest (no `containerimage.digest` in the metadata file)"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        context.step("moving tags");
+        let engine = engines.first().cloned().unwrap_or(Engine::Default);
+        let moved = self
+            .move_tags(job, &engine, &what.tags, &sources, context)
+            .await?;
+        Ok(json!({ "tags": what.tags, "platforms": platform_digests, "tags_moved": moved }))
+    }
+
+    pub(super) async fn inspect(
+        &self,
+        reference: &str,
+        context: &JobContext,
+    ) -> Result<RawManifest, JobError> {
+        let captured = run_logged(
+            &self
+                .docker
+                .imagetools_inspect_raw(&Engine::Default, reference),
+            context,
+        )
+        .await?;
+        parse_raw_manifest(&captured.stdout)
+            .map_err(|err| JobError::fatal(format!("`{reference}`: {err}")))
+    }
+
+    /// The digest of `reference`'s image for `platform`.
+    pub(super) async fn platform_digest(
+        &self,
+        reference: &str,
+        platform: &Platform,
+        context: &JobContext,
+    ) -> Result<String, JobError> {
+        match self.inspect(reference, context).await? {
+            RawManifest::Image { digest } => Ok(digest),
+            RawManifest::Index(entries) => entries
+                .into_iter()
+                .find(|e| e.platform.as_ref().is_some_and(|p| p.matches(platform)))
+                .map(|e| e.digest)
+                .ok_or_else(|| JobError::fatal(format!("`{reference}` has no {platform} image"))),
+        }
+    }
+}

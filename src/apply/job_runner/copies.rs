@@ -1,0 +1,218 @@
+//! Syncs and combines run through buildx: `via: imagetools` (one
+//! `imagetools create`) and `via: builder` (the seed's generated
+//! Dockerfiles, built on the named builder).
+
+use std::path::Path;
+
+use indexmap::IndexMap;
+use serde_json::json;
+
+use super::builds::Publish;
+use super::{JobRunner, image_text, write};
+use crate::apply::placement::slots;
+use crate::backend::buildx::{Engine, RawManifest, repository_of};
+use crate::exec::{JobContext, JobError};
+use crate::plan::platform::Platform;
+use crate::plan::reference::ImageRef;
+use crate::plan::resolved::{At, Driver, Placement, Strategy, Via};
+
+impl JobRunner {
+    pub(super) async fn sync(
+        &self,
+        index: usize,
+        dir: &Path,
+        context: &JobContext,
+    ) -> Result<serde_json::Value, JobError> {
+        let sync = &self.plan.syncs[index];
+        let from = self.resolve(&sync.from.value);
+        let tags: Vec<String> = sync.to.iter().map(image_text).collect();
+        let platforms: Vec<&Platform> = sync.platforms.iter().map(|p| &p.value).collect();
+        match sync.via {
+            Via::Registry => {
+                let to: Vec<ImageRef> = sync.to.iter().map(|t| t.value.clone()).collect();
+                let platforms: Vec<Platform> = platforms.into_iter().cloned().collect();
+                Ok(self
+                    .registries
+                    .sync(&sync.from.value, &to, &platforms, context)
+                    .await?)
+            }
+            Via::Imagetools => {
+                let sources = if platforms.is_empty() {
+                    vec![from.clone()]
+                } else {
+                    let repository = repository_of(&from);
+                    let mut sources = Vec::new();
+                    for platform in &platforms {
+                        sources.push(format!(
+                            "{repository}@{}",
+                            self.platform_digest(&from, platform, context).await?
+                        ));
+                    }
+                    sources
+                };
+                context.step("copying");
+                let moved = self
+                    .move_tags(&sync.name.value, &Engine::Default, &tags, &sources, context)
+                    .await?;
+                Ok(json!({ "tags": tags, "from": from, "tags_moved": moved }))
+            }
+            Via::Builder => {
+                let platforms: Vec<Platform> = if platforms.is_empty() {
+                    match self.inspect(&from, context).await? {
+                        RawManifest::Index(entries) => entries
+                            .iter()
+                            .filter_map(|e| e.platform.as_ref())
+                            .filter(|p| p.os != "unknown")
+                            .filter_map(|p| {
+                                Platform::parse(&format!("{}/{}", p.os, p.architecture)).ok()
+                            })
+                            .collect(),
+                        RawManifest::Image { .. } => Vec::new(),
+                    }
+                } else {
+                    platforms.into_iter().cloned().collect()
+                };
+                // The seed's sync: a Dockerfile that is nothing but its base image.
+                let dockerfile = dir.join("Dockerfile");
+                write(&dockerfile, "ARG IMAGE\nFROM ${IMAGE}\n")?;
+                let mut args = IndexMap::new();
+                args.insert("IMAGE".to_owned(), from.clone());
+                self.on_builder(
+                    &sync.name.value,
+                    sync.builder.as_ref(),
+                    &platforms,
+                    dir,
+                    &dockerfile,
+                    args,
+                    tags,
+                    context,
+                )
+                .await
+            }
+        }
+    }
+
+    pub(super) async fn combine(
+        &self,
+        index: usize,
+        dir: &Path,
+        context: &JobContext,
+    ) -> Result<serde_json::Value, JobError> {
+        let combine = &self.plan.combines[index];
+        let tags: Vec<String> = combine.to.iter().map(image_text).collect();
+        match combine.via {
+            Via::Registry => {
+                let sources: Vec<(Platform, ImageRef)> = combine
+                    .from
+                    .iter()
+                    .map(|s| (s.platform.value.clone(), s.image.value.clone()))
+                    .collect();
+                let to: Vec<ImageRef> = combine.to.iter().map(|t| t.value.clone()).collect();
+                Ok(self.registries.combine(&sources, &to, context).await?)
+            }
+            Via::Imagetools => {
+                let mut sources = Vec::new();
+                for source in &combine.from {
+                    let reference = self.resolve(&source.image.value);
+                    let digest = self
+                        .platform_digest(&reference, &source.platform.value, context)
+                        .await?;
+                    sources.push(format!("{}@{digest}", repository_of(&reference)));
+                }
+                context.step("combining");
+                let moved = self
+                    .move_tags(
+                        &combine.name.value,
+                        &Engine::Default,
+                        &tags,
+                        &sources,
+                        context,
+                    )
+                    .await?;
+                Ok(json!({ "tags": tags, "sources": sources, "tags_moved": moved }))
+            }
+            Via::Builder => {
+                // The seed's combine: one stage per architecture, picked by TARGETARCH.
+                let mut text = String::new();
+                for source in &combine.from {
+                    text.push_str(&format!(
+                        "FROM {} AS {}\n",
+                        image_text(&source.image),
+                        stage_name(&source.platform.value)
+                    ));
+                }
+                text.push_str("FROM ${TARGETARCH}${TARGETVARIANT}\n");
+                let dockerfile = dir.join("Dockerfile");
+                write(&dockerfile, &text)?;
+                let platforms: Vec<Platform> = combine
+                    .from
+                    .iter()
+                    .map(|s| s.platform.value.clone())
+                    .collect();
+                self.on_builder(
+                    &combine.name.value,
+                    combine.builder.as_ref(),
+                    &platforms,
+                    dir,
+                    &dockerfile,
+                    IndexMap::new(),
+                    tags,
+                    context,
+                )
+                .await
+            }
+        }
+    }
+
+    /// A generated Dockerfile built on the job's builder and published.
+    #[allow(clippy::too_many_arguments)]
+    async fn on_builder(
+        &self,
+        job: &str,
+        builder: Option<&At<String>>,
+        platforms: &[Platform],
+        dir: &Path,
+        dockerfile: &Path,
+        args: IndexMap<String, String>,
+        tags: Vec<String>,
+        context: &JobContext,
+    ) -> Result<serde_json::Value, JobError> {
+        let Some(builder) = builder else {
+            return Err(JobError::fatal("`via: builder` needs a builder"));
+        };
+        let at = builder.at;
+        let placement = Placement::One(builder.clone());
+        let located: Vec<At<Platform>> = platforms.iter().map(|p| At::new(p.clone(), at)).collect();
+        let engine_is_docker = self
+            .plan
+            .builders
+            .iter()
+            .find(|b| b.name.value == builder.value)
+            .is_some_and(|b| b.driver == Driver::Docker);
+        let strategy = if engine_is_docker {
+            Strategy::Split
+        } else {
+            Strategy::Multi
+        };
+        let slots = slots(&self.plan, &placement, &located, strategy);
+        let publish = Publish {
+            context: dir,
+            dockerfile,
+            args,
+            labels: IndexMap::new(),
+            target: None,
+            tags,
+            push: true,
+        };
+        self.publish(job, slots, &publish, dir, context).await
+    }
+}
+
+/// `arm64`, or `armv7` where a variant tells two `arm` images apart.
+fn stage_name(platform: &Platform) -> String {
+    format!(
+        "{}{}",
+        platform.architecture,
+        platform.variant.as_deref().unwrap_or("")
+    )
+}
