@@ -226,6 +226,54 @@ fn graph_formats() {
 }
 
 #[test]
+fn target_narrows_validate_graph_and_show_to_the_selection_and_what_it_needs() {
+    let (code, stdout, stderr) =
+        output(plan().args(["validate", "-f", "plans/seed.yaml", "--target", "sync.*"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stdout,
+        "plan is valid: 3 jobs selected by --target of 7 (1 builder, 2 syncs), 1 edge, 1 file\n"
+    );
+
+    let (code, stdout, stderr) = output(plan().args([
+        "graph",
+        "-f",
+        "plans/seed.yaml",
+        "--format",
+        "json",
+        "--target",
+        "sync.alpine-on-builder",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    let graph: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let mut jobs: Vec<&str> = graph["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["address"].as_str().unwrap())
+        .collect();
+    jobs.sort_unstable();
+    assert_eq!(jobs, ["builder.remotebuilder", "sync.alpine-on-builder"]);
+    assert_eq!(graph["edges"].as_array().unwrap().len(), 1);
+
+    let (code, stdout, stderr) =
+        output(plan().args(["show", "-f", "plans/seed.yaml", "--target", "combine.*"]));
+    assert_eq!(code, 0, "{stderr}");
+    let shown: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(shown["combines"].as_array().unwrap().len(), 2);
+    assert!(shown["syncs"].as_array().unwrap().is_empty());
+    assert!(shown["builds"].as_array().unwrap().is_empty());
+
+    let (code, _, stderr) =
+        output(plan().args(["graph", "-f", "plans/seed.yaml", "--target", "nope.*"]));
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("--target `nope.*` matches no job"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn schema_command_prints_the_checked_in_schema() {
     let (code, stdout, _) = output(plan().arg("schema"));
     assert_eq!(code, 0);

@@ -14,7 +14,7 @@ use crate::apply::{JobRef, JobRunner, plan_run};
 use crate::backend::buildx::{Docker, check_installed};
 use crate::backend::registry::Registries;
 use crate::exec::{ContinuePolicy, JobState, Options, RetryPolicy, Subscriber, run};
-use crate::graph::select::{glob_matches, select};
+use crate::graph::select::glob_matches;
 use crate::plan::resolved::Via;
 use crate::report::diff::text as diff_text;
 use crate::report::progress::{ProgressMode, Reporter};
@@ -33,9 +33,6 @@ pub struct ApplyArgs {
     /// What a failure stops.
     #[arg(long = "continue", value_enum, default_value_t = ContinuePolicy::Never)]
     pub continue_policy: ContinuePolicy,
-    /// Only these jobs (glob on addresses, repeatable) and what they need.
-    #[arg(long = "target", value_name = "ADDR")]
-    pub targets: Vec<String>,
     /// Progress output.
     #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
     pub progress: ProgressMode,
@@ -112,7 +109,7 @@ pub fn run_apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> 
     };
     // A saved plan names its files, vars and targets; they replace the flags.
     let mut global = global.clone();
-    let mut targets = args.targets.clone();
+    let mut targets = global.targets.clone();
     if let Some(saved) = &saved {
         global.files = saved.files.iter().map(|f| PathBuf::from(&f.name)).collect();
         global.vars.clone_from(&saved.vars);
@@ -135,18 +132,9 @@ pub fn run_apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> 
             return exit::STALE;
         }
     }
-    let selected = if targets.is_empty() {
-        None
-    } else {
-        match select(&session.graph, &targets) {
-            Ok(selected) => Some(selected),
-            Err(pattern) => {
-                output.err(&format!(
-                    "error: --target `{pattern}` matches no job of the plan\n"
-                ));
-                return exit::ERROR;
-            }
-        }
+    let selected = match session::selection(&session.graph, &targets, output) {
+        Ok(selected) => selected,
+        Err(code) => return code,
     };
     let planned = plan_run(
         &session.plan,

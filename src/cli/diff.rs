@@ -9,7 +9,6 @@ use super::{GlobalArgs, Output, exit, session};
 use crate::apply::plan_run;
 use crate::backend::buildx::Docker;
 use crate::backend::registry::Registries;
-use crate::graph::select::select;
 use crate::report::diff::{Counts, json, markdown, text};
 use crate::state::saved::SavedPlan;
 use crate::state::{Action, Observer, decide};
@@ -32,9 +31,6 @@ pub struct DiffArgs {
     /// Exit 0 when nothing would change, 2 when something would, 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
-    /// Only these jobs (glob on addresses, repeatable) and what they need.
-    #[arg(long = "target", value_name = "ADDR")]
-    pub targets: Vec<String>,
     /// Save the plan with what was observed, for `plan apply FILE`.
     #[arg(long, value_name = "FILE")]
     pub out: Option<std::path::PathBuf>,
@@ -46,18 +42,9 @@ pub fn run(global: &GlobalArgs, args: &DiffArgs, output: &mut Output) -> u8 {
     let Some(session) = session::open(global, output) else {
         return exit::ERROR;
     };
-    let selected = if args.targets.is_empty() {
-        None
-    } else {
-        match select(&session.graph, &args.targets) {
-            Ok(selected) => Some(selected),
-            Err(pattern) => {
-                output.err(&format!(
-                    "error: --target `{pattern}` matches no job of the plan\n"
-                ));
-                return exit::ERROR;
-            }
-        }
+    let selected = match session::selection(&session.graph, &global.targets, output) {
+        Ok(selected) => selected,
+        Err(code) => return code,
     };
     let planned = plan_run(&session.plan, &session.graph, selected.as_deref(), None);
     let Some(runtime) = session::runtime(output) else {
@@ -81,7 +68,12 @@ pub fn run(global: &GlobalArgs, args: &DiffArgs, output: &mut Output) -> u8 {
         DiffFormat::Markdown => markdown(&changes),
     });
     if let Some(path) = &args.out {
-        let saved = SavedPlan::new(&session.plan.sources, &global.vars, &args.targets, &changes);
+        let saved = SavedPlan::new(
+            &session.plan.sources,
+            &global.vars,
+            &global.targets,
+            &changes,
+        );
         let text = serde_json::to_string_pretty(&saved).unwrap_or_default() + "\n";
         if let Err(err) = std::fs::write(path, text) {
             output.err(&format!("error: cannot write {}: {err}\n", path.display()));

@@ -1,4 +1,5 @@
-//! `plan graph`: the job graph as dot, mermaid or JSON.
+//! `plan graph`: the job graph as dot, mermaid or JSON; with `--target`,
+//! only the selected jobs, what they need, and the edges between them.
 
 use super::{GlobalArgs, Output, exit, session};
 use crate::graph::export::{self, Format};
@@ -7,10 +8,11 @@ pub fn run(global: &GlobalArgs, format: Format, output: &mut Output) -> u8 {
     let Some(session) = session::open(global, output) else {
         return exit::ERROR;
     };
-    output.out(&export::render(
-        &session.graph,
-        &session.plan.sources,
-        format,
-    ));
+    let graph = match session::selection(&session.graph, &global.targets, output) {
+        Ok(Some(selected)) => session.graph.subgraph(&selected),
+        Ok(None) => session.graph,
+        Err(code) => return code,
+    };
+    output.out(&export::render(&graph, &session.plan.sources, format));
     exit::OK
 }

@@ -47,6 +47,9 @@ pub struct GlobalArgs {
     /// Set a template variable, overriding `vars` (repeatable).
     #[arg(long = "var", global = true, value_name = "NAME=VALUE", value_parser = crate::plan::resolve::parse_var_override)]
     pub vars: Vec<(String, String)>,
+    /// Work on the jobs whose address matches (a glob: `sync.*`), and what they need (repeatable).
+    #[arg(long = "target", global = true, value_name = "ADDR")]
+    pub targets: Vec<String>,
     /// Run as if started in DIR.
     #[arg(short = 'C', long = "dir", global = true, value_name = "DIR")]
     pub dir: Option<PathBuf>,

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{DiagnosticsFormat, GlobalArgs, Output};
+use crate::graph::select::select;
 use crate::graph::{JobGraph, Validated, build_graph};
 use crate::plan::diagnostic::Diagnostic;
 use crate::plan::pipeline::{self, Request};
@@ -45,6 +46,25 @@ pub fn open(global: &GlobalArgs, output: &mut Output) -> Option<Session> {
     };
     print_diagnostics(&diagnostics, &plan, global, output);
     graph.map(|graph| Session { plan, graph })
+}
+
+/// `--target`: the jobs to work on (by node index), closed under what they
+/// need; `None` when no target was given (every job). A pattern that
+/// matches no job is an error, printed here; `Err` holds the exit code.
+pub fn selection(
+    graph: &JobGraph<Validated>,
+    targets: &[String],
+    output: &mut Output,
+) -> Result<Option<Vec<bool>>, u8> {
+    if targets.is_empty() {
+        return Ok(None);
+    }
+    select(graph, targets).map(Some).map_err(|pattern| {
+        output.err(&format!(
+            "error: --target `{pattern}` matches no job of the plan\n  help: `plan graph` lists every job's address (KIND.NAME, e.g. `sync.alpine`, `build.*`)\n"
+        ));
+        super::exit::ERROR
+    })
 }
 
 fn print_diagnostics(

@@ -1,4 +1,6 @@
-//! `plan validate`: the plan is checked and nothing else is touched.
+//! `plan validate`: the plan is checked and nothing else is touched. The
+//! whole plan is always checked; `--target` narrows what is counted (and
+//! fails when a pattern matches no job).
 
 use super::session::{self, plural};
 use super::{GlobalArgs, Output, exit};
@@ -8,28 +10,33 @@ pub fn run(global: &GlobalArgs, output: &mut Output) -> u8 {
     let Some(session) = session::open(global, output) else {
         return exit::ERROR;
     };
-    let count = |kind: JobKind| {
-        session
-            .graph
-            .jobs()
-            .filter(|(_, j)| j.address.kind == kind)
-            .count()
+    let total = session.graph.len();
+    let graph = match session::selection(&session.graph, &global.targets, output) {
+        Ok(Some(selected)) => session.graph.subgraph(&selected),
+        Ok(None) => session.graph,
+        Err(code) => return code,
     };
+    let count = |kind: JobKind| graph.jobs().filter(|(_, j)| j.address.kind == kind).count();
     let parts: Vec<String> = JobKind::ALL
         .into_iter()
         .map(|kind| (kind, count(kind)))
         .filter(|(_, n)| *n > 0)
         .map(|(kind, n)| format!("{n} {}{}", kind.prefix(), plural(n)))
         .collect();
-    let jobs = session.graph.len();
-    let edges = session.graph.edge_count();
+    let jobs = graph.len();
+    let edges = graph.edge_count();
     let detail = if parts.is_empty() {
         String::new()
     } else {
         format!(" ({})", parts.join(", "))
     };
+    let partial = if jobs < total {
+        format!(" selected by --target of {total}")
+    } else {
+        String::new()
+    };
     output.out(&format!(
-        "plan is valid: {jobs} job{}{detail}, {edges} edge{}, {} file{}\n",
+        "plan is valid: {jobs} job{}{partial}{detail}, {edges} edge{}, {} file{}\n",
         plural(jobs),
         plural(edges),
         session.plan.sources.len(),

@@ -134,6 +134,29 @@ impl<State> JobGraph<State> {
     pub fn dependents(&self, index: NodeIndex) -> impl Iterator<Item = NodeIndex> + '_ {
         self.graph.neighbors_directed(index, Direction::Outgoing)
     }
+
+    /// Only the jobs marked in `keep` (by node index) and the edges between
+    /// them. A part of an acyclic graph is acyclic: the state carries over.
+    pub fn subgraph(&self, keep: &[bool]) -> Self {
+        let graph = self.graph.filter_map(
+            |index, job| {
+                keep.get(index.index())
+                    .copied()
+                    .unwrap_or(false)
+                    .then(|| job.clone())
+            },
+            |_, edge| Some(edge.clone()),
+        );
+        let by_address = graph
+            .node_indices()
+            .map(|index| (graph[index].address.clone(), index))
+            .collect();
+        Self {
+            graph,
+            by_address,
+            state: PhantomData,
+        }
+    }
 }
 
 pub use build::build_graph;

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use indexmap::IndexMap;
 use serde::{Serialize, Serializer};
 
+use super::address::{Address, JobKind};
 pub use super::model::{Driver, Strategy, Via};
 use super::platform::Platform;
 use super::reference::ImageRef;
@@ -42,6 +43,21 @@ pub struct Plan {
     pub builds: Vec<Build>,
     pub syncs: Vec<Sync>,
     pub combines: Vec<Combine>,
+}
+
+impl Plan {
+    /// Keeps only the jobs whose address `keep` accepts (`--target`); the
+    /// settings (vars, registries, mirrors) stay whole.
+    pub fn retain_jobs(&mut self, keep: impl Fn(&Address) -> bool) {
+        self.builders
+            .retain(|b| keep(&Address::new(JobKind::Builder, b.name.value.as_str())));
+        self.builds
+            .retain(|b| keep(&Address::new(JobKind::Build, b.name.value.as_str())));
+        self.syncs
+            .retain(|s| keep(&Address::new(JobKind::Sync, s.name.value.as_str())));
+        self.combines
+            .retain(|c| keep(&Address::new(JobKind::Combine, c.name.value.as_str())));
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
