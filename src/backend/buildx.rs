@@ -5,9 +5,9 @@
 use std::path::Path;
 
 use indexmap::IndexMap;
-use serde::Deserialize;
 
 use super::process::Invocation;
+use super::registry::manifest::{Manifest, images, plan_platform};
 use crate::plan::platform::Platform;
 use crate::plan::resolved::{Builder, Driver, Endpoint};
 
@@ -218,59 +218,36 @@ pub fn digest_from_metadata(text: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// One platform's entry in an image index.
-#[derive(Debug, Clone, Deserialize)]
-pub struct IndexEntry {
-    pub digest: String,
-    pub platform: Option<IndexPlatform>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct IndexPlatform {
-    pub os: String,
-    pub architecture: String,
-    pub variant: Option<String>,
-}
-
-impl IndexPlatform {
-    pub fn matches(&self, platform: &Platform) -> bool {
-        Platform::parse(&match &self.variant {
-            Some(v) => format!("{}/{}/{v}", self.os, self.architecture),
-            None => format!("{}/{}", self.os, self.architecture),
-        })
-        .is_ok_and(|p| p == *platform)
-    }
-}
-
 /// A manifest as `imagetools inspect --raw` prints it: an index, or one image.
 #[derive(Debug, Clone)]
 pub enum RawManifest {
-    Index(Vec<IndexEntry>),
+    /// The images of an index (attestations left out): digest and platform.
+    Index(Vec<(String, Platform)>),
     /// A single image manifest, with the digest of its bytes.
-    Image {
-        digest: String,
-    },
+    Image { digest: String },
 }
 
 pub fn parse_raw_manifest(raw: &str) -> Result<RawManifest, String> {
-    #[derive(Deserialize)]
-    struct Raw {
-        manifests: Option<Vec<IndexEntry>>,
+    // The digest is of the exact bytes; `--raw` prints them with one trailing newline.
+    let bytes = raw.strip_suffix('\n').unwrap_or(raw).as_bytes();
+    let manifest = Manifest {
+        bytes: bytes::Bytes::copy_from_slice(bytes),
+        media_type: Manifest::sniff_media_type(bytes),
+    };
+    if !manifest.is_index() {
+        return Ok(RawManifest::Image {
+            digest: manifest.digest(),
+        });
     }
-    let parsed: Raw = serde_json::from_str(raw).map_err(|err| format!("not a manifest: {err}"))?;
-    match parsed.manifests {
-        Some(entries) => Ok(RawManifest::Index(entries)),
-        None => {
-            use sha2::Digest as _;
-            // The digest is of the exact bytes; `--raw` prints them with one trailing newline.
-            let bytes = raw.strip_suffix('\n').unwrap_or(raw);
-            let digest = format!(
-                "sha256:{}",
-                hex::encode(sha2::Sha256::digest(bytes.as_bytes()))
-            );
-            Ok(RawManifest::Image { digest })
-        }
-    }
+    let index = manifest.index()?;
+    Ok(RawManifest::Index(
+        images(&index)
+            .filter_map(|entry| {
+                let platform = plan_platform(entry.platform().as_ref()?)?;
+                Some((entry.digest().to_string(), platform))
+            })
+            .collect(),
+    ))
 }
 
 /// `major.minor` of `docker buildx version` ("github.com/docker/buildx 0.13.1+ds1 …").
@@ -353,17 +330,14 @@ mod tests {
 
     #[test]
     fn raw_manifests() {
-        let index = r#"{"manifests":[{"digest":"sha256:a","platform":{"os":"linux","architecture":"arm64"}}]}"#;
-        let RawManifest::Index(entries) = parse_raw_manifest(index).unwrap() else {
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let index = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","size":10,"digest":"{digest}","platform":{{"os":"linux","architecture":"arm64","variant":"v8"}}}}]}}"#
+        );
+        let RawManifest::Index(entries) = parse_raw_manifest(&index).unwrap() else {
             panic!()
         };
-        assert!(
-            entries[0]
-                .platform
-                .as_ref()
-                .unwrap()
-                .matches(&Platform::parse("linux/arm64/v8").unwrap())
-        );
+        assert_eq!(entries, [(digest, Platform::parse("linux/arm64").unwrap())]);
         let RawManifest::Image { digest } = parse_raw_manifest("{\"config\":{}}\n").unwrap() else {
             panic!()
         };

@@ -3,14 +3,16 @@
 //! checked against their digest, then renamed; `index.json` is replaced
 //! atomically and last, so a layout never names a blob it does not have.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures_util::StreamExt;
+use oci_spec::image::{Descriptor, ImageIndex, MediaType};
 use sha2::Digest as _;
 use tokio::io::AsyncWriteExt;
 
-use super::registry::manifest::{Descriptor, Manifest, OCI_INDEX};
+use super::registry::manifest::{Manifest, describe};
 use super::registry::store::BlobStream;
 
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -31,17 +33,17 @@ fn blob_path(root: &Path, digest: &str) -> Result<PathBuf, String> {
     Ok(root.join("blobs").join(algorithm).join(hex))
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
-struct IndexFile {
-    #[serde(rename = "schemaVersion")]
-    schema_version: u32,
-    #[serde(rename = "mediaType", default, skip_serializing_if = "Option::is_none")]
-    media_type: Option<String>,
-    manifests: Vec<Descriptor>,
+/// The tag an `index.json` entry carries, if any.
+fn ref_name(descriptor: &Descriptor) -> Option<&str> {
+    descriptor
+        .annotations()
+        .as_ref()
+        .and_then(|a| a.get(REF_NAME))
+        .map(String::as_str)
 }
 
 impl Layout {
-    fn index(&self) -> Result<Option<IndexFile>, String> {
+    fn index(&self) -> Result<Option<ImageIndex>, String> {
         let path = self.root.join("index.json");
         match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes)
@@ -60,18 +62,12 @@ impl Layout {
             let Some(index) = self.index()? else {
                 return Ok(None);
             };
-            let tagged = index.manifests.iter().find(|d| {
-                d.annotations
-                    .as_ref()
-                    .and_then(|a| a.get(REF_NAME))
-                    .and_then(|v| v.as_str())
-                    == Some(reference)
-            });
+            let entries = index.manifests();
+            let tagged = entries.iter().find(|d| ref_name(d) == Some(reference));
             // An untagged reference to a layout with one image means that image.
-            let only =
-                (reference == "latest" && index.manifests.len() == 1).then(|| &index.manifests[0]);
+            let only = (reference == "latest" && entries.len() == 1).then(|| &entries[0]);
             match tagged.or(only) {
-                Some(descriptor) => descriptor.digest.clone(),
+                Some(descriptor) => descriptor.digest().to_string(),
                 None => return Ok(None),
             }
         };
@@ -161,27 +157,20 @@ impl Layout {
             std::fs::write(&layout_file, "{\"imageLayoutVersion\":\"1.0.0\"}")
                 .map_err(|err| format!("cannot write {}: {err}", layout_file.display()))?;
         }
-        let mut index = self.index()?.unwrap_or(IndexFile {
-            schema_version: 2,
-            media_type: Some(OCI_INDEX.into()),
-            manifests: Vec::new(),
+        let mut index = self.index()?.unwrap_or_else(|| {
+            let mut index = ImageIndex::default();
+            index.set_media_type(Some(MediaType::ImageIndex));
+            index
         });
-        index.manifests.retain(|d| {
-            d.annotations
-                .as_ref()
-                .and_then(|a| a.get(REF_NAME))
-                .and_then(|v| v.as_str())
-                != Some(reference)
-        });
-        let mut annotations = serde_json::Map::new();
-        annotations.insert(REF_NAME.into(), reference.into());
-        index.manifests.push(Descriptor {
-            media_type: manifest.media_type.clone(),
-            digest,
-            size: manifest.bytes.len() as u64,
-            platform: None,
-            annotations: Some(annotations),
-        });
+        let mut descriptor = describe(manifest, None)?;
+        descriptor.set_annotations(Some(HashMap::from([(
+            REF_NAME.to_owned(),
+            reference.to_owned(),
+        )])));
+        let mut entries = index.manifests().clone();
+        entries.retain(|d| ref_name(d) != Some(reference));
+        entries.push(descriptor);
+        index.set_manifests(entries);
         let text = serde_json::to_vec_pretty(&index).map_err(|err| err.to_string())?;
         let temp = self
             .root

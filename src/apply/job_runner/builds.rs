@@ -173,8 +173,8 @@ impl JobRunner {
             RawManifest::Image { digest } => Ok(digest),
             RawManifest::Index(entries) => entries
                 .into_iter()
-                .find(|e| e.platform.as_ref().is_some_and(|p| p.matches(platform)))
-                .map(|e| e.digest)
+                .find(|(_, p)| p == platform)
+                .map(|(digest, _)| digest)
                 .ok_or_else(|| JobError::fatal(format!("`{reference}` has no {platform} image"))),
         }
     }

@@ -59,14 +59,9 @@ impl JobRunner {
             Via::Builder => {
                 let platforms: Vec<Platform> = if platforms.is_empty() {
                     match self.inspect(&from, context).await? {
-                        RawManifest::Index(entries) => entries
-                            .iter()
-                            .filter_map(|e| e.platform.as_ref())
-                            .filter(|p| p.os != "unknown")
-                            .filter_map(|p| {
-                                Platform::parse(&format!("{}/{}", p.os, p.architecture)).ok()
-                            })
-                            .collect(),
+                        RawManifest::Index(entries) => {
+                            entries.into_iter().map(|(_, platform)| platform).collect()
+                        }
                         RawManifest::Image { .. } => Vec::new(),
                     }
                 } else {

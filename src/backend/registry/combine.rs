@@ -7,8 +7,11 @@
 use serde_json::json;
 
 use super::client::RegistryError;
+use oci_spec::image::{Descriptor, ImageConfiguration};
+
 use super::manifest::{
-    Descriptor, DescriptorPlatform, ImageConfig, Manifest, build_index, list_platforms,
+    Manifest, build_index, config_platform, describe, for_platform, images as images_of,
+    list_platforms, oci_platform,
 };
 use super::registries::{Located, Registries};
 use super::transfer::Progress;
@@ -71,34 +74,28 @@ impl Registries {
             let (source, manifest) = self.read(image, context).await?;
             let manifest = if manifest.is_index() {
                 let index = manifest.index().map_err(RegistryError::fatal)?;
-                let only: Vec<&Descriptor> = index.images().collect();
-                let entry = index
-                    .for_platform(platform)
+                let only: Vec<&Descriptor> = images_of(&index).collect();
+                let entry = for_platform(&index, platform)
                     .or_else(|| (only.len() == 1).then(|| only[0]))
                     .ok_or_else(|| {
                         RegistryError::fatal(format!(
                             "`{image}` has no {platform} image (it has {})",
-                            list_platforms(&index.manifests)
+                            list_platforms(&index)
                         ))
                     })?;
-                source.store.manifest(&entry.digest).await?.ok_or_else(|| {
-                    RegistryError::fatal(format!(
-                        "`{image}` lists {} but does not have it",
-                        entry.digest
-                    ))
+                let digest = entry.digest().to_string();
+                source.store.manifest(&digest).await?.ok_or_else(|| {
+                    RegistryError::fatal(format!("`{image}` lists {digest} but does not have it"))
                 })?
             } else {
                 manifest
             };
-            let config: ImageConfig = self.config(&source.store, &manifest).await?;
-            let found = Platform::parse(&match &config.variant {
-                Some(v) => format!("{}/{}/{v}", config.os, config.architecture),
-                None => format!("{}/{}", config.os, config.architecture),
-            })
-            .map_err(|err| {
+            let config: ImageConfiguration = self.config(&source.store, &manifest).await?;
+            let found = config_platform(&config).ok_or_else(|| {
                 RegistryError::fatal(format!(
-                    "`{image}`: its config names an odd platform: {}",
-                    err.message
+                    "`{image}`: its config names an odd platform: {}/{}",
+                    config.os(),
+                    config.architecture()
                 ))
             })?;
             if found != *platform {
@@ -106,17 +103,12 @@ impl Registries {
                     "`{image}` is a {found} image, but the plan lists it for {platform}"
                 )));
             }
-            let descriptor = Descriptor {
-                media_type: manifest.media_type.clone(),
-                digest: manifest.digest(),
-                size: manifest.bytes.len() as u64,
-                platform: Some(DescriptorPlatform::from_platform(platform)),
-                annotations: None,
-            };
+            let descriptor =
+                describe(&manifest, Some(oci_platform(platform))).map_err(RegistryError::fatal)?;
             images.push((source, manifest, descriptor));
         }
         let entries: Vec<Descriptor> = images.iter().map(|(_, _, d)| d.clone()).collect();
-        let index = build_index(&entries, None);
+        let index = build_index(&entries, None).map_err(RegistryError::fatal)?;
         Ok((images.into_iter().map(|(l, m, _)| (l, m)).collect(), index))
     }
 }

@@ -11,7 +11,9 @@ use std::sync::atomic::Ordering;
 use futures_util::{StreamExt, TryStreamExt as _};
 
 use super::client::RegistryError;
-use super::manifest::{Descriptor, Manifest};
+use oci_spec::image::Descriptor;
+
+use super::manifest::{Manifest, blobs};
 use super::registries::Registries;
 use super::store::{BlobStream, Store};
 use super::transfer::Progress;
@@ -27,55 +29,53 @@ impl Registries {
         blob: &Descriptor,
         progress: &Progress<'_>,
     ) -> Result<(), RegistryError> {
-        self.once(
-            format!("blob {}@{}", to.describe(), blob.digest),
-            || async {
-                if to.has_blob(&blob.digest).await? {
-                    progress.skipped.fetch_add(1, Ordering::Relaxed);
-                    progress.say();
-                    return Ok(());
+        let digest: &str = blob.digest().as_ref();
+        self.once(format!("blob {}@{digest}", to.describe()), || async {
+            if to.has_blob(digest).await? {
+                progress.skipped.fetch_add(1, Ordering::Relaxed);
+                progress.say();
+                return Ok(());
+            }
+            if let Some(repository) = to.can_mount_from(from)
+                && to.mount(digest, &repository).await?
+            {
+                progress.mounted.fetch_add(1, Ordering::Relaxed);
+                progress.say();
+                return Ok(());
+            }
+            let retry = crate::exec::RetryPolicy {
+                attempts: 6,
+                first_delay: std::time::Duration::from_millis(200),
+                max_delay: std::time::Duration::from_secs(20),
+            };
+            let mut attempt = 1;
+            loop {
+                let result = async {
+                    let stream = from.blob(digest).await?;
+                    let bytes = Arc::clone(&progress.bytes);
+                    let counting: BlobStream = Box::pin(stream.inspect_ok(move |chunk| {
+                        bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                    }));
+                    to.put_blob(digest, blob.size(), counting).await
                 }
-                if let Some(repository) = to.can_mount_from(from)
-                    && to.mount(&blob.digest, &repository).await?
-                {
-                    progress.mounted.fetch_add(1, Ordering::Relaxed);
-                    progress.say();
-                    return Ok(());
-                }
-                let retry = crate::exec::RetryPolicy {
-                    attempts: 6,
-                    first_delay: std::time::Duration::from_millis(200),
-                    max_delay: std::time::Duration::from_secs(20),
-                };
-                let mut attempt = 1;
-                loop {
-                    let result = async {
-                        let stream = from.blob(&blob.digest).await?;
-                        let bytes = Arc::clone(&progress.bytes);
-                        let counting: BlobStream = Box::pin(stream.inspect_ok(move |chunk| {
-                            bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-                        }));
-                        to.put_blob(&blob.digest, blob.size, counting).await
+                .await;
+                match result {
+                    Ok(()) => {
+                        progress.blobs.fetch_add(1, Ordering::Relaxed);
+                        progress.say();
+                        return Ok(());
                     }
-                    .await;
-                    match result {
-                        Ok(()) => {
-                            progress.blobs.fetch_add(1, Ordering::Relaxed);
-                            progress.say();
-                            return Ok(());
-                        }
-                        Err(err) if err.transient && attempt < retry.attempts => {
-                            progress
-                                .context
-                                .output(format!("blob {}: {}; retrying", blob.digest, err.message));
-                            tokio::time::sleep(retry.delay(attempt, err.retry_after)).await;
-                            attempt += 1;
-                        }
-                        Err(err) => return Err(err),
+                    Err(err) if err.transient && attempt < retry.attempts => {
+                        progress
+                            .context
+                            .output(format!("blob {digest}: {}; retrying", err.message));
+                        tokio::time::sleep(retry.delay(attempt, err.retry_after)).await;
+                        attempt += 1;
                     }
+                    Err(err) => return Err(err),
                 }
-            },
-        )
+            }
+        })
         .await
     }
 
@@ -108,7 +108,7 @@ impl Registries {
         let image = manifest.image().map_err(RegistryError::fatal)?;
         // A few blobs at once; written as a loop rather than stream adapters,
         // whose closures over borrowed stores defeat the `Send` check.
-        let mut queue = image.blobs();
+        let mut queue = blobs(&image);
         let mut running = futures_util::stream::FuturesUnordered::new();
         loop {
             while running.len() < BLOB_CONCURRENCY {
@@ -137,7 +137,7 @@ impl Registries {
         // Every platform at once: their own layers upload side by side,
         // shared layers are copied once (see `once`).
         let mut running = futures_util::stream::FuturesUnordered::new();
-        for child in &parsed.manifests {
+        for child in parsed.manifests() {
             running.push(self.copy_child(from, to, child, progress));
         }
         while let Some(result) = running.next().await {
@@ -157,13 +157,16 @@ impl Registries {
         child: &Descriptor,
         progress: &Progress<'_>,
     ) -> Result<(), RegistryError> {
-        let manifest = from.manifest(&child.digest).await?.ok_or_else(|| {
-            RegistryError::fatal(format!(
-                "{} lists {} but does not have it",
-                from.describe(),
-                child.digest
-            ))
-        })?;
+        let manifest = from
+            .manifest(child.digest().as_ref())
+            .await?
+            .ok_or_else(|| {
+                RegistryError::fatal(format!(
+                    "{} lists {} but does not have it",
+                    from.describe(),
+                    child.digest()
+                ))
+            })?;
         if manifest.is_index() {
             return Err(RegistryError::fatal(format!(
                 "{}: nested indexes are not supported",

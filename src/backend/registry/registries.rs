@@ -14,7 +14,9 @@ use tokio::sync::{Mutex, OnceCell};
 
 use super::client::{RegistryClient, RegistryError, Settings};
 use super::held::HeldTags;
-use super::manifest::Manifest;
+use oci_spec::image::ImageConfiguration;
+
+use super::manifest::{Manifest, images};
 use super::store::{Store, layout_store};
 use crate::exec::JobContext;
 use crate::plan::reference::{ImageRef, is_loopback_host};
@@ -217,29 +219,19 @@ impl Registries {
         };
         let manifest = if manifest.is_index() {
             let index = manifest.index().map_err(RegistryError::fatal)?;
-            let Some(first) = index.images().next() else {
+            let Some(first) = images(&index).next() else {
                 return Ok(Some(Default::default()));
             };
-            match located.store.manifest(&first.digest).await? {
+            match located.store.manifest(first.digest().as_ref()).await? {
                 Some(m) => m,
                 None => return Ok(None),
             }
         } else {
             manifest
         };
-        #[derive(serde::Deserialize)]
-        struct Config {
-            config: Option<Inner>,
-        }
-        #[derive(serde::Deserialize)]
-        struct Inner {
-            #[serde(rename = "Labels")]
-            labels: Option<BTreeMap<String, String>>,
-        }
-        let config: Config = self.config(&located.store, &manifest).await?;
-        Ok(Some(
-            config.config.and_then(|c| c.labels).unwrap_or_default(),
-        ))
+        let config: ImageConfiguration = self.config(&located.store, &manifest).await?;
+        let labels = config.config().as_ref().and_then(|c| c.labels().clone());
+        Ok(Some(labels.unwrap_or_default().into_iter().collect()))
     }
 
     /// The digest a target tag points at now; `None` when it does not exist.
@@ -255,7 +247,7 @@ impl Registries {
         manifest: &Manifest,
     ) -> Result<T, RegistryError> {
         let image = manifest.image().map_err(RegistryError::fatal)?;
-        let mut stream = store.blob(&image.config.digest).await?;
+        let mut stream = store.blob(image.config().digest().as_ref()).await?;
         let mut bytes = Vec::new();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk

@@ -2,10 +2,14 @@
 //! digest), or, with `platforms`, a new index holding only those and naming
 //! its source in an annotation.
 
+use std::collections::HashMap;
+
 use serde_json::json;
 
 use super::client::RegistryError;
-use super::manifest::{Manifest, SOURCE_DIGEST_ANNOTATION, build_index, list_platforms};
+use super::manifest::{
+    Manifest, SOURCE_DIGEST_ANNOTATION, build_index, for_platform, list_platforms,
+};
 use super::registries::{Located, Registries};
 use super::store::Store;
 use super::transfer::Progress;
@@ -87,17 +91,17 @@ impl Registries {
             let index = manifest.index().map_err(RegistryError::fatal)?;
             let mut entries = Vec::new();
             for platform in platforms {
-                let entry = index.for_platform(platform).ok_or_else(|| {
+                let entry = for_platform(&index, platform).ok_or_else(|| {
                     RegistryError::fatal(format!(
                         "`{from}` has no {platform} image (it has {})",
-                        list_platforms(&index.manifests)
+                        list_platforms(&index)
                     ))
                 })?;
                 entries.push(entry.clone());
             }
-            let mut annotations = serde_json::Map::new();
-            annotations.insert(SOURCE_DIGEST_ANNOTATION.into(), manifest.digest().into());
-            build_index(&entries, Some(annotations))
+            let annotations =
+                HashMap::from([(SOURCE_DIGEST_ANNOTATION.to_owned(), manifest.digest())]);
+            build_index(&entries, Some(annotations)).map_err(RegistryError::fatal)?
         };
         Ok((source, desired))
     }
