@@ -8,6 +8,8 @@
 //!
 //! Run: `cargo bench --bench scheduler`
 
+#![allow(clippy::print_stdout)] // a benchmark: its report is its output
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -6,6 +6,8 @@ use std::process::ExitCode;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+// The panic hook writes to stderr itself: `Output` may be what panicked.
+#[allow(clippy::print_stderr)]
 fn main() -> ExitCode {
     // A bug must not greet a user with a backtrace: say what to do instead.
     std::panic::set_hook(Box::new(|info| {
