@@ -274,6 +274,34 @@ fn target_narrows_validate_graph_and_show_to_the_selection_and_what_it_needs() {
 }
 
 #[test]
+fn completions_are_a_valid_bash_script_that_knows_the_commands() {
+    let (code, stdout, stderr) = output(plan().args(["completions", "bash"]));
+    assert_eq!(code, 0, "{stderr}");
+    for word in [
+        "validate",
+        "diff",
+        "apply",
+        "--target",
+        "--publish",
+        "--detailed-exitcode",
+    ] {
+        assert!(stdout.contains(word), "{word} missing");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "plan.bash", &stdout);
+    let syntax = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(dir.path().join("plan.bash"))
+        .output()
+        .unwrap();
+    assert!(
+        syntax.status.success(),
+        "{}",
+        String::from_utf8_lossy(&syntax.stderr)
+    );
+}
+
+#[test]
 fn schema_command_prints_the_checked_in_schema() {
     let (code, stdout, _) = output(plan().arg("schema"));
     assert_eq!(code, 0);

@@ -1,6 +1,7 @@
 //! The command line: clap definitions, and one file per command.
 
 mod apply;
+mod completions;
 mod diff;
 mod graph;
 mod output;
@@ -91,6 +92,11 @@ pub enum Command {
     Diff(diff::DiffArgs),
     /// Run the plan: builders, builds, syncs and combines; skips what is already done.
     Apply(apply::ApplyArgs),
+    /// Print a shell completion script (e.g. `plan completions bash > /etc/bash_completion.d/plan`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Runs `plan` with these arguments; returns the exit code.
@@ -123,5 +129,6 @@ pub fn run(args: impl IntoIterator<Item = OsString>, output: &mut Output) -> u8 
         Command::Schema => schema::run(output),
         Command::Diff(args) => diff::run(&cli.global, args, output),
         Command::Apply(args) => apply::run_apply(&cli.global, args, output),
+        Command::Completions { shell } => completions::run(*shell, output),
     }
 }
