@@ -183,6 +183,63 @@ combines:
     );
 }
 
+/// The check of an up-to-date plan reads nothing: whole syncs and combines
+/// of single-image tags are told unchanged from `HEAD`s alone (on Docker
+/// Hub, `HEAD` is not counted against the pull limit; skopeo's `GET`s are).
+/// A combine whose source moved is still read in full, and checked.
+#[test]
+fn an_up_to_date_check_sends_only_head_requests() {
+    let r = TestRegistry::start("");
+    let work = tempfile::tempdir().unwrap();
+    let image = test_image(work.path(), "64K", "32K", 21);
+    seed(&image, "1", &format!("{}/src/img:1", r.host()));
+    seed(&image, "amd64", &format!("{}/src/img:amd64", r.host()));
+    seed(&image, "arm64", &format!("{}/src/img:arm64", r.host()));
+    let text = format!(
+        "version: 1
+syncs:
+  whole:
+    from: {h}/src/img:1
+    to: {h}/dst/img:1
+combines:
+  both:
+    to: {h}/dst/combined:1
+    from:
+      linux/amd64: {h}/src/img:amd64
+      linux/arm64: {h}/src/img:arm64
+",
+        h = r.host()
+    );
+    std::fs::write(work.path().join("plan.yaml"), text).unwrap();
+    let apply = plan(work.path(), &["apply", "--progress", "plain"], &[]);
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+
+    let before = r.log().len();
+    let diff = plan(work.path(), &["diff", "--detailed-exitcode"], &[]);
+    assert_eq!(diff.code, 0, "{}{}", diff.stdout, diff.stderr);
+    let again = plan(work.path(), &["apply", "--progress", "plain"], &[]);
+    assert!(
+        again.stderr.contains("Apply complete: 2 unchanged"),
+        "{}",
+        again.stderr
+    );
+    let methods = methods_since(&r, before);
+    assert!(
+        !methods.is_empty() && methods.iter().all(|m| m == "HEAD"),
+        "{methods:?}"
+    );
+
+    // The arm64 tag now holds the amd64 image: the combine is read, and refused.
+    seed(&image, "amd64", &format!("{}/src/img:arm64", r.host()));
+    let diff = plan(work.path(), &["diff"], &[]);
+    assert!(
+        line_for(&diff.stdout, "combine.both").contains("is a linux/amd64 image"),
+        "{}{}",
+        diff.stdout,
+        diff.stderr
+    );
+}
+
 #[test]
 fn markdown_for_a_pull_request() {
     let r = TestRegistry::start("");

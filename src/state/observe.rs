@@ -153,13 +153,23 @@ impl Observer {
                 }
                 let platforms: Vec<Platform> =
                     sync.platforms.iter().map(|p| p.value.clone()).collect();
-                let desired = self
-                    .registries
-                    .desired_sync(&sync.from.value, &platforms, &context)
-                    .await
-                    .map(|(_, manifest)| manifest.digest())
-                    .map_err(|err| err.message);
-                self.copy(desired, sync.to.iter().map(|t| &t.value)).await
+                let targets = match self.targets_now(sync.to.iter().map(|t| &t.value)).await {
+                    Ok(targets) => targets,
+                    Err(err) => return Observation::Failed(err),
+                };
+                // A whole-image sync wants its source's digest: one `HEAD`.
+                let desired = if platforms.is_empty() {
+                    self.registries.desired_sync_digest(&sync.from.value).await
+                } else {
+                    self.registries
+                        .desired_sync(&sync.from.value, &platforms, &context)
+                        .await
+                        .map(|(_, manifest)| manifest.digest())
+                };
+                Observation::Copy {
+                    desired: desired.map_err(|err| err.message),
+                    targets,
+                }
             }
             JobRef::Combine(i) => {
                 let combine = &plan.combines[i];
@@ -171,14 +181,31 @@ impl Observer {
                     .iter()
                     .map(|s| (s.platform.value.clone(), s.image.value.clone()))
                     .collect();
+                let targets = match self.targets_now(combine.to.iter().map(|t| &t.value)).await {
+                    Ok(targets) => targets,
+                    Err(err) => return Observation::Failed(err),
+                };
+                // Unchanged is told from `HEAD`s when it can be: nothing read.
+                if let Some(digest) = self
+                    .registries
+                    .desired_combine_digest_from_heads(&sources)
+                    .await
+                    && targets
+                        .iter()
+                        .all(|(_, now)| now.as_deref() == Some(digest.as_str()))
+                {
+                    return Observation::Copy {
+                        desired: Ok(digest),
+                        targets,
+                    };
+                }
                 let desired = self
                     .registries
                     .desired_combine(&sources, &context)
                     .await
                     .map(|(_, index)| index.digest())
                     .map_err(|err| err.message);
-                self.copy(desired, combine.to.iter().map(|t| &t.value))
-                    .await
+                Observation::Copy { desired, targets }
             }
             JobRef::Build(i) => {
                 let build = &plan.builds[i];
@@ -206,22 +233,21 @@ impl Observer {
         }
     }
 
-    async fn copy(
+    /// What each target tag points at now (`HEAD`), by reference.
+    async fn targets_now(
         &self,
-        desired: Result<String, String>,
         targets: impl Iterator<Item = &ImageRef>,
-    ) -> Observation {
+    ) -> Result<Vec<(String, Option<String>)>, String> {
         let mut seen = Vec::new();
         for target in targets {
-            match self.registries.current(target).await {
-                Ok(current) => seen.push((target.to_string(), current)),
-                Err(err) => return Observation::Failed(err.message),
-            }
+            let current = self
+                .registries
+                .current(target)
+                .await
+                .map_err(|err| err.message)?;
+            seen.push((target.to_string(), current));
         }
-        Observation::Copy {
-            desired,
-            targets: seen,
-        }
+        Ok(seen)
     }
 
     async fn engine(&self, engine: &Engine) -> Result<String, String> {

@@ -7,11 +7,11 @@
 use serde_json::json;
 
 use super::client::RegistryError;
-use oci_spec::image::{Descriptor, ImageConfiguration};
+use oci_spec::image::{Descriptor, Digest, ImageConfiguration, MediaType};
 
 use super::manifest::{
     Manifest, build_index, config_platform, describe, for_platform, images as images_of,
-    list_platforms, oci_platform,
+    is_index_type, list_platforms, oci_platform,
 };
 use super::registries::{Located, Registries};
 use super::transfer::Progress;
@@ -110,5 +110,32 @@ impl Registries {
         let entries: Vec<Descriptor> = images.iter().map(|(_, _, d)| d.clone()).collect();
         let index = build_index(&entries, None).map_err(RegistryError::fatal)?;
         Ok((images.into_iter().map(|(l, m, _)| (l, m)).collect(), index))
+    }
+
+    /// The digest of the index a combine wants, from `HEAD`s alone, when
+    /// every source is one image manifest (an index has to be read to be
+    /// flattened): the same entries `desired_combine` builds, so the same
+    /// digest. `None` when it cannot be told this way. Only "unchanged" is
+    /// decided on it; anything else is read in full, platform checks and all.
+    pub async fn desired_combine_digest_from_heads(
+        &self,
+        sources: &[(Platform, ImageRef)],
+    ) -> Option<String> {
+        let mut entries = Vec::new();
+        for (platform, image) in sources {
+            let head = self.head(image).await.ok()??;
+            let media_type = head.media_type?;
+            if is_index_type(&media_type) {
+                return None;
+            }
+            let mut entry = Descriptor::new(
+                MediaType::from(media_type.as_str()),
+                head.size?,
+                head.digest.parse::<Digest>().ok()?,
+            );
+            entry.set_platform(Some(oci_platform(platform)));
+            entries.push(entry);
+        }
+        build_index(&entries, None).ok().map(|index| index.digest())
     }
 }

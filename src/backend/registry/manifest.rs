@@ -24,6 +24,11 @@ pub const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/v
 /// The annotation a platform-filtered copy carries: the digest of the full source index.
 pub const SOURCE_DIGEST_ANNOTATION: &str = "dev.buildplan.source.digest";
 
+/// Whether a media type is an index (OCI) or a manifest list (Docker).
+pub fn is_index_type(media_type: &str) -> bool {
+    media_type == OCI_INDEX || media_type == DOCKER_LIST
+}
+
 pub fn digest_of(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
 }
@@ -41,7 +46,7 @@ impl Manifest {
     }
 
     pub fn is_index(&self) -> bool {
-        self.media_type == OCI_INDEX || self.media_type == DOCKER_LIST
+        is_index_type(&self.media_type)
     }
 
     pub fn index(&self) -> Result<ImageIndex, String> {

@@ -17,7 +17,7 @@ use super::held::HeldTags;
 use oci_spec::image::ImageConfiguration;
 
 use super::manifest::{Manifest, images};
-use super::store::{Store, layout_store};
+use super::store::{ManifestHead, Store, layout_store};
 use crate::exec::JobContext;
 use crate::plan::reference::{ImageRef, is_loopback_host};
 use crate::plan::resolved::{Mirror, Registry};
@@ -187,6 +187,23 @@ impl Registries {
             }
         }
         Err(last_error.unwrap_or_else(|| RegistryError::fatal(format!("`{image}` not found"))))
+    }
+
+    /// `HEAD` on `image`, from the first mirror that has it, else the
+    /// registry (the order `read` uses); `None` when none has it.
+    pub(super) async fn head(
+        &self,
+        image: &ImageRef,
+    ) -> Result<Option<ManifestHead>, RegistryError> {
+        let mut last_error = None;
+        for source in self.sources(image)? {
+            match source.store.head(&source.reference).await {
+                Ok(Some(head)) => return Ok(Some(head)),
+                Ok(None) => {}
+                Err(err) => last_error = Some(err),
+            }
+        }
+        last_error.map_or(Ok(None), Err)
     }
 
     /// Runs `work` once per key in this run; concurrent callers wait for the

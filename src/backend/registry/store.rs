@@ -15,6 +15,16 @@ use crate::backend::layout::Layout;
 
 pub type BlobStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
 
+/// What a `HEAD` tells of a manifest: enough to name it in an index without
+/// reading it (on Docker Hub, a `HEAD` is not counted against the pull limit).
+#[derive(Debug, Clone)]
+pub struct ManifestHead {
+    pub digest: String,
+    /// A manifest media type, when the registry said one.
+    pub media_type: Option<String>,
+    pub size: Option<u64>,
+}
+
 pub enum Store {
     Registry {
         client: Arc<RegistryClient>,
@@ -113,22 +123,36 @@ impl Store {
 
     /// The digest at a tag, without fetching the manifest (`HEAD`).
     pub async fn digest_of(&self, reference: &str) -> Result<Option<String>, RegistryError> {
+        Ok(self.head(reference).await?.map(|head| head.digest))
+    }
+
+    /// What a `HEAD` says of the manifest at a tag or digest; `None` when
+    /// there is none.
+    pub async fn head(&self, reference: &str) -> Result<Option<ManifestHead>, RegistryError> {
         match self {
             Self::Registry { client, repository } => {
                 let response =
                     Self::manifest_response(client, repository, reference, Method::HEAD).await?;
                 Ok(response.and_then(|r| {
-                    r.headers()
-                        .get("docker-content-digest")
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_owned)
+                    let header = |name| r.headers().get(name).and_then(|v| v.to_str().ok());
+                    Some(ManifestHead {
+                        digest: header("docker-content-digest")?.to_owned(),
+                        media_type: header("content-type")
+                            .map(|t| t.split(';').next().unwrap_or(t).trim().to_owned())
+                            .filter(|t| t.contains("manifest") || t.contains("index")),
+                        size: header("content-length").and_then(|n| n.parse().ok()),
+                    })
                 }))
             }
             Self::Layout(layout) => Ok(layout
                 .manifest(reference)
                 .await
                 .map_err(RegistryError::fatal)?
-                .map(|m| m.digest())),
+                .map(|m| ManifestHead {
+                    digest: m.digest(),
+                    size: Some(m.bytes.len() as u64),
+                    media_type: Some(m.media_type),
+                })),
         }
     }
 

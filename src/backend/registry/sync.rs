@@ -105,4 +105,14 @@ impl Registries {
         };
         Ok((source, desired))
     }
+
+    /// The digest a whole-image sync wants at its targets, from one `HEAD`
+    /// on its source (its own digest: the copy is byte for byte). Nothing
+    /// is read, so a check spends no pull quota.
+    pub async fn desired_sync_digest(&self, from: &ImageRef) -> Result<String, RegistryError> {
+        self.head(from)
+            .await?
+            .map(|head| head.digest)
+            .ok_or_else(|| RegistryError::fatal(format!("`{from}` not found")))
+    }
 }
