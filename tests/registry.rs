@@ -446,7 +446,7 @@ fn faults_are_retried_until_the_copy_completes() {
         target.port,
         fault_proxy::Behaviour {
             fault_every: 3,
-            throttle: None,
+            ..Default::default()
         },
     );
     let plan = format!(
@@ -471,6 +471,40 @@ fn faults_are_retried_until_the_copy_completes() {
 }
 
 #[test]
+fn a_spent_pull_quota_fails_at_once_and_says_what_to_do() {
+    let source = TestRegistry::start("");
+    let work = tempfile::tempdir().unwrap();
+    let proxy = fault_proxy::start(
+        source.port,
+        fault_proxy::Behaviour {
+            quota_spent: true,
+            ..Default::default()
+        },
+    );
+    let target = TestRegistry::start("");
+    let plan = format!(
+        "version: 1\nsyncs:\n  img:\n    from: 127.0.0.1:{p}/src/img:1\n    to: {t}/dst/img:1\n",
+        p = proxy.port,
+        t = target.host()
+    );
+    let run = apply(work.path(), &plan, &[], &[]);
+    assert_eq!(run.code, 1, "{}", run.output);
+    assert!(
+        run.output.contains("pull limit reached")
+            && run.output.contains(&format!("127.0.0.1:{}", proxy.port))
+            && run.output.contains("docker login"),
+        "{}",
+        run.output
+    );
+    // No retry storm: the diff's one look and the job's one look.
+    let requests = proxy
+        .counters
+        .requests
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert!(requests <= 2, "{requests} requests");
+}
+
+#[test]
 fn a_killed_run_leaves_the_tag_untouched_and_a_rerun_completes() {
     let source = TestRegistry::start("");
     let target = TestRegistry::start("");
@@ -484,8 +518,8 @@ fn a_killed_run_leaves_the_tag_untouched_and_a_rerun_completes() {
     let proxy = fault_proxy::start(
         target.port,
         fault_proxy::Behaviour {
-            fault_every: 0,
             throttle: Some(Duration::from_millis(40)),
+            ..Default::default()
         },
     );
     let plan = format!(

@@ -1,6 +1,7 @@
 //! A small HTTP proxy for tests, in front of a registry: it answers a share
 //! of requests itself with 503, 429 (with `Retry-After`) or a reset
-//! connection, and can slow every byte down. Each request gets its own
+//! connection, or every request as a spent pull quota, and can slow every
+//! byte down. Each request gets its own
 //! upstream connection (`Connection: close`), so faults land on requests,
 //! not on whole keep-alive connections.
 
@@ -23,12 +24,15 @@ pub struct Proxy {
     pub counters: Arc<Counters>,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 pub struct Behaviour {
     /// Every n-th request gets a fault (0: none).
     pub fault_every: usize,
     /// Pause per 64 KiB forwarded.
     pub throttle: Option<Duration>,
+    /// Every request is refused as Docker Hub refuses a spent pull quota:
+    /// 429, `RateLimit-Remaining: 0;w=21600`, no `Retry-After`.
+    pub quota_spent: bool,
 }
 
 /// Starts the proxy on its own thread and runtime; it lives as long as the test.
@@ -78,6 +82,13 @@ async fn handle(
     let n = counters.requests.fetch_add(1, Ordering::SeqCst) + 1;
     if head.starts_with(b"PUT ") {
         counters.puts.fetch_add(1, Ordering::SeqCst);
+    }
+    if behaviour.quota_spent {
+        counters.faults.fetch_add(1, Ordering::SeqCst);
+        client
+            .write_all(b"HTTP/1.1 429 Too Many Requests\r\nRateLimit-Limit: 100;w=21600\r\nRateLimit-Remaining: 0;w=21600\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .await?;
+        return Ok(());
     }
     if behaviour.fault_every > 0 && n.is_multiple_of(behaviour.fault_every) {
         counters.faults.fetch_add(1, Ordering::SeqCst);

@@ -236,16 +236,32 @@ impl RegistryClient {
                 }
             }
             if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-                let retry_after = response
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
+                let header = |name| {
+                    response
+                        .headers()
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned)
+                };
+                let retry_after = header(reqwest::header::RETRY_AFTER.as_str())
                     .and_then(|v| v.trim().parse::<u64>().ok())
                     .map(Duration::from_secs);
-                let remaining = response
-                    .headers()
-                    .get("ratelimit-remaining")
-                    .and_then(|v| v.to_str().ok())
+                let remaining = header("ratelimit-remaining");
+                if status == StatusCode::TOO_MANY_REQUESTS
+                    && quota_exhausted(remaining.as_deref(), retry_after)
+                {
+                    // A spent pull quota (Docker Hub: a count per six hours)
+                    // does not come back within any sensible retry: say so now.
+                    return Err(RegistryError::fatal(format!(
+                        "{} refused: pull limit reached (RateLimit-Limit: {}, RateLimit-Remaining: {}); log in with `docker login {}` for a higher limit, add a mirror for it under `mirrors:`, or wait for the window to pass",
+                        self.host,
+                        header("ratelimit-limit").unwrap_or_else(|| "?".into()),
+                        remaining.unwrap_or_default(),
+                        self.host
+                    ))
+                    .status(status));
+                }
+                let remaining = remaining
                     .map(|v| format!(" (RateLimit-Remaining: {v})"))
                     .unwrap_or_default();
                 return Err(RegistryError {
@@ -430,4 +446,31 @@ fn error_chain(err: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// Whether a 429 means a spent quota rather than a burst: the registry
+/// says nothing is left (`RateLimit-Remaining: 0`, as Docker Hub sends it,
+/// `0;w=21600`) and gives no `Retry-After` within five minutes.
+fn quota_exhausted(remaining: Option<&str>, retry_after: Option<Duration>) -> bool {
+    let spent = remaining
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|n| n.trim() == "0");
+    spent && retry_after.is_none_or(|wait| wait > Duration::from_secs(300))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spent_quota_is_not_retried_but_a_burst_is() {
+        assert!(quota_exhausted(Some("0;w=21600"), None));
+        assert!(quota_exhausted(Some("0"), Some(Duration::from_secs(3600))));
+        assert!(!quota_exhausted(
+            Some("0;w=21600"),
+            Some(Duration::from_secs(1))
+        ));
+        assert!(!quota_exhausted(Some("12;w=21600"), None));
+        assert!(!quota_exhausted(None, None));
+    }
 }
