@@ -32,9 +32,10 @@ impl<'a> Progress<'a> {
 
     pub(super) fn say(&self) {
         let bytes = self.bytes.load(Ordering::Relaxed);
+        let blobs = self.blobs.load(Ordering::Relaxed);
         self.context.step(format!(
-            "{} blobs copied ({}), {} mounted, {} present",
-            self.blobs.load(Ordering::Relaxed),
+            "{blobs} blob{} copied ({}), {} mounted, {} present",
+            if blobs == 1 { "" } else { "s" },
             human_bytes(bytes),
             self.mounted.load(Ordering::Relaxed),
             self.skipped.load(Ordering::Relaxed)
