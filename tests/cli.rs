@@ -302,6 +302,18 @@ fn completions_are_a_valid_bash_script_that_knows_the_commands() {
 }
 
 #[test]
+fn apply_of_a_file_that_is_not_a_saved_plan_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "notes.json", "{\"hello\": 1}");
+    let (code, _, stderr) = output(plan().current_dir(dir.path()).args(["apply", "notes.json"]));
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("notes.json is not a plan saved by `plan diff --out`"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn schema_command_prints_the_checked_in_schema() {
     let (code, stdout, _) = output(plan().arg("schema"));
     assert_eq!(code, 0);

@@ -447,6 +447,25 @@ fn a_failed_platform_moves_no_tag() {
 }
 
 #[test]
+fn publish_at_end_refuses_a_build_that_reads_this_runs_output_before_anything_runs() {
+    let plan = "version: 1\nbuilders:\n  amd:\n    driver: docker\n    endpoint: unix:///run/amd.sock\n    platforms: [linux/amd64]\nbuilds:\n  base:\n    context: ctx\n    builder: amd\n    tags: [r.test/base:1]\n  app:\n    context: app\n    builder: amd\n    tags: [r.test/app:1]\n";
+    let fake = Fake::new(plan);
+    std::fs::create_dir(fake.path("app")).unwrap();
+    std::fs::write(fake.path("app/Dockerfile"), "FROM r.test/base:1\n").unwrap();
+    let (code, out) = fake.apply(&["--publish", "at-end"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("--publish at-end cannot run build.app")
+            && out.contains("use --publish immediate"),
+        "{out}"
+    );
+    assert!(
+        fake.calls_with("buildx build").is_empty(),
+        "nothing may run: {out}"
+    );
+}
+
+#[test]
 fn missing_docker_or_buildx_is_said_before_anything_runs() {
     let fake = Fake::new(&syncs(1, ""));
     let out = Command::new(assert_cmd::cargo::cargo_bin("plan"))

@@ -2,19 +2,22 @@
 //! graph allows, with progress, a summary, and a clean stop on Ctrl-C.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
+use super::duration::parse_duration;
+use super::signals::cancel_on_signal;
 use super::{GlobalArgs, Output, exit, session};
 use crate::apply::{JobRef, JobRunner, plan_run};
 use crate::backend::buildx::{Docker, check_installed};
 use crate::backend::registry::Registries;
 use crate::exec::{ContinuePolicy, JobState, Options, RetryPolicy, Subscriber, run};
 use crate::graph::select::glob_matches;
+use crate::plan::address::JobKind;
 use crate::plan::resolved::Via;
 use crate::report::diff::text as diff_text;
 use crate::report::progress::{ProgressMode, Reporter};
@@ -67,75 +70,28 @@ pub enum Publish {
     AtEnd,
 }
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let (number, unit) = text.trim().split_at(
-        text.trim()
-            .find(|c: char| !c.is_ascii_digit() && c != '.')
-            .unwrap_or(text.trim().len()),
-    );
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration like 90s, 30m or 2h"))?;
-    let seconds = match unit {
-        "" | "s" => value,
-        "ms" => value / 1000.0,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        _ => {
-            return Err(format!(
-                "`{text}`: unknown unit `{unit}` (use ms, s, m or h)"
-            ));
-        }
-    };
-    Ok(Duration::from_secs_f64(seconds))
+pub fn run_apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> u8 {
+    match apply(global, args, output) {
+        Ok(code) | Err(code) => code,
+    }
 }
 
-pub fn run_apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> u8 {
-    let saved = match &args.saved {
-        None => None,
-        Some(path) => match std::fs::read_to_string(path)
-            .map_err(|e| e.to_string())
-            .and_then(|t| serde_json::from_str::<SavedPlan>(&t).map_err(|e| e.to_string()))
-        {
-            Ok(saved) if saved.kind == crate::state::saved::KIND => Some(saved),
-            Ok(_) | Err(_) => {
-                output.err(&format!(
-                    "error: {} is not a plan saved by `plan diff --out`\n",
-                    path.display()
-                ));
-                return exit::ERROR;
-            }
-        },
-    };
+/// The run, step by step; `Err` is an exit code for a run that stopped
+/// before its jobs (its message already printed).
+fn apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> Result<u8, u8> {
+    let saved = read_saved(args.saved.as_deref(), output)?;
     // A saved plan names its files, vars and targets; they replace the flags.
     let mut global = global.clone();
-    let mut targets = global.targets.clone();
     if let Some(saved) = &saved {
         global.files = saved.files.iter().map(|f| PathBuf::from(&f.name)).collect();
         global.vars.clone_from(&saved.vars);
-        targets.clone_from(&saved.targets);
+        global.targets.clone_from(&saved.targets);
     }
-    let global = &global;
-    let Some(session) = session::open(global, output) else {
-        return exit::ERROR;
-    };
+    let session = session::open(&global, output).ok_or(exit::ERROR)?;
     if let Some(saved) = &saved {
-        let now = files_of(&session.plan.sources);
-        let changed: Vec<&str> = saved
-            .files
-            .iter()
-            .filter(|f| !now.contains(f))
-            .map(|f| f.name.as_str())
-            .collect();
-        if !changed.is_empty() {
-            output.err(&format!("error: the saved plan is stale: {} changed since `plan diff --out`\n  help: run `plan diff --out` again\n", changed.join(", ")));
-            return exit::STALE;
-        }
+        refuse_changed_files(saved, &session, output)?;
     }
-    let selected = match session::selection(&session.graph, &targets, output) {
-        Ok(selected) => selected,
-        Err(code) => return code,
-    };
+    let selected = session::selection(&session.graph, &global.targets, output)?;
     let planned = plan_run(
         &session.plan,
         &session.graph,
@@ -150,68 +106,30 @@ pub fn run_apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> 
     });
     let docker = Docker::default();
     if needs_docker && let Err(message) = check_installed(&docker) {
-        output.err(&format!("error: {message}\n"));
-        return exit::ERROR;
+        return Err(fail(output, &message));
     }
-    if let Some(dir) = &args.log_dir
-        && let Err(err) = std::fs::create_dir_all(dir)
-    {
-        output.err(&format!(
-            "error: cannot create the log folder {}: {err}\n",
-            dir.display()
-        ));
-        return exit::ERROR;
+    if let Some(dir) = &args.log_dir {
+        std::fs::create_dir_all(dir).map_err(|err| {
+            fail(
+                output,
+                &format!("cannot create the log folder {}: {err}", dir.display()),
+            )
+        })?;
     }
-    let workdir = match tempfile::Builder::new().prefix("buildplan-").tempdir() {
-        Ok(dir) => dir,
-        Err(err) => {
-            output.err(&format!("error: cannot create a work folder: {err}\n"));
-            return exit::ERROR;
-        }
-    };
-    let addresses: Vec<String> = planned.addresses.iter().map(ToString::to_string).collect();
-    let reporter = Arc::new(Reporter::new(
-        args.progress,
-        addresses.clone(),
-        args.log_dir.clone(),
-        std::io::stderr().is_terminal(),
-        std::env::var_os("CI").is_some(),
-        output.github_actions,
-        Box::new(std::io::stderr()),
-    ));
+    let workdir = tempfile::Builder::new()
+        .prefix("buildplan-")
+        .tempdir()
+        .map_err(|err| fail(output, &format!("cannot create a work folder: {err}")))?;
     let registries = Arc::new(Registries::new(
         session.plan.registries.clone(),
         session.plan.mirrors.clone(),
     ));
     if args.publish == Publish::AtEnd {
-        // A build reads its base images by tag in its Dockerfile; under
-        // at-end the tag would still be the old one. Say so before anything runs.
-        let reads_own: Vec<String> = session
-            .graph
-            .jobs()
-            .filter(|(_, job)| job.address.kind == crate::plan::address::JobKind::Build)
-            .filter(|(node, _)| {
-                session.graph.dependencies(*node).any(|dep| {
-                    session
-                        .graph
-                        .reasons(dep, *node)
-                        .any(|e| matches!(e, crate::graph::Edge::Image(_)))
-                })
-            })
-            .map(|(_, job)| job.address.to_string())
-            .collect();
-        if !reads_own.is_empty() {
-            output.err(&format!(
-                "error: --publish at-end cannot run {}: its Dockerfile reads an image this run produces, by a tag that would only move at the end\n  help: use --publish immediate for this plan\n",
-                reads_own.join(", ")
-            ));
-            return exit::ERROR;
-        }
+        refuse_at_end_reads(&session, output)?;
         registries.hold_tags();
     }
-    let Some(runtime) = session::runtime(output) else {
-        return exit::ERROR;
-    };
+    let runtime = session::runtime(output).ok_or(exit::ERROR)?;
+
     // The same decision `plan diff` shows: what is already done is skipped.
     let observer = Observer::new(Arc::clone(&registries), docker.clone());
     let observed = runtime.block_on(observer.observe(&session.plan, &planned));
@@ -223,16 +141,27 @@ pub fn run_apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> 
                 "error: the saved plan is stale; since `plan diff --out` these moved:\n{}\n  help: review `plan diff` again, then apply\n",
                 drift.iter().map(|d| format!("  - {d}")).collect::<Vec<_>>().join("\n")
             ));
-            return exit::STALE;
+            return Err(exit::STALE);
         }
     }
     if args.progress != ProgressMode::Json {
         output.err(&diff_text(&changes));
     }
+
+    let addresses: Vec<String> = planned.addresses.iter().map(ToString::to_string).collect();
     let forced: Vec<bool> = addresses
         .iter()
         .map(|a| args.force.iter().any(|g| glob_matches(g, a)))
         .collect();
+    let reporter = Arc::new(Reporter::new(
+        args.progress,
+        addresses.clone(),
+        args.log_dir.clone(),
+        std::io::stderr().is_terminal(),
+        std::env::var_os("CI").is_some(),
+        output.github_actions,
+        Box::new(std::io::stderr()),
+    ));
     let runner = Arc::new(JobRunner {
         registries: Arc::clone(&registries),
         changes,
@@ -256,7 +185,7 @@ pub fn run_apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> 
     let started = Instant::now();
     let cancel = CancellationToken::new();
     let records = runtime.block_on(async {
-        let watcher = tokio::spawn(interrupt_on_signal(cancel.clone()));
+        let watcher = tokio::spawn(cancel_on_signal(cancel.clone()));
         let subscriber: Arc<dyn Subscriber> = reporter.clone();
         let records = run(
             &planned.schedule,
@@ -270,30 +199,11 @@ pub fn run_apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> 
         records
     });
     reporter.finish();
+
     let interrupted = cancel.is_cancelled();
     let succeeded = !interrupted && records.iter().all(|r| r.state == JobState::Succeeded);
-    let mut publish_failed = false;
-    if args.publish == Publish::AtEnd {
-        if succeeded {
-            let published = runtime.block_on(async {
-                let native = registries.publish_held().await.map_err(|e| e.message)?;
-                let buildx = runner.publish_held().await?;
-                Ok::<_, String>(native.len() + buildx.len())
-            });
-            match published {
-                Ok(n) => output.err(&format!(
-                    "Published: every job succeeded, {n} tag move{} done.\n",
-                    if n == 1 { "" } else { "s" }
-                )),
-                Err(err) => {
-                    publish_failed = true;
-                    output.err(&format!("error: publishing the held tags failed: {err}\n  help: run `plan apply --publish at-end` again; the content is in place\n"));
-                }
-            }
-        } else {
-            output.err("Nothing published: the run did not succeed, so no tag moved (content pushed by digest stays unreferenced).\n");
-        }
-    }
+    let published = args.publish != Publish::AtEnd
+        || publish_held(succeeded, &runtime, &registries, &runner, output);
     let summary = summarize(
         &addresses,
         &records,
@@ -306,50 +216,121 @@ pub fn run_apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> 
         let mut text = serde_json::to_string_pretty(&summary).unwrap_or_default();
         text.push('\n');
         if let Err(err) = std::fs::write(path, text) {
-            output.err(&format!(
-                "error: cannot write the summary to {}: {err}\n",
-                path.display()
-            ));
+            fail(
+                output,
+                &format!("cannot write the summary to {}: {err}", path.display()),
+            );
         }
     }
-    if interrupted {
+    Ok(if interrupted {
         exit::INTERRUPTED
-    } else if succeeded && !publish_failed {
+    } else if succeeded && published {
         exit::OK
     } else {
         exit::ERROR
-    }
+    })
 }
 
-/// Ctrl-C or SIGTERM cancels the run (once; a second signal changes nothing,
-/// the grace period still applies).
-async fn interrupt_on_signal(cancel: CancellationToken) {
-    let mut terminate =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = async {
-            match &mut terminate {
-                Some(signal) => { signal.recv().await; }
-                None => std::future::pending::<()>().await,
-            }
-        } => {}
-    }
-    cancel.cancel();
+/// Prints `error: MESSAGE`; returns the exit code for it.
+fn fail(output: &mut Output, message: &str) -> u8 {
+    output.err(&format!("error: {message}\n"));
+    exit::ERROR
 }
 
-#[cfg(test)]
-mod tests {
-    use super::parse_duration;
-    use std::time::Duration;
+/// The plan saved by `plan diff --out`, if one was given.
+fn read_saved(path: Option<&Path>, output: &mut Output) -> Result<Option<SavedPlan>, u8> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    std::fs::read_to_string(path)
+        .map_err(|e| e.to_string())
+        .and_then(|t| serde_json::from_str::<SavedPlan>(&t).map_err(|e| e.to_string()))
+        .ok()
+        .filter(|saved| saved.kind == crate::state::saved::KIND)
+        .map(Some)
+        .ok_or_else(|| {
+            fail(
+                output,
+                &format!(
+                    "{} is not a plan saved by `plan diff --out`",
+                    path.display()
+                ),
+            )
+        })
+}
 
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
-        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("5d").is_err());
+/// A saved plan is stale when a plan file changed since it was saved.
+fn refuse_changed_files(
+    saved: &SavedPlan,
+    session: &session::Session,
+    output: &mut Output,
+) -> Result<(), u8> {
+    let now = files_of(&session.plan.sources);
+    let changed: Vec<&str> = saved
+        .files
+        .iter()
+        .filter(|f| !now.contains(f))
+        .map(|f| f.name.as_str())
+        .collect();
+    if changed.is_empty() {
+        return Ok(());
+    }
+    output.err(&format!(
+        "error: the saved plan is stale: {} changed since `plan diff --out`\n  help: run `plan diff --out` again\n",
+        changed.join(", ")
+    ));
+    Err(exit::STALE)
+}
+
+/// `--publish at-end` cannot run a build whose Dockerfile reads, by tag, an
+/// image this run produces: the tag would still be the old one. Said before
+/// anything runs.
+fn refuse_at_end_reads(session: &session::Session, output: &mut Output) -> Result<(), u8> {
+    let readers: Vec<String> = session
+        .graph
+        .image_readers()
+        .filter(|job| job.address.kind == JobKind::Build)
+        .map(|job| job.address.to_string())
+        .collect();
+    if readers.is_empty() {
+        return Ok(());
+    }
+    output.err(&format!(
+        "error: --publish at-end cannot run {}: its Dockerfile reads an image this run produces, by a tag that would only move at the end\n  help: use --publish immediate for this plan\n",
+        readers.join(", ")
+    ));
+    Err(exit::ERROR)
+}
+
+/// `--publish at-end`: moves every held tag if every job succeeded, else
+/// none. Returns whether publishing went through.
+fn publish_held(
+    succeeded: bool,
+    runtime: &tokio::runtime::Runtime,
+    registries: &Registries,
+    runner: &JobRunner,
+    output: &mut Output,
+) -> bool {
+    if !succeeded {
+        output.err("Nothing published: the run did not succeed, so no tag moved (content pushed by digest stays unreferenced).\n");
+        return true;
+    }
+    let moved = runtime.block_on(async {
+        let native = registries.publish_held().await.map_err(|e| e.message)?;
+        let buildx = runner.publish_held().await?;
+        Ok::<_, String>(native.len() + buildx.len())
+    });
+    match moved {
+        Ok(n) => {
+            output.err(&format!(
+                "Published: every job succeeded, {n} tag move{} done.\n",
+                if n == 1 { "" } else { "s" }
+            ));
+            true
+        }
+        Err(err) => {
+            output.err(&format!("error: publishing the held tags failed: {err}\n  help: run `plan apply --publish at-end` again; the content is in place\n"));
+            false
+        }
     }
 }

@@ -3,11 +3,13 @@
 mod apply;
 mod completions;
 mod diff;
+mod duration;
 mod graph;
 mod output;
 mod schema;
 mod session;
 mod show;
+mod signals;
 mod validate;
 
 use std::ffi::OsString;

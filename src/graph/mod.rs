@@ -135,6 +135,18 @@ impl<State> JobGraph<State> {
         self.graph.neighbors_directed(index, Direction::Outgoing)
     }
 
+    /// The jobs that read an image another job of this plan writes.
+    pub fn image_readers(&self) -> impl Iterator<Item = &Job> {
+        self.graph
+            .node_indices()
+            .filter(|&node| {
+                self.graph
+                    .edges_directed(node, Direction::Incoming)
+                    .any(|edge| matches!(edge.weight(), Edge::Image(_)))
+            })
+            .map(|node| &self.graph[node])
+    }
+
     /// Only the jobs marked in `keep` (by node index) and the edges between
     /// them. A part of an acyclic graph is acyclic: the state carries over.
     pub fn subgraph(&self, keep: &[bool]) -> Self {
