@@ -6,6 +6,41 @@ use std::collections::HashMap;
 
 use docker_credential::DockerCredential;
 
+/// What a request needs to be allowed: pull from a repository, push to it,
+/// and pull from another (a cross-repository mount).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Scope {
+    pub repository: String,
+    pub push: bool,
+    pub mount_from: Option<String>,
+}
+
+impl Scope {
+    pub fn pull(repository: &str) -> Self {
+        Self {
+            repository: repository.to_owned(),
+            push: false,
+            mount_from: None,
+        }
+    }
+
+    pub fn push(repository: &str) -> Self {
+        Self {
+            push: true,
+            ..Self::pull(repository)
+        }
+    }
+
+    pub fn scopes(&self) -> Vec<String> {
+        let action = if self.push { "pull,push" } else { "pull" };
+        let mut out = vec![format!("repository:{}:{action}", self.repository)];
+        if let Some(from) = &self.mount_from {
+            out.push(format!("repository:{from}:pull"));
+        }
+        out
+    }
+}
+
 /// A `WWW-Authenticate` challenge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Challenge {

@@ -10,7 +10,8 @@ use std::time::Duration;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use tokio::sync::{Mutex, Semaphore};
 
-use super::auth::{Challenge, Credential, credential_for, parse_challenge};
+use super::auth::{Challenge, Credential, Scope, credential_for, parse_challenge};
+use super::error::RegistryError;
 use crate::exec::RetryPolicy;
 
 /// How to reach one registry host.
@@ -21,85 +22,6 @@ pub struct Settings {
     /// PEM CA for the registry's certificate.
     pub ca_file: Option<std::path::PathBuf>,
     pub max_concurrency: Option<usize>,
-}
-
-#[derive(Debug, Clone)]
-pub struct RegistryError {
-    pub message: String,
-    pub transient: bool,
-    pub retry_after: Option<Duration>,
-    pub status: Option<StatusCode>,
-}
-
-impl RegistryError {
-    /// A failure another attempt would not fix.
-    pub fn fatal(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            transient: false,
-            retry_after: None,
-            status: None,
-        }
-    }
-
-    /// A failure worth another attempt.
-    pub fn transient(message: impl Into<String>) -> Self {
-        Self {
-            transient: true,
-            ..Self::fatal(message)
-        }
-    }
-
-    #[must_use]
-    fn status(mut self, status: StatusCode) -> Self {
-        self.status = Some(status);
-        self
-    }
-}
-
-impl From<RegistryError> for crate::exec::JobError {
-    fn from(err: RegistryError) -> Self {
-        Self {
-            message: err.message,
-            transient: err.transient,
-            retry_after: err.retry_after,
-        }
-    }
-}
-
-/// What a request needs to be allowed: pull from a repository, push to it,
-/// and pull from another (a cross-repository mount).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Scope {
-    pub repository: String,
-    pub push: bool,
-    pub mount_from: Option<String>,
-}
-
-impl Scope {
-    pub fn pull(repository: &str) -> Self {
-        Self {
-            repository: repository.to_owned(),
-            push: false,
-            mount_from: None,
-        }
-    }
-
-    pub fn push(repository: &str) -> Self {
-        Self {
-            push: true,
-            ..Self::pull(repository)
-        }
-    }
-
-    fn scopes(&self) -> Vec<String> {
-        let action = if self.push { "pull,push" } else { "pull" };
-        let mut out = vec![format!("repository:{}:{action}", self.repository)];
-        if let Some(from) = &self.mount_from {
-            out.push(format!("repository:{from}:pull"));
-        }
-        out
-    }
 }
 
 enum Auth {

@@ -6,7 +6,7 @@
 
 use serde_json::json;
 
-use super::client::RegistryError;
+use super::error::RegistryError;
 use oci_spec::image::{Descriptor, Digest, ImageConfiguration, MediaType};
 
 use super::manifest::{

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 
 use futures_util::{StreamExt, TryStreamExt as _};
 
-use super::client::RegistryError;
+use super::error::RegistryError;
 use oci_spec::image::Descriptor;
 
 use super::manifest::{Manifest, blobs};

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::client::RegistryError;
+use super::error::RegistryError;
 use super::manifest::Manifest;
 use super::registries::{Located, Registries};
 use crate::plan::reference::ImageRef;

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod client;
 mod combine;
 mod copy;
+pub mod error;
 mod held;
 pub mod manifest;
 mod registries;

@@ -12,7 +12,8 @@ use futures_util::StreamExt;
 use indexmap::IndexMap;
 use tokio::sync::{Mutex, OnceCell};
 
-use super::client::{RegistryClient, RegistryError, Settings};
+use super::client::{RegistryClient, Settings};
+use super::error::RegistryError;
 use super::held::HeldTags;
 use oci_spec::image::ImageConfiguration;
 

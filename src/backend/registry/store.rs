@@ -9,7 +9,9 @@ use bytes::Bytes;
 use futures_util::{Stream, TryStreamExt};
 use reqwest::{Method, StatusCode};
 
-use super::client::{RegistryClient, RegistryError, Scope};
+use super::auth::Scope;
+use super::client::RegistryClient;
+use super::error::RegistryError;
 use super::manifest::{ACCEPT, Manifest};
 use crate::backend::layout::Layout;
 

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use serde_json::json;
 
-use super::client::RegistryError;
+use super::error::RegistryError;
 use super::manifest::{
     Manifest, SOURCE_DIGEST_ANNOTATION, build_index, for_platform, list_platforms,
 };
