@@ -1,6 +1,7 @@
 //! Live state: observe it (read-only), and decide what each job must do.
 //! One decision serves `diff` and `apply`: what diff says is what apply does.
 
+mod builder_change;
 pub mod change;
 pub mod decide;
 pub mod fingerprint;
