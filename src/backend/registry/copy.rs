@@ -30,7 +30,9 @@ impl Registries {
         progress: &Progress<'_>,
     ) -> Result<(), RegistryError> {
         let digest: &str = blob.digest().as_ref();
+        let mine = std::sync::atomic::AtomicBool::new(false);
         self.once(format!("blob {}@{digest}", to.describe()), || async {
+            mine.store(true, Ordering::Relaxed);
             if to.has_blob(digest).await? {
                 progress.skipped.fetch_add(1, Ordering::Relaxed);
                 progress.say();
@@ -76,7 +78,13 @@ impl Registries {
                 }
             }
         })
-        .await
+        .await?;
+        if !mine.load(Ordering::Relaxed) {
+            // Another job of this run wrote it: for this job it was there.
+            progress.skipped.fetch_add(1, Ordering::Relaxed);
+            progress.say();
+        }
+        Ok(())
     }
 
     /// One image (config and layers, then its manifest by digest) into `to`.
