@@ -127,6 +127,52 @@ fn syncs_keep_the_digest_and_mount_within_a_registry() {
 }
 
 #[test]
+fn a_blob_two_jobs_need_is_written_once_and_each_job_accounts_for_every_blob() {
+    let a = TestRegistry::start("");
+    let b = TestRegistry::start("");
+    let work = tempfile::tempdir().unwrap();
+    let layout = test_image(work.path(), "256K,256K", "128K", 8);
+    seed(&layout, "1", &format!("{}/src/img:1", a.host()));
+    let plan = format!(
+        "version: 1\nsyncs:\n  one:\n    from: {a}/src/img:1\n    to: {b}/dst/img:1\n  two:\n    from: {a}/src/img:1\n    to: {b}/dst/img:2\n",
+        a = a.host(),
+        b = b.host()
+    );
+    let run = apply(
+        work.path(),
+        &plan,
+        &[],
+        &["-j", "2", "--summary-file", "summary.json"],
+    );
+    assert_eq!(run.code, 0, "{}", run.output);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(work.path().join("summary.json")).unwrap())
+            .unwrap();
+    let transfer = |address: &str| {
+        let job = summary["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["address"] == address)
+            .unwrap();
+        let t = &job["outcome"]["transfer"];
+        let n = |key: &str| t[key].as_u64().unwrap();
+        (n("blobs_copied"), n("blobs_present"))
+    };
+    let (one_copied, one_present) = transfer("sync.one");
+    let (two_copied, two_present) = transfer("sync.two");
+    // 2 shared layers, 1 own layer per platform, 2 configs: 6 blobs.
+    assert_eq!(one_copied + one_present, 6, "sync.one");
+    assert_eq!(two_copied + two_present, 6, "sync.two");
+    assert_eq!(one_copied + two_copied, 6, "each blob is written once");
+    assert_eq!(
+        b.log().matches("PUT /v2/dst/img/blobs/uploads/").count(),
+        6,
+        "one upload per blob"
+    );
+}
+
+#[test]
 fn a_platform_filter_makes_a_new_index_that_names_its_source() {
     let a = TestRegistry::start("");
     let work = tempfile::tempdir().unwrap();

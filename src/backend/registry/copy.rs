@@ -33,6 +33,7 @@ impl Registries {
         let mine = std::sync::atomic::AtomicBool::new(false);
         self.once(format!("blob {}@{digest}", to.describe()), || async {
             mine.store(true, Ordering::Relaxed);
+            progress.first_sight(digest);
             if to.has_blob(digest).await? {
                 progress.skipped.fetch_add(1, Ordering::Relaxed);
                 progress.say();
@@ -79,7 +80,7 @@ impl Registries {
             }
         })
         .await?;
-        if !mine.load(Ordering::Relaxed) {
+        if !mine.load(Ordering::Relaxed) && progress.first_sight(digest) {
             // Another job of this run wrote it: for this job it was there.
             progress.skipped.fetch_add(1, Ordering::Relaxed);
             progress.say();
@@ -96,10 +97,30 @@ impl Registries {
         progress: &Progress<'_>,
     ) -> Result<(), RegistryError> {
         let digest = manifest.digest();
+        let mine = std::sync::atomic::AtomicBool::new(false);
         self.once(format!("manifest {}@{digest}", to.describe()), || {
+            mine.store(true, Ordering::Relaxed);
             self.copy_image_once(from, to, manifest, &digest, progress)
         })
-        .await
+        .await?;
+        if !mine.load(Ordering::Relaxed) {
+            // Another job of this run copied the whole image.
+            Self::all_present(manifest, progress)?;
+        }
+        Ok(())
+    }
+
+    /// Counts an image's blobs as present for this job (the image was
+    /// already at the target, or another job of the run put it there).
+    fn all_present(manifest: &Manifest, progress: &Progress<'_>) -> Result<(), RegistryError> {
+        let image = manifest.image().map_err(RegistryError::fatal)?;
+        for blob in blobs(&image) {
+            if progress.first_sight(blob.digest().as_ref()) {
+                progress.skipped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        progress.say();
+        Ok(())
     }
 
     async fn copy_image_once(
@@ -111,7 +132,7 @@ impl Registries {
         progress: &Progress<'_>,
     ) -> Result<(), RegistryError> {
         if to.digest_of(digest).await?.is_some() {
-            return Ok(());
+            return Self::all_present(manifest, progress);
         }
         let image = manifest.image().map_err(RegistryError::fatal)?;
         // A few blobs at once; written as a loop rather than stream adapters,

@@ -17,6 +17,8 @@ pub(super) struct Progress<'a> {
     pub(super) bytes: Arc<AtomicU64>,
     pub(super) mounted: AtomicU64,
     pub(super) skipped: AtomicU64,
+    /// Blobs already counted for this job: an index's platforms share layers.
+    seen: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl<'a> Progress<'a> {
@@ -27,7 +29,16 @@ impl<'a> Progress<'a> {
             bytes: Arc::new(AtomicU64::new(0)),
             mounted: AtomicU64::new(0),
             skipped: AtomicU64::new(0),
+            seen: std::sync::Mutex::new(std::collections::HashSet::new()),
         }
+    }
+
+    /// True the first time this job meets `digest`, so a layer two of its
+    /// platforms share is counted once.
+    pub(super) fn first_sight(&self, digest: &str) -> bool {
+        self.seen
+            .lock()
+            .map_or(true, |mut seen| seen.insert(digest.to_owned()))
     }
 
     pub(super) fn say(&self) {
