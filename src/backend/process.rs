@@ -198,13 +198,7 @@ fn failure_message(
         || "was killed".to_owned(),
         |code| format!("exited with {code}"),
     );
-    // The most telling line: the last one that says ERROR, else the last one.
-    let reason = tail
-        .iter()
-        .rev()
-        .find(|line| line.contains("ERROR") || line.contains("error:") || line.contains("failed"))
-        .or_else(|| tail.last())
-        .map_or("", |line| line.trim());
+    let reason = telling_line(tail).unwrap_or_default();
     let program = std::iter::once(invocation.program.as_str())
         .chain(invocation.args.iter().take(2).map(String::as_str))
         .collect::<Vec<_>>()
@@ -214,6 +208,32 @@ fn failure_message(
     } else {
         format!("`{program}` {how}: {reason}")
     }
+}
+
+/// The line of a failed command's output that says why: the last one that
+/// reads as an error, else the last one that is not blank. Where docker
+/// wraps a failed ssh connection (`error during connect: … stderr=ssh:
+/// connect to host … Connection refused`), the part after `stderr=` is the
+/// cause, and is what is returned.
+pub fn telling_line(lines: &[String]) -> Option<String> {
+    let lines: Vec<&str> = lines
+        .iter()
+        .map(|l| l.trim())
+        .filter(|l| !l.is_empty())
+        .collect();
+    let line = lines
+        .iter()
+        .rev()
+        .find(|line| {
+            let lower = line.to_ascii_lowercase();
+            lower.contains("error") || lower.contains("failed")
+        })
+        .or_else(|| lines.last())?;
+    let cause = line
+        .rsplit_once("stderr=")
+        .map(|(_, cause)| cause.trim())
+        .filter(|cause| !cause.is_empty());
+    Some(cause.unwrap_or(line).to_owned())
 }
 
 /// Network hiccups worth another attempt: a dropped ssh connection, a
@@ -252,6 +272,27 @@ mod tests {
             inv.display(),
             "docker buildx build --label 'a=b c' 'it'\\''s'"
         );
+    }
+
+    #[test]
+    fn the_telling_line_is_the_error_and_for_ssh_its_cause() {
+        let lines = |text: &str| text.lines().map(str::to_owned).collect::<Vec<_>>();
+        assert_eq!(
+            telling_line(&lines(
+                "#1 building\nERROR: failed to solve: no space left\ndone\n\n"
+            ))
+            .as_deref(),
+            Some("ERROR: failed to solve: no space left")
+        );
+        assert_eq!(
+            telling_line(&lines("error during connect: Get \"http://docker.example.com/v1.50/version\": command [ssh …] has exited with exit status 255, make sure the URL is valid: stderr=ssh: connect to host 127.0.0.1 port 1: Connection refused\n\n")).as_deref(),
+            Some("ssh: connect to host 127.0.0.1 port 1: Connection refused")
+        );
+        assert_eq!(
+            telling_line(&lines("one\ntwo\n  \n")).as_deref(),
+            Some("two")
+        );
+        assert_eq!(telling_line(&lines("\n")), None);
     }
 
     #[test]

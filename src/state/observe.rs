@@ -266,13 +266,12 @@ impl Observer {
         if output.status.success() {
             Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
         } else {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            Err(stderr
+            let stderr: Vec<String> = String::from_utf8_lossy(&output.stderr)
                 .lines()
-                .last()
-                .unwrap_or("unreachable")
-                .trim()
-                .to_owned())
+                .map(str::to_owned)
+                .collect();
+            Err(crate::backend::process::telling_line(&stderr)
+                .unwrap_or_else(|| "no answer".to_owned()))
         }
     }
 
