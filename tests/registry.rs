@@ -551,6 +551,50 @@ fn a_spent_pull_quota_fails_at_once_and_says_what_to_do() {
 }
 
 #[test]
+fn a_registry_that_is_down_is_given_up_on_once_per_run() {
+    let upstream = TestRegistry::start("");
+    let proxy = fault_proxy::start(
+        upstream.port,
+        fault_proxy::Behaviour {
+            reset_all: true,
+            ..Default::default()
+        },
+    );
+    let target = TestRegistry::start("");
+    let work = tempfile::tempdir().unwrap();
+    let plan = format!(
+        "version: 1\nsyncs:\n  \"s{{{{ i }}}}\":\n    matrix:\n      i: [\"1\", \"2\", \"3\"]\n    from: 127.0.0.1:{p}/src/img:{{{{ i }}}}\n    to: {t}/dst/img:{{{{ i }}}}\n",
+        p = proxy.port,
+        t = target.host()
+    );
+    let run = apply(
+        work.path(),
+        &plan,
+        &[],
+        &["--continue", "always", "-j", "1"],
+    );
+    assert_eq!(run.code, 1, "{}", run.output);
+    assert!(
+        run.output.contains("gave up after 6 attempts"),
+        "{}",
+        run.output
+    );
+    // The three observations run at once, six attempts each; once the host
+    // is given up on, the three jobs fail at once instead of trying six
+    // times again (which would make 36).
+    let requests = proxy
+        .counters
+        .requests
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert!(requests <= 18, "{requests} requests: {}", run.output);
+    assert!(
+        run.output.contains("(earlier in this run)"),
+        "{}",
+        run.output
+    );
+}
+
+#[test]
 fn a_killed_run_leaves_the_tag_untouched_and_a_rerun_completes() {
     let source = TestRegistry::start("");
     let target = TestRegistry::start("");

@@ -33,6 +33,8 @@ pub struct Behaviour {
     /// Every request is refused as Docker Hub refuses a spent pull quota:
     /// 429, `RateLimit-Remaining: 0;w=21600`, no `Retry-After`.
     pub quota_spent: bool,
+    /// Every connection is reset: a host that is down.
+    pub reset_all: bool,
 }
 
 /// Starts the proxy on its own thread and runtime; it lives as long as the test.
@@ -82,6 +84,12 @@ async fn handle(
     let n = counters.requests.fetch_add(1, Ordering::SeqCst) + 1;
     if head.starts_with(b"PUT ") {
         counters.puts.fetch_add(1, Ordering::SeqCst);
+    }
+    if behaviour.reset_all {
+        counters.faults.fetch_add(1, Ordering::SeqCst);
+        #[allow(deprecated)]
+        client.set_linger(Some(Duration::ZERO))?;
+        return Ok(());
     }
     if behaviour.quota_spent {
         counters.faults.fetch_add(1, Ordering::SeqCst);

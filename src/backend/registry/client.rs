@@ -44,6 +44,9 @@ pub struct RegistryClient {
     tokens: Mutex<HashMap<Vec<String>, String>>,
     limit: Option<Arc<Semaphore>>,
     pub retry: RetryPolicy,
+    /// Set once the host could not be reached through every retry: later
+    /// requests of the run fail at once instead of each waiting it out again.
+    unreachable: std::sync::Mutex<Option<String>>,
 }
 
 impl RegistryClient {
@@ -86,6 +89,7 @@ impl RegistryClient {
             limit: settings
                 .max_concurrency
                 .map(|n| Arc::new(Semaphore::new(n.max(1)))),
+            unreachable: std::sync::Mutex::new(None),
             retry: RetryPolicy {
                 attempts: 6,
                 first_delay: Duration::from_millis(200),
@@ -109,12 +113,25 @@ impl RegistryClient {
         scope: &Scope,
         build: &(dyn Fn(&reqwest::Client) -> RequestBuilder + Sync),
     ) -> Result<Response, RegistryError> {
+        if let Some(why) = self.unreachable.lock().ok().and_then(|u| u.clone()) {
+            return Err(RegistryError::fatal(why));
+        }
         let mut attempt = 1;
         loop {
             match self.send_once(scope, build).await {
                 Err(err) if err.transient && attempt < self.retry.attempts => {
                     tokio::time::sleep(self.retry.delay(attempt, err.retry_after)).await;
                     attempt += 1;
+                }
+                Err(err) if err.transient => {
+                    let err = err.exhausted(attempt);
+                    if err.status.is_none()
+                        && let Ok(mut unreachable) = self.unreachable.lock()
+                    {
+                        // No answer at all (not a 5xx): the host is down for this run.
+                        *unreachable = Some(format!("{} (earlier in this run)", err.message));
+                    }
+                    return Err(err);
                 }
                 other => return other,
             }

@@ -75,6 +75,7 @@ impl Registries {
                         tokio::time::sleep(retry.delay(attempt, err.retry_after)).await;
                         attempt += 1;
                     }
+                    Err(err) if err.transient => return Err(err.exhausted(attempt)),
                     Err(err) => return Err(err),
                 }
             }

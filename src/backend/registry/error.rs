@@ -31,6 +31,17 @@ impl RegistryError {
         }
     }
 
+    /// A transient failure that outlasted every retry: the job should not
+    /// retry it all over again (that would multiply the attempts).
+    #[must_use]
+    pub fn exhausted(self, attempts: u32) -> Self {
+        Self {
+            message: format!("{} (gave up after {attempts} attempts)", self.message),
+            transient: false,
+            ..self
+        }
+    }
+
     #[must_use]
     pub fn status(mut self, status: StatusCode) -> Self {
         self.status = Some(status);
