@@ -64,6 +64,19 @@ fn apply(dir: &Path, plan: &str, env: &[(&str, &str)], args: &[&str]) -> Run {
     }
 }
 
+/// A job's `transfer` in the summary file `summary.json` in `dir`.
+fn transfer_of(dir: &Path, address: &str) -> serde_json::Value {
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    summary["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["address"] == address)
+        .unwrap_or_else(|| panic!("no {address} in the summary"))["outcome"]["transfer"]
+        .clone()
+}
+
 #[test]
 fn syncs_keep_the_digest_and_mount_within_a_registry() {
     let a = TestRegistry::start("");
@@ -99,18 +112,10 @@ fn syncs_keep_the_digest_and_mount_within_a_registry() {
         !log.contains("PUT /v2/other/img/blobs/uploads/"),
         "a blob was uploaded instead of mounted"
     );
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(work.path().join("summary.json")).unwrap())
-            .unwrap();
-    let same = summary["jobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|j| j["address"] == "sync.same")
-        .unwrap();
-    assert_eq!(same["outcome"]["transfer"]["bytes_copied"], 0);
+    let same = transfer_of(work.path(), "sync.same");
+    assert_eq!(same["bytes_copied"], 0);
     assert_eq!(
-        same["outcome"]["transfer"]["blobs_mounted"], 6,
+        same["blobs_mounted"], 6,
         "2 shared layers, 1 own layer per platform, 2 configs"
     );
 
@@ -145,17 +150,8 @@ fn a_blob_two_jobs_need_is_written_once_and_each_job_accounts_for_every_blob() {
         &["-j", "2", "--summary-file", "summary.json"],
     );
     assert_eq!(run.code, 0, "{}", run.output);
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(work.path().join("summary.json")).unwrap())
-            .unwrap();
     let transfer = |address: &str| {
-        let job = summary["jobs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|j| j["address"] == address)
-            .unwrap();
-        let t = &job["outcome"]["transfer"];
+        let t = transfer_of(work.path(), address);
         let n = |key: &str| t[key].as_u64().unwrap();
         (n("blobs_copied"), n("blobs_present"))
     };
