@@ -4,11 +4,10 @@
 //! config; the index is serialized canonically, so its digest is known
 //! before anything is pushed and an unchanged combine pushes nothing.
 
+use oci_spec::image::{Descriptor, Digest, ImageConfiguration, MediaType};
 use serde_json::json;
 
 use super::error::RegistryError;
-use oci_spec::image::{Descriptor, Digest, ImageConfiguration, MediaType};
-
 use super::manifest::{
     Manifest, build_index, config_platform, describe, for_platform, images as images_of,
     is_index_type, list_platforms, oci_platform,

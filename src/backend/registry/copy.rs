@@ -9,10 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use futures_util::{StreamExt, TryStreamExt as _};
-
-use super::error::RegistryError;
 use oci_spec::image::Descriptor;
 
+use super::error::RegistryError;
 use super::manifest::{Manifest, blobs};
 use super::registries::Registries;
 use super::store::{BlobStream, Store};

@@ -10,13 +10,12 @@ use std::sync::Arc;
 
 use futures_util::StreamExt;
 use indexmap::IndexMap;
+use oci_spec::image::ImageConfiguration;
 use tokio::sync::{Mutex, OnceCell};
 
 use super::client::{RegistryClient, Settings};
 use super::error::RegistryError;
 use super::held::HeldTags;
-use oci_spec::image::ImageConfiguration;
-
 use super::manifest::{Manifest, images};
 use super::store::{ManifestHead, Store, layout_store};
 use crate::exec::JobContext;
