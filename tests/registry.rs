@@ -513,6 +513,52 @@ fn faults_are_retried_until_the_copy_completes() {
 }
 
 #[test]
+fn a_registry_that_refuses_large_bodies_gets_the_blobs_in_chunks() {
+    let source = TestRegistry::start("");
+    let target = TestRegistry::start("");
+    let work = tempfile::tempdir().unwrap();
+    let layout = test_image(work.path(), "300K,300K", "200K", 9);
+    seed(&layout, "1", &format!("{}/src/img:1", source.host()));
+    let proxy = fault_proxy::start(
+        target.port,
+        fault_proxy::Behaviour {
+            max_body: Some(100 * 1024),
+            ..Default::default()
+        },
+    );
+    let plan = format!(
+        "version: 1\nsyncs:\n  img:\n    from: {s}/src/img:1\n    to: 127.0.0.1:{p}/dst/img:1\n",
+        s = source.host(),
+        p = proxy.port
+    );
+    let run = apply(work.path(), &plan, &[], &[]);
+    assert_eq!(run.code, 0, "{}", run.output);
+    assert!(
+        run.output.contains("sending it in chunks"),
+        "{}",
+        run.output
+    );
+    assert_eq!(
+        skopeo_raw(&format!("{}/dst/img:1", target.host()), &[]),
+        skopeo_raw(&format!("{}/src/img:1", source.host()), &[]),
+        "same digest at the target"
+    );
+    let log = target.log();
+    assert!(
+        log.contains("PATCH /v2/dst/img/blobs/uploads/"),
+        "no chunks sent"
+    );
+    // Four blobs are over the limit. Each is refused at most once whole and
+    // twice in chunks (300 KiB, then 150 KiB, then 75 KiB passes), and what
+    // was learned serves the blobs after it.
+    let refused = proxy
+        .counters
+        .faults
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert!(refused <= 12, "{refused} refusals: {}", run.output);
+}
+
+#[test]
 fn a_spent_pull_quota_fails_at_once_and_says_what_to_do() {
     let source = TestRegistry::start("");
     let work = tempfile::tempdir().unwrap();

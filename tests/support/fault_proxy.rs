@@ -1,7 +1,7 @@
 //! A small HTTP proxy for tests, in front of a registry: it answers a share
 //! of requests itself with 503, 429 (with `Retry-After`) or a reset
-//! connection, or every request as a spent pull quota, and can slow every
-//! byte down. Each request gets its own
+//! connection, or every request as a spent pull quota; it can refuse large
+//! bodies with 413 and slow every byte down. Each request gets its own
 //! upstream connection (`Connection: close`), so faults land on requests,
 //! not on whole keep-alive connections.
 
@@ -35,6 +35,9 @@ pub struct Behaviour {
     pub quota_spent: bool,
     /// Every connection is reset: a host that is down.
     pub reset_all: bool,
+    /// Refuse a request body over this many bytes with 413, as a proxy with
+    /// a body limit in front of a registry does (nginx: 1 MiB by default).
+    pub max_body: Option<usize>,
 }
 
 /// Starts the proxy on its own thread and runtime; it lives as long as the test.
@@ -84,6 +87,27 @@ async fn handle(
     let n = counters.requests.fetch_add(1, Ordering::SeqCst) + 1;
     if head.starts_with(b"PUT ") {
         counters.puts.fetch_add(1, Ordering::SeqCst);
+    }
+    if let Some(limit) = behaviour.max_body {
+        let length = String::from_utf8_lossy(&head)
+            .lines()
+            .find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.trim()
+                    .eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse::<usize>().ok())?
+            })
+            .unwrap_or(0);
+        if length > limit {
+            counters.faults.fetch_add(1, Ordering::SeqCst);
+            // Read the body first, so the client sees the answer, not a reset.
+            let mut body = vec![0u8; length];
+            client.read_exact(&mut body).await?;
+            client
+                .write_all(b"HTTP/1.1 413 Request Entity Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .await?;
+            return Ok(());
+        }
     }
     if behaviour.reset_all {
         counters.faults.fetch_add(1, Ordering::SeqCst);

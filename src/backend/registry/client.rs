@@ -47,6 +47,8 @@ pub struct RegistryClient {
     /// Set once the host could not be reached through every retry: later
     /// requests of the run fail at once instead of each waiting it out again.
     unreachable: std::sync::Mutex<Option<String>>,
+    /// Upload sizes this registry refused, learned during the run.
+    pub upload_limits: super::upload::Limits,
 }
 
 impl RegistryClient {
@@ -90,6 +92,7 @@ impl RegistryClient {
                 .max_concurrency
                 .map(|n| Arc::new(Semaphore::new(n.max(1)))),
             unreachable: std::sync::Mutex::new(None),
+            upload_limits: super::upload::Limits::default(),
             retry: RetryPolicy {
                 attempts: 6,
                 first_delay: Duration::from_millis(200),

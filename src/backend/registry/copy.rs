@@ -16,6 +16,7 @@ use super::manifest::{Manifest, blobs};
 use super::registries::Registries;
 use super::store::{BlobStream, Store};
 use super::transfer::Progress;
+use super::upload::too_large;
 
 /// Blobs copied at once within one image.
 const BLOB_CONCURRENCY: usize = 4;
@@ -51,6 +52,7 @@ impl Registries {
                 max_delay: std::time::Duration::from_secs(20),
             };
             let mut attempt = 1;
+            let mut in_chunks = false;
             loop {
                 let result = async {
                     let stream = from.blob(digest).await?;
@@ -58,7 +60,11 @@ impl Registries {
                     let counting: BlobStream = Box::pin(stream.inspect_ok(move |chunk| {
                         bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
                     }));
-                    to.put_blob(digest, blob.size(), counting).await
+                    if in_chunks {
+                        to.put_blob_in_chunks(digest, counting).await
+                    } else {
+                        to.put_blob(digest, blob.size(), counting).await
+                    }
                 }
                 .await;
                 match result {
@@ -66,6 +72,13 @@ impl Registries {
                         progress.blobs.fetch_add(1, Ordering::Relaxed);
                         progress.say();
                         return Ok(());
+                    }
+                    Err(err) if !in_chunks && too_large(&err) => {
+                        progress.context.output(format!(
+                            "blob {digest}: {}; sending it in chunks",
+                            err.message
+                        ));
+                        in_chunks = true;
                     }
                     Err(err) if err.transient && attempt < retry.attempts => {
                         progress

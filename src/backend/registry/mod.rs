@@ -13,5 +13,6 @@ mod registries;
 pub mod store;
 mod sync;
 mod transfer;
+mod upload;
 
 pub use registries::{Located, Registries};

@@ -13,6 +13,7 @@ use super::auth::Scope;
 use super::client::RegistryClient;
 use super::error::RegistryError;
 use super::manifest::{ACCEPT, Manifest};
+use super::upload;
 use crate::backend::layout::Layout;
 
 pub type BlobStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
@@ -248,7 +249,10 @@ impl Store {
         Ok(response.status() == StatusCode::CREATED)
     }
 
-    /// Uploads a blob in one streamed `PUT` (its size is known), never holding it in memory.
+    /// Uploads a blob in one streamed `PUT` (its size is known), never
+    /// holding it in memory; in chunks straight away where this registry
+    /// already refused a blob this large. A 413 means: try
+    /// [`Store::put_blob_in_chunks`].
     pub async fn put_blob(
         &self,
         digest: &str,
@@ -257,53 +261,33 @@ impl Store {
     ) -> Result<(), RegistryError> {
         match self {
             Self::Registry { client, repository } => {
-                let start =
-                    client.request(Method::POST, &format!("/v2/{repository}/blobs/uploads/"));
-                let response = client
-                    .send(&Scope::push(repository), &|http| {
-                        start(http).header(reqwest::header::CONTENT_LENGTH, 0)
-                    })
-                    .await?;
-                let response = expect_ok(
-                    response,
-                    &format!("starting an upload to {}/{repository}", client.host),
-                )
-                .await?;
-                let location = response
-                    .headers()
-                    .get(reqwest::header::LOCATION)
-                    .and_then(|v| v.to_str().ok())
-                    .ok_or_else(|| {
-                        RegistryError::fatal(format!(
-                            "{} started an upload without a Location",
-                            client.host
-                        ))
-                    })?
-                    .to_owned();
-                let separator = if location.contains('?') { '&' } else { '?' };
-                let url = client.url(&format!("{location}{separator}digest={digest}"));
-                // The body is a stream and cannot be replayed: one attempt here,
-                // the copy engine retries the whole blob.
-                let body = std::sync::Mutex::new(Some(reqwest::Body::wrap_stream(stream)));
-                let response = client
-                    .send_once(&Scope::push(repository), &|http| {
-                        let body = body
-                            .lock()
-                            .ok()
-                            .and_then(|mut b| b.take())
-                            .unwrap_or_else(|| reqwest::Body::from(Vec::new()));
-                        http.put(&url)
-                            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-                            .header(reqwest::header::CONTENT_LENGTH, size)
-                            .body(body)
-                    })
-                    .await?;
-                expect_ok(
-                    response,
-                    &format!("uploading blob {digest} to {}/{repository}", client.host),
-                )
-                .await?;
-                Ok(())
+                if client.upload_limits.needs_chunks(size) {
+                    return upload::in_chunks(client, repository, digest, stream).await;
+                }
+                let result = upload::whole(client, repository, digest, size, stream).await;
+                if let Err(err) = &result
+                    && upload::too_large(err)
+                {
+                    client.upload_limits.refused_whole(size);
+                }
+                result
+            }
+            Self::Layout(layout) => layout
+                .put_blob(digest, stream)
+                .await
+                .map_err(RegistryError::fatal),
+        }
+    }
+
+    /// Uploads a blob in chunks, for a registry that refused it whole.
+    pub async fn put_blob_in_chunks(
+        &self,
+        digest: &str,
+        stream: BlobStream,
+    ) -> Result<(), RegistryError> {
+        match self {
+            Self::Registry { client, repository } => {
+                upload::in_chunks(client, repository, digest, stream).await
             }
             Self::Layout(layout) => layout
                 .put_blob(digest, stream)
@@ -313,7 +297,7 @@ impl Store {
     }
 }
 
-async fn expect_ok(
+pub(super) async fn expect_ok(
     response: reqwest::Response,
     what: &str,
 ) -> Result<reqwest::Response, RegistryError> {
