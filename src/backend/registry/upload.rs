@@ -17,8 +17,9 @@ use super::client::RegistryClient;
 use super::error::RegistryError;
 use super::store::{BlobStream, expect_ok};
 
-/// Largest chunk sent in one `PATCH`.
-pub const CHUNK: usize = 8 << 20;
+/// Largest chunk sent in one `PATCH`: with a few uploads at once, memory
+/// stays within tens of MiB even in this fallback.
+pub const CHUNK: usize = 4 << 20;
 /// Chunks are not halved below this: a registry refusing 64 KiB is broken.
 const SMALLEST_CHUNK: usize = 64 << 10;
 
