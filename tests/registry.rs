@@ -496,7 +496,7 @@ fn faults_are_retried_until_the_copy_completes() {
         s = source.host(),
         p = proxy.port
     );
-    let run = apply(work.path(), &plan, &[], &[]);
+    let run = apply(work.path(), &plan, &[], &["--summary-file", "summary.json"]);
     assert_eq!(run.code, 0, "{}", run.output);
     assert!(
         proxy
@@ -505,6 +505,27 @@ fn faults_are_retried_until_the_copy_completes() {
             .load(std::sync::atomic::Ordering::SeqCst)
             >= 3,
         "no faults were injected"
+    );
+    // Bytes of failed attempts are not counted: the job reports what the
+    // same copy reports without faults.
+    let faulty = transfer_of(work.path(), "sync.img")["bytes_copied"].clone();
+    let clean_target = TestRegistry::start("");
+    let clean = tempfile::tempdir().unwrap();
+    let plan_clean = format!(
+        "version: 1\nsyncs:\n  img:\n    from: {s}/src/img:1\n    to: {t}/dst/img:1\n",
+        s = source.host(),
+        t = clean_target.host()
+    );
+    let run = apply(
+        clean.path(),
+        &plan_clean,
+        &[],
+        &["--summary-file", "summary.json"],
+    );
+    assert_eq!(run.code, 0, "{}", run.output);
+    assert_eq!(
+        faulty,
+        transfer_of(clean.path(), "sync.img")["bytes_copied"]
     );
     assert_eq!(
         skopeo_raw(&format!("{}/dst/img:1", target.host()), &[]),

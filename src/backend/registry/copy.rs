@@ -6,7 +6,7 @@
 //! needed by several jobs of one run is copied once.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::{StreamExt, TryStreamExt as _};
 use oci_spec::image::Descriptor;
@@ -54,11 +54,16 @@ impl Registries {
             let mut attempt = 1;
             let mut in_chunks = false;
             loop {
+                // What this attempt sent, so a failed attempt's bytes can be
+                // taken back out of the job's count.
+                let sent = Arc::new(AtomicU64::new(0));
                 let result = async {
                     let stream = from.blob(digest).await?;
                     let bytes = Arc::clone(&progress.bytes);
+                    let sent = Arc::clone(&sent);
                     let counting: BlobStream = Box::pin(stream.inspect_ok(move |chunk| {
                         bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                        sent.fetch_add(chunk.len() as u64, Ordering::Relaxed);
                     }));
                     if in_chunks {
                         to.put_blob_in_chunks(digest, counting).await
@@ -67,6 +72,11 @@ impl Registries {
                     }
                 }
                 .await;
+                if result.is_err() {
+                    progress
+                        .bytes
+                        .fetch_sub(sent.load(Ordering::Relaxed), Ordering::Relaxed);
+                }
                 match result {
                     Ok(()) => {
                         progress.blobs.fetch_add(1, Ordering::Relaxed);
