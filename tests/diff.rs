@@ -40,6 +40,18 @@ fn line_for<'a>(text: &'a str, address: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no line for {address} in:\n{text}"))
 }
 
+/// Requests (method and path) the registry logged since `from`.
+fn requests_since(registry: &TestRegistry, from: usize) -> Vec<(String, String)> {
+    registry.log()[from..]
+        .lines()
+        .filter_map(|l| {
+            let mut request = l.split('"').nth(1)?.split_whitespace();
+            Some((request.next()?.to_owned(), request.next()?.to_owned()))
+        })
+        .filter(|(_, path)| path.starts_with("/v2/"))
+        .collect()
+}
+
 /// Requests the registry logged since `from` (its access log lines).
 fn methods_since(registry: &TestRegistry, from: usize) -> Vec<String> {
     registry.log()[from..]
@@ -195,22 +207,24 @@ fn an_up_to_date_check_sends_only_head_requests() {
     seed(&image, "1", &format!("{}/src/img:1", r.host()));
     seed(&image, "amd64", &format!("{}/src/img:amd64", r.host()));
     seed(&image, "arm64", &format!("{}/src/img:arm64", r.host()));
-    let text = format!(
-        "version: 1
+    let plan_with = |more_syncs: &str| {
+        format!(
+            "version: 1
 syncs:
   whole:
     from: {h}/src/img:1
     to: {h}/dst/img:1
-combines:
+{more_syncs}combines:
   both:
     to: {h}/dst/combined:1
     from:
       linux/amd64: {h}/src/img:amd64
       linux/arm64: {h}/src/img:arm64
 ",
-        h = r.host()
-    );
-    std::fs::write(work.path().join("plan.yaml"), text).unwrap();
+            h = r.host()
+        )
+    };
+    std::fs::write(work.path().join("plan.yaml"), plan_with("")).unwrap();
     let apply = plan(work.path(), &["apply", "--progress", "plain"], &[]);
     assert_eq!(apply.code, 0, "{}", apply.stderr);
 
@@ -227,6 +241,36 @@ combines:
     assert!(
         !methods.is_empty() && methods.iter().all(|m| m == "HEAD"),
         "{methods:?}"
+    );
+
+    // A platform-filtered sync that is done is told from its target's index
+    // (which names the source digest it was made from): the source gets a
+    // HEAD, never a GET.
+    let arm = format!(
+        "  arm:\n    from: {h}/src/img:1\n    to: {h}/dst/arm:1\n    platforms: [linux/arm64]\n",
+        h = r.host()
+    );
+    std::fs::write(work.path().join("plan.yaml"), plan_with(&arm)).unwrap();
+    let apply = plan(work.path(), &["apply", "--progress", "plain"], &[]);
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    let before = r.log().len();
+    let diff = plan(work.path(), &["diff", "--detailed-exitcode"], &[]);
+    assert_eq!(diff.code, 0, "{}{}", diff.stdout, diff.stderr);
+    let source_reads: Vec<(String, String)> = requests_since(&r, before)
+        .into_iter()
+        .filter(|(method, path)| method != "HEAD" && path.starts_with("/v2/src/"))
+        .collect();
+    assert!(source_reads.is_empty(), "{source_reads:?}");
+    // A new image at the source: the filtered sync is read again, and updates.
+    let newer = test_image(work.path(), "64K", "32K", 22);
+    seed(&newer, "1", &format!("{}/src/img:1", r.host()));
+    let diff = plan(work.path(), &["diff"], &[]);
+    assert!(
+        line_for(&diff.stdout, "sync.arm")
+            .trim_start()
+            .starts_with('~'),
+        "{}",
+        diff.stdout
     );
 
     // The arm64 tag now holds the amd64 image: the combine is read, and refused.

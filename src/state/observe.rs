@@ -158,6 +158,21 @@ impl Observer {
                     Err(err) => return Observation::Failed(err),
                 };
                 // A whole-image sync wants its source's digest: one `HEAD`.
+                // A filtered one that is done says so in its target's index.
+                if !platforms.is_empty()
+                    && let Some((_, Some(now))) = targets.first()
+                    && targets.iter().all(|(_, t)| t.as_ref() == Some(now))
+                    && let Some(done) = self
+                        .registries
+                        .filtered_sync_done(&sync.from.value, &platforms, &sync.to[0].value)
+                        .await
+                    && done == *now
+                {
+                    return Observation::Copy {
+                        desired: Ok(done),
+                        targets,
+                    };
+                }
                 let desired = if platforms.is_empty() {
                     self.registries.desired_sync_digest(&sync.from.value).await
                 } else {

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::error::RegistryError;
 use super::manifest::{
-    Manifest, SOURCE_DIGEST_ANNOTATION, build_index, for_platform, list_platforms,
+    Manifest, SOURCE_DIGEST_ANNOTATION, build_index, for_platform, list_platforms, plan_platform,
 };
 use super::registries::{Located, Registries};
 use super::store::Store;
@@ -114,5 +114,32 @@ impl Registries {
             .await?
             .map(|head| head.digest)
             .ok_or_else(|| RegistryError::fatal(format!("`{from}` not found")))
+    }
+
+    /// Whether a platform-filtered sync is already done at `target`, told
+    /// without reading its source: one `HEAD` on the source, and the
+    /// target's own index, which names the source digest it was made from
+    /// and the platforms it holds. `Some(digest at the target)` when both
+    /// still match; `None` when the source has to be read to know.
+    pub async fn filtered_sync_done(
+        &self,
+        from: &ImageRef,
+        platforms: &[Platform],
+        target: &ImageRef,
+    ) -> Option<String> {
+        let source = self.head(from).await.ok()??.digest;
+        let located = self.open(target).ok()?;
+        let index = located.store.manifest(&located.reference).await.ok()??;
+        let parsed = index.index().ok()?;
+        let made_from = parsed
+            .annotations()
+            .as_ref()?
+            .get(SOURCE_DIGEST_ANNOTATION)?;
+        let holds: Vec<Platform> = parsed
+            .manifests()
+            .iter()
+            .filter_map(|d| d.platform().as_ref().and_then(plan_platform))
+            .collect();
+        (*made_from == source && holds == platforms).then(|| index.digest())
     }
 }
