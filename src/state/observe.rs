@@ -16,7 +16,7 @@ use crate::backend::registry::Registries;
 use crate::exec::{Event, JobContext, Subscriber};
 use crate::plan::platform::Platform;
 use crate::plan::reference::ImageRef;
-use crate::plan::resolved::{Driver, Plan, Via};
+use crate::plan::resolved::{Build, Builder, Combine, Driver, Plan, Sync, Via};
 
 /// A node as `docker buildx ls --format json` shows it.
 #[derive(Debug, Clone, Deserialize)]
@@ -86,6 +86,18 @@ impl Subscriber for Silent {
     fn event(&self, _: &Event) {}
 }
 
+/// A context for the copy engine's reads while observing: its steps and
+/// output go nowhere (the diff is the report).
+fn quiet_context() -> JobContext {
+    JobContext::new(
+        0,
+        1,
+        tokio_util::sync::CancellationToken::new(),
+        Duration::from_secs(1),
+        Arc::new(Silent),
+    )
+}
+
 /// The read-only side of the world.
 pub struct Observer {
     registries: Arc<Registries>,
@@ -120,131 +132,135 @@ impl Observer {
         job: JobRef,
         live: &Result<Vec<LiveBuilder>, String>,
     ) -> Observation {
-        let context = JobContext::new(
-            0,
-            1,
-            tokio_util::sync::CancellationToken::new(),
-            Duration::from_secs(1),
-            Arc::new(Silent),
-        );
         match job {
-            JobRef::Builder(i) => {
-                let builder = &plan.builders[i];
-                if builder.driver == Driver::Docker {
-                    let Some(node) = builder.nodes.first() else {
-                        return Observation::Failed("no engine".into());
-                    };
-                    return Observation::Engine(
-                        self.engine(&Engine::Endpoint(node.endpoint.value.clone()))
-                            .await,
-                    );
-                }
-                match live {
-                    Ok(list) => Observation::Builder(
-                        list.iter().find(|b| b.name == builder.name.value).cloned(),
-                    ),
-                    Err(err) => Observation::Failed(err.clone()),
-                }
+            JobRef::Builder(i) => self.observe_builder(&plan.builders[i], live).await,
+            JobRef::Sync(i) => self.observe_sync(&plan.syncs[i]).await,
+            JobRef::Combine(i) => self.observe_combine(&plan.combines[i]).await,
+            JobRef::Build(i) => self.observe_build(&plan.builds[i]).await,
+        }
+    }
+
+    /// A buildx builder as `buildx ls` shows it, or a `docker` builder's engine.
+    async fn observe_builder(
+        &self,
+        builder: &Builder,
+        live: &Result<Vec<LiveBuilder>, String>,
+    ) -> Observation {
+        if builder.driver == Driver::Docker {
+            let Some(node) = builder.nodes.first() else {
+                return Observation::Failed("no engine".into());
+            };
+            return Observation::Engine(
+                self.engine(&Engine::Endpoint(node.endpoint.value.clone()))
+                    .await,
+            );
+        }
+        match live {
+            Ok(list) => {
+                Observation::Builder(list.iter().find(|b| b.name == builder.name.value).cloned())
             }
-            JobRef::Sync(i) => {
-                let sync = &plan.syncs[i];
-                if sync.via != Via::Registry {
-                    return Observation::NotObservable("runs through buildx");
-                }
-                let platforms: Vec<Platform> =
-                    sync.platforms.iter().map(|p| p.value.clone()).collect();
-                let targets = match self.targets_now(sync.to.iter().map(|t| &t.value)).await {
-                    Ok(targets) => targets,
-                    Err(err) => return Observation::Failed(err),
-                };
-                // A whole-image sync wants its source's digest: one `HEAD`.
-                // A filtered one that is done says so in its target's index.
-                if !platforms.is_empty()
-                    && let Some((_, Some(now))) = targets.first()
-                    && targets.iter().all(|(_, t)| t.as_ref() == Some(now))
-                    && let Some(done) = self
-                        .registries
-                        .filtered_sync_done(&sync.from.value, &platforms, &sync.to[0].value)
-                        .await
-                    && done == *now
-                {
-                    return Observation::Copy {
-                        desired: Ok(done),
-                        targets,
-                    };
-                }
-                let desired = if platforms.is_empty() {
-                    self.registries.desired_sync_digest(&sync.from.value).await
-                } else {
-                    self.registries
-                        .desired_sync(&sync.from.value, &platforms, &context)
-                        .await
-                        .map(|(_, manifest)| manifest.digest())
-                };
-                Observation::Copy {
-                    desired: desired.map_err(|err| err.message),
-                    targets,
-                }
-            }
-            JobRef::Combine(i) => {
-                let combine = &plan.combines[i];
-                if combine.via != Via::Registry {
-                    return Observation::NotObservable("runs through buildx");
-                }
-                let sources: Vec<(Platform, ImageRef)> = combine
-                    .from
-                    .iter()
-                    .map(|s| (s.platform.value.clone(), s.image.value.clone()))
-                    .collect();
-                let targets = match self.targets_now(combine.to.iter().map(|t| &t.value)).await {
-                    Ok(targets) => targets,
-                    Err(err) => return Observation::Failed(err),
-                };
-                // Unchanged is told from `HEAD`s when it can be: nothing read.
-                if let Some(digest) = self
-                    .registries
-                    .desired_combine_digest_from_heads(&sources)
-                    .await
-                    && targets
-                        .iter()
-                        .all(|(_, now)| now.as_deref() == Some(digest.as_str()))
-                {
-                    return Observation::Copy {
-                        desired: Ok(digest),
-                        targets,
-                    };
-                }
-                let desired = self
-                    .registries
-                    .desired_combine(&sources, &context)
-                    .await
-                    .map(|(_, index)| index.digest())
-                    .map_err(|err| err.message);
-                Observation::Copy { desired, targets }
-            }
-            JobRef::Build(i) => {
-                let build = &plan.builds[i];
-                let mut bases = BTreeMap::new();
-                for input in &build.inputs {
-                    let digest = self.registries.current(&input.value).await.ok().flatten();
-                    bases.insert(input.value.to_string(), digest);
-                }
-                let fingerprint = match Fingerprint::of(build, &bases) {
-                    Ok(fingerprint) => fingerprint,
-                    Err(err) => return Observation::Failed(err),
-                };
-                let stored = match build.tags.first().filter(|_| build.push) {
-                    Some(tag) => match self.registries.labels(&tag.value).await {
-                        Ok(labels) => labels,
-                        Err(err) => return Observation::Failed(err.message),
-                    },
-                    None => None,
-                };
-                Observation::Build {
-                    fingerprint,
-                    stored,
-                }
-            }
+            Err(err) => Observation::Failed(err.clone()),
+        }
+    }
+
+    /// What a native sync's targets hold, and what they should.
+    async fn observe_sync(&self, sync: &Sync) -> Observation {
+        if sync.via != Via::Registry {
+            return Observation::NotObservable("runs through buildx");
+        }
+        let platforms: Vec<Platform> = sync.platforms.iter().map(|p| p.value.clone()).collect();
+        let targets = match self.targets_now(sync.to.iter().map(|t| &t.value)).await {
+            Ok(targets) => targets,
+            Err(err) => return Observation::Failed(err),
+        };
+        // A whole-image sync wants its source's digest: one `HEAD`.
+        // A filtered one that is done says so in its target's index.
+        if !platforms.is_empty()
+            && let Some((_, Some(now))) = targets.first()
+            && targets.iter().all(|(_, t)| t.as_ref() == Some(now))
+            && let Some(done) = self
+                .registries
+                .filtered_sync_done(&sync.from.value, &platforms, &sync.to[0].value)
+                .await
+            && done == *now
+        {
+            return Observation::Copy {
+                desired: Ok(done),
+                targets,
+            };
+        }
+        let desired = if platforms.is_empty() {
+            self.registries.desired_sync_digest(&sync.from.value).await
+        } else {
+            self.registries
+                .desired_sync(&sync.from.value, &platforms, &quiet_context())
+                .await
+                .map(|(_, manifest)| manifest.digest())
+        };
+        Observation::Copy {
+            desired: desired.map_err(|err| err.message),
+            targets,
+        }
+    }
+
+    /// What a native combine's targets hold, and what they should.
+    async fn observe_combine(&self, combine: &Combine) -> Observation {
+        if combine.via != Via::Registry {
+            return Observation::NotObservable("runs through buildx");
+        }
+        let sources: Vec<(Platform, ImageRef)> = combine
+            .from
+            .iter()
+            .map(|s| (s.platform.value.clone(), s.image.value.clone()))
+            .collect();
+        let targets = match self.targets_now(combine.to.iter().map(|t| &t.value)).await {
+            Ok(targets) => targets,
+            Err(err) => return Observation::Failed(err),
+        };
+        // Unchanged is told from `HEAD`s when it can be: nothing read.
+        if let Some(digest) = self
+            .registries
+            .desired_combine_digest_from_heads(&sources)
+            .await
+            && targets
+                .iter()
+                .all(|(_, now)| now.as_deref() == Some(digest.as_str()))
+        {
+            return Observation::Copy {
+                desired: Ok(digest),
+                targets,
+            };
+        }
+        let desired = self
+            .registries
+            .desired_combine(&sources, &quiet_context())
+            .await
+            .map(|(_, index)| index.digest())
+            .map_err(|err| err.message);
+        Observation::Copy { desired, targets }
+    }
+
+    /// A build's input fingerprint now, and the one on its pushed image.
+    async fn observe_build(&self, build: &Build) -> Observation {
+        let mut bases = BTreeMap::new();
+        for input in &build.inputs {
+            let digest = self.registries.current(&input.value).await.ok().flatten();
+            bases.insert(input.value.to_string(), digest);
+        }
+        let fingerprint = match Fingerprint::of(build, &bases) {
+            Ok(fingerprint) => fingerprint,
+            Err(err) => return Observation::Failed(err),
+        };
+        let stored = match build.tags.first().filter(|_| build.push) {
+            Some(tag) => match self.registries.labels(&tag.value).await {
+                Ok(labels) => labels,
+                Err(err) => return Observation::Failed(err.message),
+            },
+            None => None,
+        };
+        Observation::Build {
+            fingerprint,
+            stored,
         }
     }
 
