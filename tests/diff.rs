@@ -40,6 +40,15 @@ fn line_for<'a>(text: &'a str, address: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no line for {address} in:\n{text}"))
 }
 
+/// The diff line of `address` starts with `symbol` (`+`, `~`, `=`, `-/+`, …).
+fn assert_symbol(text: &str, address: &str, symbol: &str) {
+    let line = line_for(text, address).trim_start();
+    assert!(
+        line.split_whitespace().next() == Some(symbol),
+        "{address}: expected `{symbol}` in:\n{text}"
+    );
+}
+
 /// Requests (method and path) the registry logged since `from`.
 fn requests_since(registry: &TestRegistry, from: usize) -> Vec<(String, String)> {
     registry.log()[from..]
@@ -71,7 +80,7 @@ fn diff_then_apply_then_nothing_left_and_a_moved_source_shows_with_its_dependent
     let work = tempfile::tempdir().unwrap();
     let v1 = test_image(work.path(), "64K", "32K", 11);
     let other = test_image(work.path(), "64K", "32K", 12);
-    seed(&v1, "1", &format!("{}/src/img:1", r.host()));
+    seed(&v1, "1", &r.image());
     seed(&other, "arm64", &format!("{}/other/img:arm64", r.host()));
     seed(&other, "1", &format!("{}/unrelated/img:1", r.host()));
     let text = format!(
@@ -98,18 +107,8 @@ combines:
     let before = r.log().len();
     let diff = plan(work.path(), &["diff", "--detailed-exitcode"], &[]);
     assert_eq!(diff.code, 2, "{}{}", diff.stdout, diff.stderr);
-    assert!(
-        line_for(&diff.stdout, "sync.a")
-            .trim_start()
-            .starts_with('+'),
-        "{}",
-        diff.stdout
-    );
-    assert!(
-        line_for(&diff.stdout, "sync.b")
-            .trim_start()
-            .starts_with('+')
-    );
+    assert_symbol(&diff.stdout, "sync.a", "+");
+    assert_symbol(&diff.stdout, "sync.b", "+");
     assert!(diff.stdout.contains("Plan: 2 to create"), "{}", diff.stdout);
     assert!(
         methods_since(&r, before)
@@ -146,7 +145,7 @@ combines:
 
     // A new image at a sync's source: that sync, and the combine reading its output.
     let v2 = test_image(work.path(), "64K", "32K", 13);
-    seed(&v2, "1", &format!("{}/src/img:1", r.host()));
+    seed(&v2, "1", &r.image());
     let diff = plan(work.path(), &["diff", "--detailed-exitcode", "--json"], &[]);
     assert_eq!(diff.code, 2);
     let doc: serde_json::Value = serde_json::from_str(&diff.stdout).unwrap();
@@ -204,7 +203,7 @@ fn an_up_to_date_check_sends_only_head_requests() {
     let r = TestRegistry::start("");
     let work = tempfile::tempdir().unwrap();
     let image = test_image(work.path(), "64K", "32K", 21);
-    seed(&image, "1", &format!("{}/src/img:1", r.host()));
+    seed(&image, "1", &r.image());
     seed(&image, "amd64", &format!("{}/src/img:amd64", r.host()));
     seed(&image, "arm64", &format!("{}/src/img:arm64", r.host()));
     let plan_with = |more_syncs: &str| {
@@ -263,15 +262,9 @@ syncs:
     assert!(source_reads.is_empty(), "{source_reads:?}");
     // A new image at the source: the filtered sync is read again, and updates.
     let newer = test_image(work.path(), "64K", "32K", 22);
-    seed(&newer, "1", &format!("{}/src/img:1", r.host()));
+    seed(&newer, "1", &r.image());
     let diff = plan(work.path(), &["diff"], &[]);
-    assert!(
-        line_for(&diff.stdout, "sync.arm")
-            .trim_start()
-            .starts_with('~'),
-        "{}",
-        diff.stdout
-    );
+    assert_symbol(&diff.stdout, "sync.arm", "~");
 
     // The arm64 tag now holds the amd64 image: the combine is read, and refused.
     seed(&image, "amd64", &format!("{}/src/img:arm64", r.host()));
@@ -289,7 +282,7 @@ fn markdown_for_a_pull_request() {
     let r = TestRegistry::start("");
     let work = tempfile::tempdir().unwrap();
     let image = test_image(work.path(), "16K", "16K", 14);
-    seed(&image, "1", &format!("{}/src/img:1", r.host()));
+    seed(&image, "1", &r.image());
     std::fs::write(
         work.path().join("plan.yaml"),
         format!(
@@ -411,23 +404,11 @@ fn a_builders_mirrors_changed_means_replace() {
     )
     .unwrap();
     let diff = plan(work.path(), &["diff"], &env);
-    assert!(
-        line_for(&diff.stdout, &format!("builder.{name}"))
-            .trim_start()
-            .starts_with("+ "),
-        "{}",
-        diff.stdout
-    );
+    assert_symbol(&diff.stdout, &format!("builder.{name}"), "+");
     // It is created (booting fails here: moby/buildkit cannot be pulled).
     let _ = plan(work.path(), &["apply", "--progress", "plain"], &env);
     let diff = plan(work.path(), &["diff"], &env);
-    assert!(
-        line_for(&diff.stdout, &format!("builder.{name}"))
-            .trim_start()
-            .starts_with("= "),
-        "{}",
-        diff.stdout
-    );
+    assert_symbol(&diff.stdout, &format!("builder.{name}"), "=");
 
     std::fs::write(
         work.path().join("plan.yaml"),
@@ -466,13 +447,7 @@ fn a_builders_mirrors_changed_means_replace() {
     );
     let _ = plan(work.path(), &["apply", "--progress", "plain"], &env);
     let diff = plan(work.path(), &["diff"], &env);
-    assert!(
-        line_for(&diff.stdout, &format!("builder.{name}"))
-            .trim_start()
-            .starts_with("= "),
-        "{}",
-        diff.stdout
-    );
+    assert_symbol(&diff.stdout, &format!("builder.{name}"), "=");
     let _ = Command::new("docker")
         .args(["buildx", "rm", &name])
         .env("HOME", &home)
@@ -485,7 +460,7 @@ fn a_saved_plan_is_refused_when_the_live_state_moved() {
     let r = TestRegistry::start("");
     let work = tempfile::tempdir().unwrap();
     let v1 = test_image(work.path(), "16K", "16K", 21);
-    seed(&v1, "1", &format!("{}/src/img:1", r.host()));
+    seed(&v1, "1", &r.image());
     std::fs::write(
         work.path().join("plan.yaml"),
         format!("version: 1\nsyncs:\n  a:\n    from: {h}/src/img:1\n    to: {h}/dst/img:1\n  b:\n    from: {h}/src/img:1\n    to: {h}/dst/other:1\n", h = r.host()),
@@ -507,7 +482,7 @@ fn a_saved_plan_is_refused_when_the_live_state_moved() {
         0
     );
     let v2 = test_image(work.path(), "16K", "16K", 22);
-    seed(&v2, "1", &format!("{}/src/img:1", r.host()));
+    seed(&v2, "1", &r.image());
     let before = r.log().len();
     let stale = plan(
         work.path(),

@@ -64,6 +64,23 @@ fn apply(dir: &Path, plan: &str, env: &[(&str, &str)], args: &[&str]) -> Run {
     }
 }
 
+/// A plan with one sync, `img`, from `from` to `to`.
+fn one_sync(from: &str, to: &str) -> String {
+    format!("version: 1\nsyncs:\n  img:\n    from: {from}\n    to: {to}\n")
+}
+
+/// `copy` holds exactly the bytes of `original` (so the same digest), as
+/// skopeo, an independent reader, sees them.
+fn assert_same_image(copy: &str, original: &str) {
+    let copied = skopeo_raw(copy, &[]);
+    assert!(copied.is_some(), "nothing at {copy}");
+    assert_eq!(
+        copied,
+        skopeo_raw(original, &[]),
+        "{copy} differs from {original}"
+    );
+}
+
 /// A job's `transfer` in the summary file `summary.json` in `dir`.
 fn transfer_of(dir: &Path, address: &str) -> serde_json::Value {
     let summary: serde_json::Value =
@@ -83,8 +100,8 @@ fn syncs_keep_the_digest_and_mount_within_a_registry() {
     let b = TestRegistry::start("");
     let work = tempfile::tempdir().unwrap();
     let layout = test_image(work.path(), "256K,256K", "128K", 1);
-    seed(&layout, "1", &format!("{}/src/img:1", a.host()));
-    let source = skopeo_raw(&format!("{}/src/img:1", a.host()), &[]).unwrap();
+    seed(&layout, "1", &a.image());
+    let source = skopeo_raw(&a.image(), &[]).unwrap();
     let plan = format!(
         "version: 1\nsyncs:\n  cross:\n    from: {a}/src/img:1\n    to: {b}/dst/img:1\n  same:\n    from: {a}/src/img:1\n    to: {a}/other/img:1\n",
         a = a.host(),
@@ -137,7 +154,7 @@ fn a_blob_two_jobs_need_is_written_once_and_each_job_accounts_for_every_blob() {
     let b = TestRegistry::start("");
     let work = tempfile::tempdir().unwrap();
     let layout = test_image(work.path(), "256K,256K", "128K", 8);
-    seed(&layout, "1", &format!("{}/src/img:1", a.host()));
+    seed(&layout, "1", &a.image());
     let plan = format!(
         "version: 1\nsyncs:\n  one:\n    from: {a}/src/img:1\n    to: {b}/dst/img:1\n  two:\n    from: {a}/src/img:1\n    to: {b}/dst/img:2\n",
         a = a.host(),
@@ -173,8 +190,8 @@ fn a_platform_filter_makes_a_new_index_that_names_its_source() {
     let a = TestRegistry::start("");
     let work = tempfile::tempdir().unwrap();
     let layout = test_image(work.path(), "64K", "64K", 2);
-    seed(&layout, "1", &format!("{}/src/img:1", a.host()));
-    let source = skopeo_raw(&format!("{}/src/img:1", a.host()), &[]).unwrap();
+    seed(&layout, "1", &a.image());
+    let source = skopeo_raw(&a.image(), &[]).unwrap();
     let plan = format!(
         "version: 1\nsyncs:\n  arm:\n    from: {h}/src/img:1\n    to: {h}/arm/img:1\n    platforms: [linux/arm64]\n",
         h = a.host()
@@ -454,7 +471,7 @@ fn pulls_go_through_the_mirror_first() {
     let target = TestRegistry::start("");
     let work = tempfile::tempdir().unwrap();
     let layout = test_image(work.path(), "64K", "64K", 4);
-    seed(&layout, "1", &format!("{}/src/img:1", upstream.host()));
+    seed(&layout, "1", &upstream.image());
     let plan = format!(
         "version: 1\nmirrors:\n  \"{u}\": [\"{m}\"]\nsyncs:\n  img:\n    from: {u}/src/img:1\n    to: {t}/dst/img:1\n",
         u = upstream.host(),
@@ -471,50 +488,83 @@ fn pulls_go_through_the_mirror_first() {
         mirror.log().contains("GET /v2/src/img/blobs/sha256:"),
         "blobs did not come from the mirror"
     );
-    assert_eq!(
-        skopeo_raw(&format!("{}/dst/img:1", target.host()), &[]),
-        skopeo_raw(&format!("{}/src/img:1", upstream.host()), &[])
-    );
+    assert_same_image(&format!("{}/dst/img:1", target.host()), &upstream.image());
+}
+
+/// A sync of a test image from a source registry to a target registry
+/// behind a fault proxy, run once.
+struct ProxiedCopy {
+    source: TestRegistry,
+    target: TestRegistry,
+    proxy: fault_proxy::Proxy,
+    work: tempfile::TempDir,
+    run: Run,
+}
+
+impl ProxiedCopy {
+    /// The image: `shared` and `per_platform` layer sizes, as
+    /// `scripts/make-test-image` takes them.
+    fn run(
+        (shared, per_platform, seed_number): (&str, &str, u32),
+        behaviour: fault_proxy::Behaviour,
+        args: &[&str],
+    ) -> Self {
+        let source = TestRegistry::start("");
+        let target = TestRegistry::start("");
+        let work = tempfile::tempdir().unwrap();
+        let layout = test_image(work.path(), shared, per_platform, seed_number);
+        seed(&layout, "1", &source.image());
+        let proxy = fault_proxy::start(target.port, behaviour);
+        let plan = one_sync(
+            &source.image(),
+            &format!("127.0.0.1:{}/dst/img:1", proxy.port),
+        );
+        let run = apply(work.path(), &plan, &[], args);
+        Self {
+            source,
+            target,
+            proxy,
+            work,
+            run,
+        }
+    }
+
+    fn faults(&self) -> usize {
+        self.proxy
+            .counters
+            .faults
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn assert_copied(&self) {
+        assert_eq!(self.run.code, 0, "{}", self.run.output);
+        assert_same_image(
+            &format!("{}/dst/img:1", self.target.host()),
+            &self.source.image(),
+        );
+    }
 }
 
 #[test]
 fn faults_are_retried_until_the_copy_completes() {
-    let source = TestRegistry::start("");
-    let target = TestRegistry::start("");
-    let work = tempfile::tempdir().unwrap();
-    let layout = test_image(work.path(), "128K,128K", "64K", 5);
-    seed(&layout, "1", &format!("{}/src/img:1", source.host()));
-    let proxy = fault_proxy::start(
-        target.port,
+    let copy = ProxiedCopy::run(
+        ("128K,128K", "64K", 5),
         fault_proxy::Behaviour {
             fault_every: 3,
             ..Default::default()
         },
+        &["--summary-file", "summary.json"],
     );
-    let plan = format!(
-        "version: 1\nsyncs:\n  img:\n    from: {s}/src/img:1\n    to: 127.0.0.1:{p}/dst/img:1\n",
-        s = source.host(),
-        p = proxy.port
-    );
-    let run = apply(work.path(), &plan, &[], &["--summary-file", "summary.json"]);
-    assert_eq!(run.code, 0, "{}", run.output);
-    assert!(
-        proxy
-            .counters
-            .faults
-            .load(std::sync::atomic::Ordering::SeqCst)
-            >= 3,
-        "no faults were injected"
-    );
+    copy.assert_copied();
+    assert!(copy.faults() >= 3, "no faults were injected");
     // Bytes of failed attempts are not counted: the job reports what the
     // same copy reports without faults.
-    let faulty = transfer_of(work.path(), "sync.img")["bytes_copied"].clone();
+    let faulty = transfer_of(copy.work.path(), "sync.img")["bytes_copied"].clone();
     let clean_target = TestRegistry::start("");
     let clean = tempfile::tempdir().unwrap();
-    let plan_clean = format!(
-        "version: 1\nsyncs:\n  img:\n    from: {s}/src/img:1\n    to: {t}/dst/img:1\n",
-        s = source.host(),
-        t = clean_target.host()
+    let plan_clean = one_sync(
+        &copy.source.image(),
+        &format!("{}/dst/img:1", clean_target.host()),
     );
     let run = apply(
         clean.path(),
@@ -527,56 +577,35 @@ fn faults_are_retried_until_the_copy_completes() {
         faulty,
         transfer_of(clean.path(), "sync.img")["bytes_copied"]
     );
-    assert_eq!(
-        skopeo_raw(&format!("{}/dst/img:1", target.host()), &[]),
-        skopeo_raw(&format!("{}/src/img:1", source.host()), &[])
-    );
 }
 
 #[test]
 fn a_registry_that_refuses_large_bodies_gets_the_blobs_in_chunks() {
-    let source = TestRegistry::start("");
-    let target = TestRegistry::start("");
-    let work = tempfile::tempdir().unwrap();
-    let layout = test_image(work.path(), "300K,300K", "200K", 9);
-    seed(&layout, "1", &format!("{}/src/img:1", source.host()));
-    let proxy = fault_proxy::start(
-        target.port,
+    let copy = ProxiedCopy::run(
+        ("300K,300K", "200K", 9),
         fault_proxy::Behaviour {
             max_body: Some(100 * 1024),
             ..Default::default()
         },
+        &[],
     );
-    let plan = format!(
-        "version: 1\nsyncs:\n  img:\n    from: {s}/src/img:1\n    to: 127.0.0.1:{p}/dst/img:1\n",
-        s = source.host(),
-        p = proxy.port
-    );
-    let run = apply(work.path(), &plan, &[], &[]);
-    assert_eq!(run.code, 0, "{}", run.output);
+    copy.assert_copied();
     assert!(
-        run.output.contains("sending it in chunks"),
+        copy.run.output.contains("sending it in chunks"),
         "{}",
-        run.output
+        copy.run.output
     );
-    assert_eq!(
-        skopeo_raw(&format!("{}/dst/img:1", target.host()), &[]),
-        skopeo_raw(&format!("{}/src/img:1", source.host()), &[]),
-        "same digest at the target"
-    );
-    let log = target.log();
     assert!(
-        log.contains("PATCH /v2/dst/img/blobs/uploads/"),
+        copy.target
+            .log()
+            .contains("PATCH /v2/dst/img/blobs/uploads/"),
         "no chunks sent"
     );
     // Four blobs are over the limit. Each is refused at most once whole and
     // twice in chunks (300 KiB, then 150 KiB, then 75 KiB passes), and what
     // was learned serves the blobs after it.
-    let refused = proxy
-        .counters
-        .faults
-        .load(std::sync::atomic::Ordering::SeqCst);
-    assert!(refused <= 12, "{refused} refusals: {}", run.output);
+    let refused = copy.faults();
+    assert!(refused <= 12, "{refused} refusals: {}", copy.run.output);
 }
 
 #[test]
@@ -591,10 +620,9 @@ fn a_spent_pull_quota_fails_at_once_and_says_what_to_do() {
         },
     );
     let target = TestRegistry::start("");
-    let plan = format!(
-        "version: 1\nsyncs:\n  img:\n    from: 127.0.0.1:{p}/src/img:1\n    to: {t}/dst/img:1\n",
-        p = proxy.port,
-        t = target.host()
+    let plan = one_sync(
+        &format!("127.0.0.1:{}/src/img:1", proxy.port),
+        &format!("{}/dst/img:1", target.host()),
     );
     let run = apply(work.path(), &plan, &[], &[]);
     assert_eq!(run.code, 1, "{}", run.output);
@@ -665,7 +693,7 @@ fn a_killed_run_leaves_the_tag_untouched_and_a_rerun_completes() {
     let old = test_image(work.path(), "16K", "16K", 6);
     let new = test_image(work.path(), "2M,2M", "1M", 7);
     seed(&old, "1", &format!("{}/dst/img:1", target.host()));
-    seed(&new, "1", &format!("{}/src/img:1", source.host()));
+    seed(&new, "1", &source.image());
     let old_bytes = skopeo_raw(&format!("{}/dst/img:1", target.host()), &[]).unwrap();
     // Slow uploads, so the run can be killed in the middle of them.
     let proxy = fault_proxy::start(
@@ -675,10 +703,9 @@ fn a_killed_run_leaves_the_tag_untouched_and_a_rerun_completes() {
             ..Default::default()
         },
     );
-    let plan = format!(
-        "version: 1\nsyncs:\n  img:\n    from: {s}/src/img:1\n    to: 127.0.0.1:{p}/dst/img:1\n",
-        s = source.host(),
-        p = proxy.port
+    let plan = one_sync(
+        &source.image(),
+        &format!("127.0.0.1:{}/dst/img:1", proxy.port),
     );
     std::fs::write(work.path().join("plan.yaml"), &plan).unwrap();
     let mut child = Command::new(assert_cmd::cargo::cargo_bin("plan"))
@@ -716,19 +743,16 @@ fn a_killed_run_leaves_the_tag_untouched_and_a_rerun_completes() {
 
     let run = apply(work.path(), &plan, &[], &[]);
     assert_eq!(run.code, 0, "{}", run.output);
-    assert_eq!(
-        skopeo_raw(&format!("{}/dst/img:1", target.host()), &[]),
-        skopeo_raw(&format!("{}/src/img:1", source.host()), &[])
-    );
+    assert_same_image(&format!("{}/dst/img:1", target.host()), &source.image());
 }
 
 #[test]
 fn a_missing_source_is_a_clear_immediate_error() {
     let a = TestRegistry::start("");
     let work = tempfile::tempdir().unwrap();
-    let plan = format!(
-        "version: 1\nsyncs:\n  img:\n    from: {h}/nope/img:1\n    to: {h}/dst/img:1\n",
-        h = a.host()
+    let plan = one_sync(
+        &format!("{}/nope/img:1", a.host()),
+        &format!("{}/dst/img:1", a.host()),
     );
     let started = Instant::now();
     let run = apply(work.path(), &plan, &[], &[]);
@@ -747,7 +771,7 @@ fn publish_at_end_moves_no_tag_unless_every_job_succeeded() {
     let r = TestRegistry::start("");
     let work = tempfile::tempdir().unwrap();
     let image = test_image(work.path(), "32K", "16K", 31);
-    seed(&image, "1", &format!("{}/src/img:1", r.host()));
+    seed(&image, "1", &r.image());
     let plan = |broken: bool| {
         let missing = if broken { "nope" } else { "src" };
         format!(
@@ -789,7 +813,7 @@ fn publish_at_end_moves_no_tag_unless_every_job_succeeded() {
         "{}",
         run.output
     );
-    let source = skopeo_raw(&format!("{}/src/img:1", r.host()), &[]).unwrap();
+    let source = skopeo_raw(&r.image(), &[]).unwrap();
     for tag in ["mid/img:1", "dst/img:1", "other/img:1"] {
         assert_eq!(
             skopeo_raw(&format!("{}/{tag}", r.host()), &[]).unwrap(),

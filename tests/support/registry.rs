@@ -68,6 +68,11 @@ impl TestRegistry {
         Self { child, port, dir }
     }
 
+    /// The test image the tests seed here: `HOST/src/img:1`.
+    pub fn image(&self) -> String {
+        format!("{}/src/img:1", self.host())
+    }
+
     pub fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }

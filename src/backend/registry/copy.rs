@@ -30,80 +30,76 @@ impl Registries {
         progress: &Progress<'_>,
     ) -> Result<(), RegistryError> {
         let digest: &str = blob.digest().as_ref();
-        let mine = std::sync::atomic::AtomicBool::new(false);
-        self.once(format!("blob {}@{digest}", to.describe()), || async {
-            mine.store(true, Ordering::Relaxed);
-            progress.first_sight(digest);
-            if to.has_blob(digest).await? {
-                progress.skipped.fetch_add(1, Ordering::Relaxed);
-                progress.say();
-                return Ok(());
-            }
-            if let Some(repository) = to.can_mount_from(from)
-                && to.mount(digest, &repository).await?
-            {
-                progress.mounted.fetch_add(1, Ordering::Relaxed);
-                progress.say();
-                return Ok(());
-            }
-            let retry = crate::exec::RetryPolicy {
-                attempts: 6,
-                first_delay: std::time::Duration::from_millis(200),
-                max_delay: std::time::Duration::from_secs(20),
-            };
-            let mut attempt = 1;
-            let mut in_chunks = false;
-            loop {
-                // What this attempt sent, so a failed attempt's bytes can be
-                // taken back out of the job's count.
-                let sent = Arc::new(AtomicU64::new(0));
-                let result = async {
-                    let stream = from.blob(digest).await?;
-                    let bytes = Arc::clone(&progress.bytes);
-                    let sent = Arc::clone(&sent);
-                    let counting: BlobStream = Box::pin(stream.inspect_ok(move |chunk| {
-                        bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-                        sent.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-                    }));
-                    if in_chunks {
-                        to.put_blob_in_chunks(digest, counting).await
-                    } else {
+        let mine = self
+            .once(format!("blob {}@{digest}", to.describe()), || async {
+                progress.first_sight(digest);
+                if to.has_blob(digest).await? {
+                    progress.skipped.fetch_add(1, Ordering::Relaxed);
+                    progress.say();
+                    return Ok(());
+                }
+                if let Some(repository) = to.can_mount_from(from)
+                    && to.mount(digest, &repository).await?
+                {
+                    progress.mounted.fetch_add(1, Ordering::Relaxed);
+                    progress.say();
+                    return Ok(());
+                }
+                let retry = crate::exec::RetryPolicy {
+                    attempts: 6,
+                    first_delay: std::time::Duration::from_millis(200),
+                    max_delay: std::time::Duration::from_secs(20),
+                };
+                let mut attempt = 1;
+                let mut refused_whole = false;
+                loop {
+                    // What this attempt sent, so a failed attempt's bytes can be
+                    // taken back out of the job's count.
+                    let sent = Arc::new(AtomicU64::new(0));
+                    let result = async {
+                        let stream = from.blob(digest).await?;
+                        let bytes = Arc::clone(&progress.bytes);
+                        let sent = Arc::clone(&sent);
+                        let counting: BlobStream = Box::pin(stream.inspect_ok(move |chunk| {
+                            bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                            sent.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                        }));
+                        // After a 413 the store sends blobs this large in chunks.
                         to.put_blob(digest, blob.size(), counting).await
                     }
-                }
-                .await;
-                if result.is_err() {
-                    progress
-                        .bytes
-                        .fetch_sub(sent.load(Ordering::Relaxed), Ordering::Relaxed);
-                }
-                match result {
-                    Ok(()) => {
-                        progress.blobs.fetch_add(1, Ordering::Relaxed);
-                        progress.say();
-                        return Ok(());
-                    }
-                    Err(err) if !in_chunks && too_large(&err) => {
-                        progress.context.output(format!(
-                            "blob {digest}: {}; sending it in chunks",
-                            err.message
-                        ));
-                        in_chunks = true;
-                    }
-                    Err(err) if err.transient && attempt < retry.attempts => {
+                    .await;
+                    if result.is_err() {
                         progress
-                            .context
-                            .output(format!("blob {digest}: {}; retrying", err.message));
-                        tokio::time::sleep(retry.delay(attempt, err.retry_after)).await;
-                        attempt += 1;
+                            .bytes
+                            .fetch_sub(sent.load(Ordering::Relaxed), Ordering::Relaxed);
                     }
-                    Err(err) if err.transient => return Err(err.exhausted(attempt)),
-                    Err(err) => return Err(err),
+                    match result {
+                        Ok(()) => {
+                            progress.blobs.fetch_add(1, Ordering::Relaxed);
+                            progress.say();
+                            return Ok(());
+                        }
+                        Err(err) if !refused_whole && too_large(&err) => {
+                            progress.context.output(format!(
+                                "blob {digest}: {}; sending it in chunks",
+                                err.message
+                            ));
+                            refused_whole = true;
+                        }
+                        Err(err) if err.transient && attempt < retry.attempts => {
+                            progress
+                                .context
+                                .output(format!("blob {digest}: {}; retrying", err.message));
+                            tokio::time::sleep(retry.delay(attempt, err.retry_after)).await;
+                            attempt += 1;
+                        }
+                        Err(err) if err.transient => return Err(err.exhausted(attempt)),
+                        Err(err) => return Err(err),
+                    }
                 }
-            }
-        })
-        .await?;
-        if !mine.load(Ordering::Relaxed) && progress.first_sight(digest) {
+            })
+            .await?;
+        if !mine && progress.first_sight(digest) {
             // Another job of this run wrote it: for this job it was there.
             progress.skipped.fetch_add(1, Ordering::Relaxed);
             progress.say();
@@ -120,13 +116,12 @@ impl Registries {
         progress: &Progress<'_>,
     ) -> Result<(), RegistryError> {
         let digest = manifest.digest();
-        let mine = std::sync::atomic::AtomicBool::new(false);
-        self.once(format!("manifest {}@{digest}", to.describe()), || {
-            mine.store(true, Ordering::Relaxed);
-            self.copy_image_once(from, to, manifest, &digest, progress)
-        })
-        .await?;
-        if !mine.load(Ordering::Relaxed) {
+        let mine = self
+            .once(format!("manifest {}@{digest}", to.describe()), || {
+                self.copy_image_once(from, to, manifest, &digest, progress)
+            })
+            .await?;
+        if !mine {
             // Another job of this run copied the whole image.
             Self::all_present(manifest, progress)?;
         }
@@ -200,6 +195,7 @@ impl Registries {
             to.put_manifest(&digest, index)
         })
         .await
+        .map(|_| ())
     }
 
     async fn copy_child(

@@ -211,17 +211,24 @@ impl Registries {
     /// Besides saving work, this keeps several jobs from writing the same
     /// blob or manifest at once, which distribution's filesystem driver does
     /// not survive: it rewrites link files in place, and a concurrent reader
-    /// sees the blob as unknown.
+    /// sees the blob as unknown. Returns whether this caller did the work
+    /// (`false`: another job of the run did).
     pub(super) async fn once<F>(
         &self,
         key: String,
         work: impl FnOnce() -> F,
-    ) -> Result<(), RegistryError>
+    ) -> Result<bool, RegistryError>
     where
         F: std::future::Future<Output = Result<(), RegistryError>>,
     {
         let cell = Arc::clone(self.done.lock().await.entry(key).or_default());
-        cell.get_or_try_init(work).await.map(|_| ())
+        let mut ran = false;
+        cell.get_or_try_init(|| {
+            ran = true;
+            work()
+        })
+        .await?;
+        Ok(ran)
     }
 
     /// The labels of the image at `image` (the first platform's, for an

@@ -251,8 +251,8 @@ impl Store {
 
     /// Uploads a blob in one streamed `PUT` (its size is known), never
     /// holding it in memory; in chunks straight away where this registry
-    /// already refused a blob this large. A 413 means: try
-    /// [`Store::put_blob_in_chunks`].
+    /// already refused a blob this large. After a 413 the next call for the
+    /// same blob goes in chunks.
     pub async fn put_blob(
         &self,
         digest: &str,
@@ -271,23 +271,6 @@ impl Store {
                     client.upload_limits.refused_whole(size);
                 }
                 result
-            }
-            Self::Layout(layout) => layout
-                .put_blob(digest, stream)
-                .await
-                .map_err(RegistryError::fatal),
-        }
-    }
-
-    /// Uploads a blob in chunks, for a registry that refused it whole.
-    pub async fn put_blob_in_chunks(
-        &self,
-        digest: &str,
-        stream: BlobStream,
-    ) -> Result<(), RegistryError> {
-        match self {
-            Self::Registry { client, repository } => {
-                upload::in_chunks(client, repository, digest, stream).await
             }
             Self::Layout(layout) => layout
                 .put_blob(digest, stream)
