@@ -126,6 +126,7 @@ fn measure(
         continue_policy: ContinuePolicy::Never,
         retry: RetryPolicy::default(),
         grace: Duration::from_secs(1),
+        ..Options::default()
     };
     let runner = Arc::new(Sleeper {
         durations: durations.to_vec(),

@@ -7,6 +7,8 @@ pub mod backend;
 pub mod cli;
 pub mod exec;
 pub mod graph;
+pub mod local_file;
 pub mod plan;
 pub mod report;
 pub mod state;
+pub mod untrusted;

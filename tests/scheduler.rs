@@ -205,6 +205,7 @@ fn execute_with_events(
             max_delay: Duration::from_millis(100),
         },
         grace: Duration::from_millis(100),
+        ..Options::default()
     };
     let cancel = CancellationToken::new();
     let log = Arc::new(Events(Mutex::new(Vec::new())));

@@ -1,7 +1,13 @@
 //! An OCI image layout on disk (`oci:PATH[:TAG]`): `oci-layout`,
 //! `index.json` and `blobs/sha256/…`. Blobs are written to a temporary file,
-//! checked against their digest, then renamed; `index.json` is replaced
-//! atomically and last, so a layout never names a blob it does not have.
+//! checked against their digest, then renamed (the partial file is removed
+//! on any failure); `index.json` is replaced atomically and last, so a
+//! layout never names a blob it does not have.
+//!
+//! Reads are held to the layout too: a blob must be a regular file inside
+//! the layout's own `blobs/sha256` folder (a symlink out of it — to a
+//! private key, say — is refused, not uploaded), manifests are read bounded
+//! and checked against their digest, and blobs are checked as they stream.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -13,7 +19,24 @@ use sha2::Digest as _;
 use tokio::io::AsyncWriteExt;
 
 use super::registry::manifest::{Manifest, describe};
-use super::registry::store::BlobStream;
+use super::registry::store::{BlobStream, MAX_MANIFEST_BYTES};
+use super::registry::verify;
+use std::os::unix::fs::OpenOptionsExt;
+
+/// Why a blob could not be read from a layout.
+#[derive(Debug, thiserror::Error)]
+enum LayoutReadError {
+    #[error("{0}")]
+    Io(std::io::Error),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl LayoutReadError {
+    fn is_not_found(&self) -> bool {
+        matches!(self, Self::Io(err) if err.kind() == std::io::ErrorKind::NotFound)
+    }
+}
 
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
@@ -45,11 +68,11 @@ fn ref_name(descriptor: &Descriptor) -> Option<&str> {
 impl Layout {
     fn index(&self) -> Result<Option<ImageIndex>, String> {
         let path = self.root.join("index.json");
-        match std::fs::read(&path) {
+        match crate::local_file::read(&path, MAX_MANIFEST_BYTES as u64) {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map(Some)
                 .map_err(|err| format!("{} is not an OCI index: {err}", path.display())),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(err) if err.is_not_found() => Ok(None),
             Err(err) => Err(format!("cannot read {}: {err}", path.display())),
         }
     }
@@ -71,30 +94,67 @@ impl Layout {
                 None => return Ok(None),
             }
         };
-        let path = blob_path(&self.root, &digest)?;
-        match tokio::fs::read(&path).await {
-            Ok(bytes) => {
-                let media_type = Manifest::sniff_media_type(&bytes);
-                Ok(Some(Manifest {
-                    bytes: bytes.into(),
-                    media_type,
-                }))
-            }
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(err) => Err(format!("cannot read {}: {err}", path.display())),
+        let path = match self.contained_blob(&digest) {
+            Ok(path) => path,
+            Err(err) if err.is_not_found() => return Ok(None),
+            Err(err) => return Err(err.to_string()),
+        };
+        let bytes = crate::local_file::read(&path, MAX_MANIFEST_BYTES as u64)
+            .map_err(|err| format!("cannot read {}: {err}", path.display()))?;
+        let what = format!("oci:{}@{digest}", self.root.display());
+        verify::check(&bytes, &digest, &what).map_err(|err| err.to_string())?;
+        let media_type = Manifest::sniff_media_type(&bytes);
+        Ok(Some(Manifest {
+            bytes: bytes.into(),
+            media_type,
+        }))
+    }
+
+    /// The path of a blob that is a regular file inside this layout's
+    /// `blobs/sha256` folder, with no link on the way out of it.
+    fn contained_blob(&self, digest: &str) -> Result<PathBuf, LayoutReadError> {
+        let path = blob_path(&self.root, digest).map_err(LayoutReadError::Invalid)?;
+        let folder = path.parent().unwrap_or(&self.root);
+        let inside = |p: &Path| -> Result<PathBuf, LayoutReadError> {
+            std::fs::canonicalize(p).map_err(LayoutReadError::Io)
+        };
+        let root = inside(&self.root)?;
+        let real_folder = inside(folder)?;
+        if real_folder != root.join("blobs").join("sha256") {
+            return Err(LayoutReadError::Invalid(format!(
+                "{} leads out of the layout {}: refused",
+                folder.display(),
+                self.root.display()
+            )));
         }
+        let meta = std::fs::symlink_metadata(&path).map_err(LayoutReadError::Io)?;
+        if !meta.file_type().is_file() {
+            return Err(LayoutReadError::Invalid(format!(
+                "{} is not a regular file (a link or special file in a layout is refused)",
+                path.display()
+            )));
+        }
+        Ok(path)
     }
 
     pub fn has_blob(&self, digest: &str) -> bool {
         blob_path(&self.root, digest).is_ok_and(|p| p.is_file())
     }
 
+    /// A blob's bytes, unchecked: `Store::blob` checks them as they stream.
     pub async fn blob(&self, digest: &str) -> Result<BlobStream, String> {
-        let path = blob_path(&self.root, digest)?;
-        let file = tokio::fs::File::open(&path)
-            .await
+        let path = self
+            .contained_blob(digest)
             .map_err(|err| format!("{} has no blob {digest}: {err}", self.root.display()))?;
-        Ok(Box::pin(tokio_util::io::ReaderStream::new(file)))
+        // No link at the last step either, even one made since the check.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .map_err(|err| format!("{} has no blob {digest}: {err}", self.root.display()))?;
+        Ok(Box::pin(tokio_util::io::ReaderStream::new(
+            tokio::fs::File::from_std(file),
+        )))
     }
 
     /// Streams into a temporary file, checks the digest, then renames.
@@ -113,29 +173,35 @@ impl Layout {
             digest.trim_start_matches("sha256:"),
             std::process::id()
         ));
-        let mut file = tokio::fs::File::create(&temp)
-            .await
-            .map_err(|err| format!("cannot write {}: {err}", temp.display()))?;
-        let mut hasher = sha2::Sha256::new();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|err| format!("reading blob {digest}: {err}"))?;
-            hasher.update(&chunk);
-            file.write_all(&chunk)
+        let written = async {
+            let mut file = tokio::fs::File::create(&temp)
+                .await
+                .map_err(|err| format!("cannot write {}: {err}", temp.display()))?;
+            let mut hasher = sha2::Sha256::new();
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|err| format!("reading blob {digest}: {err}"))?;
+                hasher.update(&chunk);
+                file.write_all(&chunk)
+                    .await
+                    .map_err(|err| format!("writing {}: {err}", temp.display()))?;
+            }
+            file.flush()
                 .await
                 .map_err(|err| format!("writing {}: {err}", temp.display()))?;
+            let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
+            if actual != digest {
+                return Err(format!("blob {digest} arrived with digest {actual}"));
+            }
+            tokio::fs::rename(&temp, &path)
+                .await
+                .map_err(|err| format!("cannot write {}: {err}", path.display()))
         }
-        file.flush()
-            .await
-            .map_err(|err| format!("writing {}: {err}", temp.display()))?;
-        drop(file);
-        let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
-        if actual != digest {
+        .await;
+        if written.is_err() {
+            // Best effort: the partial file may not have been created at all.
             let _ = tokio::fs::remove_file(&temp).await;
-            return Err(format!("blob {digest} arrived with digest {actual}"));
         }
-        tokio::fs::rename(&temp, &path)
-            .await
-            .map_err(|err| format!("cannot write {}: {err}", path.display()))
+        written
     }
 
     /// Writes the manifest as a blob; a tag is then recorded in `index.json`.

@@ -129,10 +129,33 @@ fn apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> Result<u
         registries.hold_tags();
     }
     let runtime = session::runtime(output).ok_or(exit::ERROR)?;
+    // Signals are watched from here on: one during observation still ends
+    // the run with a summary and exit 130.
+    let cancel = CancellationToken::new();
+    let abort = CancellationToken::new();
+    let watcher = runtime.spawn(cancel_on_signal(cancel.clone(), abort.clone()));
+    let addresses: Vec<String> = planned.addresses.iter().map(ToString::to_string).collect();
 
     // The same decision `plan diff` shows: what is already done is skipped.
-    let observer = Observer::new(Arc::clone(&registries), docker.clone());
-    let observed = runtime.block_on(observer.observe(&session.plan, &planned));
+    let observer = Observer::new(Arc::clone(&registries), docker.clone()).timeout(args.timeout);
+    let observed = runtime.block_on(async {
+        tokio::select! {
+            observed = observer.observe(&session.plan, &planned) => Some(observed),
+            () = cancel.cancelled() => None,
+        }
+    });
+    let Some(observed) = observed else {
+        watcher.abort();
+        let records: Vec<_> = addresses
+            .iter()
+            .map(|_| crate::exec::JobRecord::pending())
+            .collect();
+        let summary = summarize(&addresses, &records, true, selected.is_some(), Duration::ZERO);
+        output.err("interrupted while reading live state: nothing was started\n");
+        output.err(&render(&summary));
+        write_summary(args.summary_file.as_deref(), &summary, output);
+        return Ok(exit::INTERRUPTED);
+    };
     let changes = decide(&session.plan, &planned, &observed);
     if let Some(saved) = &saved {
         let drift = saved.drift(&changes);
@@ -148,7 +171,6 @@ fn apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> Result<u
         output.err(&diff_text(&changes));
     }
 
-    let addresses: Vec<String> = planned.addresses.iter().map(ToString::to_string).collect();
     let forced: Vec<bool> = addresses
         .iter()
         .map(|a| args.force.iter().any(|g| glob_matches(g, a)))
@@ -181,11 +203,10 @@ fn apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> Result<u
             ..RetryPolicy::default()
         },
         grace: args.grace,
+        abort,
     };
     let started = Instant::now();
-    let cancel = CancellationToken::new();
     let records = runtime.block_on(async {
-        let watcher = tokio::spawn(cancel_on_signal(cancel.clone()));
         let subscriber: Arc<dyn Subscriber> = reporter.clone();
         let records = run(
             &planned.schedule,
@@ -212,16 +233,7 @@ fn apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> Result<u
         started.elapsed(),
     );
     output.err(&render(&summary));
-    if let Some(path) = &args.summary_file {
-        let mut text = serde_json::to_string_pretty(&summary).unwrap_or_default();
-        text.push('\n');
-        if let Err(err) = std::fs::write(path, text) {
-            fail(
-                output,
-                &format!("cannot write the summary to {}: {err}", path.display()),
-            );
-        }
-    }
+    write_summary(args.summary_file.as_deref(), &summary, output);
     Ok(if interrupted {
         exit::INTERRUPTED
     } else if succeeded && published {
@@ -229,6 +241,24 @@ fn apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> Result<u
     } else {
         exit::ERROR
     })
+}
+
+/// `--summary-file`: the results as JSON, also for a failed or interrupted run.
+fn write_summary(
+    path: Option<&Path>,
+    summary: &crate::report::summary::Summary,
+    output: &mut Output,
+) {
+    let Some(path) = path else { return };
+    let written = serde_json::to_string_pretty(summary)
+        .map_err(|err| err.to_string())
+        .and_then(|text| std::fs::write(path, text + "\n").map_err(|err| err.to_string()));
+    if let Err(err) = written {
+        fail(
+            output,
+            &format!("cannot write the summary to {}: {err}", path.display()),
+        );
+    }
 }
 
 /// Prints `error: MESSAGE`; returns the exit code for it.

@@ -34,6 +34,9 @@ pub struct DiffArgs {
     /// Save the plan with what was observed, for `plan apply FILE`.
     #[arg(long, value_name = "FILE")]
     pub out: Option<std::path::PathBuf>,
+    /// Give up on reading a job's live state after this long (e.g. `30s`).
+    #[arg(long, value_name = "DURATION", value_parser = super::duration::parse_duration)]
+    pub timeout: Option<std::time::Duration>,
 }
 
 pub const CHANGES_PENDING: u8 = 2;
@@ -54,7 +57,7 @@ pub fn run(global: &GlobalArgs, args: &DiffArgs, output: &mut Output) -> u8 {
         session.plan.registries.clone(),
         session.plan.mirrors.clone(),
     ));
-    let observer = Observer::new(registries, Docker::default());
+    let observer = Observer::new(registries, Docker::default()).timeout(args.timeout);
     let observed = runtime.block_on(observer.observe(&session.plan, &planned));
     let changes = decide(&session.plan, &planned, &observed);
     let format = if args.json {

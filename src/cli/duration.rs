@@ -23,8 +23,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             ));
         }
     };
-    Ok(Duration::from_secs_f64(seconds))
+    // A deadline is `now + duration`: past a year it is a typo, and far
+    // past it a clock overflow.
+    Duration::try_from_secs_f64(seconds)
+        .ok()
+        .filter(|d| *d <= MAX)
+        .ok_or_else(|| format!("`{text}` is out of range: at most 8760h (a year)"))
 }
+
+const MAX: Duration = Duration::from_secs(365 * 24 * 3600);
 
 #[cfg(test)]
 mod tests {
@@ -39,5 +46,8 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("5d").is_err());
+        assert!(parse_duration("99999999999999999h").is_err());
+        assert!(parse_duration("8761h").is_err());
+        assert_eq!(parse_duration("8760h"), Ok(Duration::from_secs(31_536_000)));
     }
 }

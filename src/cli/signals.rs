@@ -1,22 +1,27 @@
 //! Ctrl-C and SIGTERM stop a run the same way: through its cancellation
-//! token, so the scheduler signals, waits and kills as it does for any
+//! tokens, so the scheduler signals, waits and kills as it does for any
 //! cancellation.
 
 use tokio_util::sync::CancellationToken;
 
-/// Ctrl-C or SIGTERM cancels the run (once; a second signal changes nothing,
-/// the grace period still applies).
-pub async fn cancel_on_signal(cancel: CancellationToken) {
-    let mut terminate =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = async {
-            match &mut terminate {
-                Some(signal) => { signal.recv().await; }
-                None => std::future::pending::<()>().await,
-            }
-        } => {}
+/// Ctrl-C or SIGTERM. The first cancels `stop`: nothing new starts, running
+/// commands are signalled and get the grace period, transfers are dropped,
+/// and the summary is printed. A second cancels `abort`: whatever still
+/// runs is killed at once.
+pub async fn cancel_on_signal(stop: CancellationToken, abort: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        // Without signal handlers the default action (exit) stays in place.
+        return;
+    };
+    for token in [stop, abort] {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        token.cancel();
     }
-    cancel.cancel();
 }

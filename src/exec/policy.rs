@@ -53,6 +53,9 @@ pub struct Options {
     pub retry: RetryPolicy,
     /// How long a job has after Ctrl-C before it is killed.
     pub grace: Duration,
+    /// Cancelled by a second Ctrl-C: running attempts are dropped at once
+    /// (their processes killed, their transfers closed), without the grace.
+    pub abort: tokio_util::sync::CancellationToken,
 }
 
 impl Default for Options {
@@ -62,6 +65,7 @@ impl Default for Options {
             continue_policy: ContinuePolicy::Never,
             retry: RetryPolicy::default(),
             grace: Duration::from_secs(10),
+            abort: tokio_util::sync::CancellationToken::new(),
         }
     }
 }

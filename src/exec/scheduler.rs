@@ -229,6 +229,30 @@ fn skip_dependents(
     released
 }
 
+/// What an attempt gets past `--grace` to finish stopping (its kill to land).
+const STOP_MARGIN: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// A job's attempt with a panic in it turned into a failure with the
+/// panic's message, instead of a lost task.
+async fn guarded(
+    work: super::runner::BoxFuture<Result<serde_json::Value, JobError>>,
+) -> Result<serde_json::Value, JobError> {
+    use futures_util::FutureExt as _;
+    match std::panic::AssertUnwindSafe(work).catch_unwind().await {
+        Ok(result) => result,
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".to_owned());
+            Err(JobError::fatal(format!(
+                "internal error: the job panicked: {message} (a bug in plan; please report it)"
+            )))
+        }
+    }
+}
+
 /// One job: attempts with timeouts and backoff, until success, a fatal
 /// error, the last attempt, or cancellation.
 fn attempt_job<R: Runner>(
@@ -245,6 +269,7 @@ fn attempt_job<R: Runner>(
     let timeout = schedule.jobs[job].timeout;
     let retry = options.retry;
     let grace = options.grace;
+    let abort = options.abort.clone();
     async move {
         let started = Instant::now();
         let mut attempt = 1;
@@ -259,16 +284,29 @@ fn attempt_job<R: Runner>(
                 grace,
                 Arc::clone(&events),
             );
-            let work = Arc::clone(&runner).run(context);
-            let result = match timeout {
-                // Dropping the attempt on timeout kills its processes (see backend::process).
-                Some(limit) => tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
-                    Err(JobError::fatal(format!(
-                        "timed out after {}s",
-                        limit.as_secs_f64()
-                    )))
-                }),
-                None => work.await,
+            let work = guarded(Arc::clone(&runner).run(context));
+            let limited = async {
+                match timeout {
+                    // Dropping the attempt on timeout kills its processes (see backend::process).
+                    Some(limit) => tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
+                        Err(JobError::fatal(format!(
+                            "timed out after {}s",
+                            limit.as_secs_f64()
+                        )))
+                    }),
+                    None => work.await,
+                }
+            };
+            // After Ctrl-C an attempt gets the grace period to stop by itself
+            // (its commands are signalled, its transfers dropped); one that
+            // outlasts it, or any after a second signal, is dropped here.
+            let result = tokio::select! {
+                result = limited => result,
+                () = async {
+                    cancel.cancelled().await;
+                    tokio::time::sleep(grace + STOP_MARGIN).await;
+                } => Err(JobError::fatal("interrupted: did not stop within the grace period")),
+                () = abort.cancelled() => Err(JobError::fatal("interrupted at once (second signal)")),
             };
             match result {
                 Err(error)

@@ -69,20 +69,25 @@ pub fn read(path: &Path, base: &Path, sources: &mut SourceMap) -> Result<FileId,
         )
         .help(help)
     };
-    let meta = std::fs::metadata(&full)
-        .map_err(|e| cannot(e.to_string(), "check the path given with `-f`"))?;
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(Diagnostic::error(
+    let bytes = crate::local_file::read(&full, MAX_FILE_BYTES).map_err(|err| match err {
+        crate::local_file::LocalFileError::TooLarge(_) => Diagnostic::error(
             "plan::budget",
-            format!(
-                "plan file `{name}` is {} bytes, over the limit of {MAX_FILE_BYTES} bytes",
-                meta.len()
-            ),
+            format!("plan file `{name}` is over the limit of {MAX_FILE_BYTES} bytes"),
         )
-        .help("split the plan into several files, or use `matrix` to generate repetitive jobs"));
-    }
-    let bytes =
-        std::fs::read(&full).map_err(|e| cannot(e.to_string(), "check the file's permissions"))?;
+        .help("split the plan into several files, or use `matrix` to generate repetitive jobs"),
+        crate::local_file::LocalFileError::NotRegular(_) => cannot(
+            err.to_string(),
+            "give `-f` a plan file (a FIFO, device or folder cannot be one)",
+        ),
+        crate::local_file::LocalFileError::Io(ref io)
+            if io.kind() == std::io::ErrorKind::NotFound =>
+        {
+            cannot(err.to_string(), "check the path given with `-f`")
+        }
+        crate::local_file::LocalFileError::Io(_) => {
+            cannot(err.to_string(), "check the file's permissions")
+        }
+    })?;
     let text = String::from_utf8(bytes).map_err(|e| {
         cannot(
             format!("not UTF-8 (byte {})", e.utf8_error().valid_up_to()),

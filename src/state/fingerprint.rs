@@ -32,9 +32,8 @@ impl Fingerprint {
     /// `bases`: each base image with the digest it has now (`None`: unknown).
     pub fn of(build: &Build, bases: &BTreeMap<String, Option<String>>) -> Result<Self, String> {
         let mut parts = BTreeMap::new();
-        let dockerfile = std::fs::read(&build.dockerfile.value)
-            .map_err(|err| format!("cannot read {}: {err}", build.dockerfile.value.display()))?;
-        parts.insert("dockerfile".to_owned(), short(&dockerfile));
+        let dockerfile = hash_file(&build.dockerfile.value)?;
+        parts.insert("dockerfile".to_owned(), dockerfile);
         let text = |value: &dyn std::fmt::Debug| short(format!("{value:?}").as_bytes());
         parts.insert("args".to_owned(), text(&build.args));
         parts.insert("labels".to_owned(), text(&build.labels));
@@ -121,11 +120,31 @@ fn describe(name: &str, existed: bool) -> String {
     }
 }
 
+/// A file's short hash, streamed (a context may hold files of any size);
+/// only regular files are read.
+fn hash_file(path: &Path) -> Result<String, String> {
+    let cannot = |err: &dyn std::fmt::Display| format!("cannot read {}: {err}", path.display());
+    let mut file = crate::local_file::open_regular(path).map_err(|err| cannot(&err))?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let n = std::io::Read::read(&mut file, &mut buffer).map_err(|err| cannot(&err))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    Ok(hex::encode(hasher.finalize())[..16].to_owned())
+}
+
 /// Every file the context sends (after `.dockerignore`), with a short hash.
 fn context_files(context: &Path) -> Result<Vec<(String, String)>, String> {
-    let ignore = std::fs::read_to_string(context.join(".dockerignore"))
-        .map(|t| DockerIgnore::parse(&t))
-        .unwrap_or_else(|_| DockerIgnore::parse(""));
+    let ignore = match crate::local_file::read(&context.join(".dockerignore"), 1024 * 1024) {
+        Ok(bytes) => DockerIgnore::parse(&String::from_utf8_lossy(&bytes)),
+        // No .dockerignore: the whole context is sent.
+        Err(err) if err.is_not_found() => DockerIgnore::parse(""),
+        Err(err) => return Err(format!("cannot read {}: {err}", context.join(".dockerignore").display())),
+    };
     let mut files = Vec::new();
     let mut stack = vec![context.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -147,9 +166,7 @@ fn context_files(context: &Path) -> Result<Vec<(String, String)>, String> {
             if kind.is_dir() {
                 stack.push(path);
             } else if kind.is_file() {
-                let bytes = std::fs::read(&path)
-                    .map_err(|err| format!("cannot read {}: {err}", path.display()))?;
-                files.push((relative, short(&bytes)));
+                files.push((relative, hash_file(&path)?));
             }
         }
     }

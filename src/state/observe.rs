@@ -102,11 +102,41 @@ fn quiet_context() -> JobContext {
 pub struct Observer {
     registries: Arc<Registries>,
     docker: Docker,
+    /// `--timeout`: how long one job's observation may wait on the world.
+    timeout: Option<Duration>,
 }
 
 impl Observer {
     pub fn new(registries: Arc<Registries>, docker: Docker) -> Self {
-        Self { registries, docker }
+        Self {
+            registries,
+            docker,
+            timeout: None,
+        }
+    }
+
+    /// Bounds every job's observation (and the builder listing) by `limit`.
+    #[must_use]
+    pub fn timeout(mut self, limit: Option<Duration>) -> Self {
+        self.timeout = limit;
+        self
+    }
+
+    /// `work`, unless it outlasts `--timeout`.
+    async fn bounded<T>(
+        &self,
+        work: impl std::future::Future<Output = T>,
+        timed_out: impl FnOnce(String) -> T,
+    ) -> T {
+        match self.timeout {
+            Some(limit) => tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
+                timed_out(format!(
+                    "no answer within {}s (--timeout)",
+                    limit.as_secs_f64()
+                ))
+            }),
+            None => work.await,
+        }
     }
 
     /// One observation per job of the run, all at once.
@@ -115,13 +145,16 @@ impl Observer {
             |job| matches!(job, JobRef::Builder(i) if plan.builders[*i].driver != Driver::Docker),
         );
         let live = if needs_builders {
-            self.builders().await
+            self.bounded(self.builders(), Err).await
         } else {
             Ok(Vec::new())
         };
         let mut pending = futures_util::stream::FuturesOrdered::new();
         for job in &run.jobs {
-            pending.push_back(self.observe_job(plan, *job, &live));
+            pending.push_back(self.bounded(
+                self.observe_job(plan, *job, &live),
+                Observation::Failed,
+            ));
         }
         pending.collect().await
     }
@@ -321,14 +354,40 @@ impl Observer {
                 String::from_utf8_lossy(&output.stderr).trim()
             ));
         }
-        let mut builders: Vec<LiveBuilder> = Vec::new();
-        for line in String::from_utf8_lossy(&output.stdout).lines() {
-            if let Ok(builder) = serde_json::from_str::<LiveBuilder>(line)
-                && !builders.iter().any(|b| b.name == builder.name)
-            {
-                builders.push(builder);
-            }
+        parse_builder_list(&String::from_utf8_lossy(&output.stdout))
+    }
+}
+
+/// `docker buildx ls --format json`, one builder per line, each once
+/// (buildx 0.13 prints some twice). A line that cannot be read is an error,
+/// never a builder taken for absent: apply would remove and recreate an
+/// existing builder, and lose its cache.
+fn parse_builder_list(text: &str) -> Result<Vec<LiveBuilder>, String> {
+    let mut builders: Vec<LiveBuilder> = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let builder = serde_json::from_str::<LiveBuilder>(line).map_err(|err| {
+            format!(
+                "`docker buildx ls --format json` printed a line plan cannot read ({err}): {}; no builder is changed on a guess",
+                crate::untrusted::excerpt(line, 200)
+            )
+        })?;
+        if !builders.iter().any(|b| b.name == builder.name) {
+            builders.push(builder);
         }
-        Ok(builders)
+    }
+    Ok(builders)
+}
+
+#[cfg(test)]
+mod builder_list_tests {
+    use super::parse_builder_list;
+
+    #[test]
+    fn an_unreadable_line_is_an_error_not_an_absent_builder() {
+        let ok = "{\"Name\":\"a\",\"Driver\":\"docker\"}\n{\"Name\":\"a\",\"Driver\":\"docker\"}\n\n";
+        assert_eq!(parse_builder_list(ok).unwrap().len(), 1);
+        let err = parse_builder_list("{\"Name\":\"a\"}\nnot json\x1b[2J\n").unwrap_err();
+        assert!(err.contains("cannot read"), "{err}");
+        assert!(!err.contains('\x1b'), "escaped: {err}");
     }
 }

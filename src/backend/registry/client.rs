@@ -2,17 +2,43 @@
 //! backoff on 429, 5xx and dropped connections (honouring `Retry-After`),
 //! authentication on demand, a cap on requests in flight, and errors that
 //! name the registry and say what to do. Credentials never reach a message.
+//!
+//! Credentials are bound to the registry's origin (scheme, host and port):
+//! a request to any other origin — an upload `Location` or a redirect to a
+//! storage host — goes without them, and a token realm gets them only for
+//! the token request, and only over HTTPS unless the registry itself is
+//! plain HTTP. Every request has a connect and an idle-read timeout, and
+//! every body read from a registry is bounded.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use reqwest::header::{AUTHORIZATION, HeaderValue};
+use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 use tokio::sync::{Mutex, Semaphore};
 
 use super::auth::{Challenge, Credential, Scope, credential_for, parse_challenge};
-use super::error::RegistryError;
+use super::error::{ContentMismatch, RegistryError};
 use crate::exec::RetryPolicy;
+use crate::untrusted;
+
+/// How long a connection may take to open.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a response may stay silent (no header, no byte of body) before
+/// the request is given up on: a registry that accepts a connection and
+/// never answers cannot hang a run.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// Largest CA file read (a PEM bundle is a few hundred KB at most).
+const MAX_CA_FILE_BYTES: u64 = 4 * 1024 * 1024;
+/// Largest token response read (a JSON object with one token).
+const MAX_TOKEN_BYTES: usize = 64 * 1024;
+/// How much of an error body is kept for a message.
+const MAX_ERROR_BYTES: usize = 4 * 1024;
+/// Redirects followed for one request.
+const MAX_REDIRECTS: usize = 10;
 
 /// How to reach one registry host.
 #[derive(Debug, Clone, Default)]
@@ -38,6 +64,8 @@ pub struct RegistryClient {
     /// The host as references name it (`127.0.0.1:5000`, `docker.io`).
     pub host: String,
     base: String,
+    /// The only origin the registry's credentials are sent to.
+    origin: Url,
     http: reqwest::Client,
     credential: Credential,
     auth: Mutex<Auth>,
@@ -64,11 +92,13 @@ impl RegistryClient {
             "https"
         };
         let mut builder = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(15))
+            .connect_timeout(CONNECT_TIMEOUT)
+            .read_timeout(READ_TIMEOUT)
+            .redirect(redirect_policy())
             .pool_max_idle_per_host(16)
             .user_agent(concat!("buildplan/", env!("CARGO_PKG_VERSION")));
         if let Some(ca_file) = &settings.ca_file {
-            let pem = std::fs::read(ca_file).map_err(|err| {
+            let pem = crate::local_file::read(ca_file, MAX_CA_FILE_BYTES).map_err(|err| {
                 format!(
                     "cannot read the CA file {} for {host}: {err}",
                     ca_file.display()
@@ -81,9 +111,12 @@ impl RegistryClient {
         let http = builder
             .build()
             .map_err(|err| format!("cannot set up HTTP for {host}: {err}"))?;
+        let base = format!("{scheme}://{api_host}");
+        let origin = Url::parse(&base).map_err(|err| format!("`{host}` is not a host: {err}"))?;
         Ok(Self {
             host: host.to_owned(),
-            base: format!("{scheme}://{api_host}"),
+            base,
+            origin,
             http,
             credential: credential_for(host),
             auth: Mutex::new(Auth::Anonymous),
@@ -159,12 +192,31 @@ impl RegistryClient {
         };
         let mut authenticated = false;
         loop {
-            let request = self.authorize(build(&self.http), scope).await?;
-            let response = request
-                .send()
+            let mut request = build(&self.http)
+                .build()
+                .map_err(|err| RegistryError::fatal(format!("{}: {err}", self.host)))?;
+            let own = self.is_own(request.url());
+            if own {
+                self.authorize(&mut request, scope).await?;
+            }
+            let response = self
+                .http
+                .execute(request)
                 .await
                 .map_err(|err| self.network_error(&err))?;
             let status = response.status();
+            if status == StatusCode::UNAUTHORIZED && !own {
+                // Another origin (an upload `Location`, say) asks for
+                // credentials: they are the registry's, and stay with it.
+                return Err(RegistryError::fatal(format!(
+                    "{} sent this request on to {}, which asks for credentials; plan sends {}'s credentials only to {}",
+                    self.host,
+                    untrusted::escape(&response.url().origin().ascii_serialization()),
+                    self.host,
+                    self.origin.origin().ascii_serialization()
+                ))
+                .status(status));
+            }
             if status == StatusCode::UNAUTHORIZED && !authenticated {
                 let challenge = response
                     .headers()
@@ -230,9 +282,26 @@ impl RegistryClient {
         }
     }
 
+    /// Whether `url` is on the registry's own origin (scheme, host, port).
+    fn is_own(&self, url: &Url) -> bool {
+        url.origin() == self.origin.origin()
+    }
+
     fn network_error(&self, err: &reqwest::Error) -> RegistryError {
+        // Content that failed its digest check while streaming out: not a
+        // network fault, and no retry would change it.
+        if let Some(mismatch) = ContentMismatch::find(err) {
+            return RegistryError::fatal(mismatch.to_string());
+        }
         // The URL in reqwest's message has no credentials (they go in headers).
-        let chain = error_chain(err);
+        let chain = untrusted::escape(&error_chain(err)).into_owned();
+        if err.is_timeout() {
+            return RegistryError::transient(format!(
+                "{} did not answer within {}s: {chain}",
+                self.host,
+                READ_TIMEOUT.as_secs()
+            ));
+        }
         // A name that does not resolve will not resolve in a second either.
         let unresolvable =
             chain.contains("dns error") || chain.contains("failed to lookup address");
@@ -246,34 +315,52 @@ impl RegistryClient {
         }
     }
 
+    /// Adds the registry's credentials (or a token for `scope`) to a
+    /// request on its own origin.
     async fn authorize(
         &self,
-        request: RequestBuilder,
+        request: &mut reqwest::Request,
         scope: &Scope,
-    ) -> Result<RequestBuilder, RegistryError> {
-        let auth = self.auth.lock().await;
-        Ok(match &*auth {
-            Auth::Anonymous => request,
-            Auth::Basic => match &self.credential {
-                Credential::Basic { username, password } => {
-                    request.basic_auth(username, Some(password))
-                }
-                _ => request,
-            },
-            Auth::Bearer { realm, service } => {
-                let key = scope.scopes();
-                let cached = self.tokens.lock().await.get(&key).cloned();
-                let token = match cached {
-                    Some(token) => token,
-                    None => {
-                        let token = self.fetch_token(realm, service.as_deref(), &key).await?;
-                        self.tokens.lock().await.insert(key, token.clone());
-                        token
+    ) -> Result<(), RegistryError> {
+        let header = {
+            let auth = self.auth.lock().await;
+            match &*auth {
+                Auth::Anonymous => None,
+                Auth::Basic => match &self.credential {
+                    Credential::Basic { username, password } => {
+                        use base64::Engine as _;
+                        let pair = base64::engine::general_purpose::STANDARD
+                            .encode(format!("{username}:{password}"));
+                        Some(format!("Basic {pair}"))
                     }
-                };
-                request.bearer_auth(token)
+                    _ => None,
+                },
+                Auth::Bearer { realm, service } => {
+                    let key = scope.scopes();
+                    let cached = self.tokens.lock().await.get(&key).cloned();
+                    let token = match cached {
+                        Some(token) => token,
+                        None => {
+                            let token = self.fetch_token(realm, service.as_deref(), &key).await?;
+                            self.tokens.lock().await.insert(key, token.clone());
+                            token
+                        }
+                    };
+                    Some(format!("Bearer {token}"))
+                }
             }
-        })
+        };
+        if let Some(header) = header {
+            let mut value = HeaderValue::from_str(&header).map_err(|_| {
+                RegistryError::fatal(format!(
+                    "the credentials for {} cannot be sent in a header",
+                    self.host
+                ))
+            })?;
+            value.set_sensitive(true);
+            request.headers_mut().insert(AUTHORIZATION, value);
+        }
+        Ok(())
     }
 
     async fn learn(&self, challenge: Challenge, scope: &Scope) -> Result<(), RegistryError> {
@@ -290,12 +377,38 @@ impl RegistryClient {
                 *auth = Auth::Basic;
             }
             Challenge::Bearer { realm, service } => {
+                self.check_realm(&realm)?;
                 // A new challenge may mean a token expired: forget this scope's.
                 self.tokens.lock().await.remove(&scope.scopes());
                 *auth = Auth::Bearer { realm, service };
             }
         }
         Ok(())
+    }
+
+    /// A token realm gets the registry's credentials, so it must be HTTPS
+    /// unless the registry itself is plain HTTP (loopback or `insecure`).
+    fn check_realm(&self, realm: &str) -> Result<(), RegistryError> {
+        let shown = untrusted::excerpt(realm, 200);
+        let url = Url::parse(realm).map_err(|_| {
+            RegistryError::fatal(format!(
+                "{} named a token service that is not a URL: `{shown}`",
+                self.host
+            ))
+        })?;
+        match url.scheme() {
+            "https" => Ok(()),
+            "http" if self.origin.scheme() == "http" => Ok(()),
+            "http" => Err(RegistryError::fatal(format!(
+                "{} asked for its credentials to go to `{shown}` over plain HTTP; plan sends them only over HTTPS to an HTTPS registry",
+                self.host
+            ))),
+            other => Err(RegistryError::fatal(format!(
+                "{} named a token service with the scheme `{}`; only https is used",
+                self.host,
+                untrusted::escape(other)
+            ))),
+        }
     }
 
     async fn fetch_token(
@@ -351,10 +464,9 @@ impl RegistryClient {
             token: Option<String>,
             access_token: Option<String>,
         }
-        let body = response
-            .bytes()
-            .await
-            .map_err(|err| self.network_error(&err))?;
+        let body = self
+            .bounded_body(response, MAX_TOKEN_BYTES, "a token response")
+            .await?;
         let token: Token = serde_json::from_slice(&body).map_err(|err| {
             RegistryError::fatal(format!(
                 "{}'s token service sent no token: {err}",
@@ -366,6 +478,36 @@ impl RegistryClient {
         })
     }
 
+    /// A response body, read whole but never past `max` bytes: a registry
+    /// cannot make `plan` hold more than it expects (`what` names it).
+    pub async fn bounded_body(
+        &self,
+        response: Response,
+        max: usize,
+        what: &str,
+    ) -> Result<Bytes, RegistryError> {
+        let too_large = || {
+            RegistryError::fatal(format!(
+                "{} sent {what} over {} KiB: refused",
+                self.host,
+                max / 1024
+            ))
+        };
+        if response.content_length().is_some_and(|n| n > max as u64) {
+            return Err(too_large());
+        }
+        let mut body = BytesMut::new();
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|err| self.network_error(&err))?;
+            if body.len() + chunk.len() > max {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
+    }
+
     pub fn request(
         &self,
         method: Method,
@@ -374,6 +516,37 @@ impl RegistryClient {
         let url = self.url(path);
         move |http: &reqwest::Client| http.request(method.clone(), &url)
     }
+}
+
+/// Redirects are followed (a registry may send blobs to a storage host)
+/// but never from HTTPS down to HTTP; reqwest drops `Authorization` on the
+/// way to another host or port.
+fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let downgrade = attempt.url().scheme() == "http"
+            && attempt.previous().iter().any(|u| u.scheme() == "https");
+        if downgrade {
+            attempt.error("a redirect from HTTPS to plain HTTP")
+        } else if attempt.previous().len() > MAX_REDIRECTS {
+            attempt.error("too many redirects")
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
+/// The first [`MAX_ERROR_BYTES`] of an error response's body, escaped.
+pub async fn error_excerpt(response: Response) -> String {
+    let mut body = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Some(Ok(chunk)) = stream.next().await {
+        body.extend_from_slice(&chunk);
+        if body.len() >= MAX_ERROR_BYTES {
+            // Enough for a message; the rest of the body is not read.
+            break;
+        }
+    }
+    untrusted::excerpt(&String::from_utf8_lossy(&body), 300)
 }
 
 fn error_chain(err: &dyn std::error::Error) -> String {

@@ -12,7 +12,7 @@ use super::manifest::{
     Manifest, build_index, config_platform, describe, for_platform, images as images_of,
     is_index_type, list_platforms, oci_platform,
 };
-use super::registries::{Located, Registries};
+use super::registries::{Located, Registries, until_cancelled};
 use super::transfer::Progress;
 use crate::exec::JobContext;
 use crate::plan::platform::Platform;
@@ -21,7 +21,17 @@ use crate::plan::reference::ImageRef;
 impl Registries {
     /// `combine`: an index over one image per platform, each checked against
     /// its config, serialized canonically so an unchanged combine pushes nothing.
+    /// Cancellation (Ctrl-C) drops the copy where it is: see [`until_cancelled`].
     pub async fn combine(
+        &self,
+        sources: &[(Platform, ImageRef)],
+        to: &[ImageRef],
+        context: &JobContext,
+    ) -> Result<serde_json::Value, RegistryError> {
+        until_cancelled(context, self.combine_now(sources, to, context)).await
+    }
+
+    async fn combine_now(
         &self,
         sources: &[(Platform, ImageRef)],
         to: &[ImageRef],
@@ -46,7 +56,7 @@ impl Registries {
                     || target.store.put_manifest(&digest, &index),
                 )
                 .await?;
-                if self.move_tag(&target, &index).await? {
+                if self.move_tag(&target, &index, context).await? {
                     "held"
                 } else if current.is_some() {
                     "updated"

@@ -57,7 +57,7 @@ impl Registries {
                     // taken back out of the job's count.
                     let sent = Arc::new(AtomicU64::new(0));
                     let result = async {
-                        let stream = from.blob(digest).await?;
+                        let stream = from.blob(digest, Some(blob.size())).await?;
                         let bytes = Arc::clone(&progress.bytes);
                         let sent = Arc::clone(&sent);
                         let counting: BlobStream = Box::pin(stream.inspect_ok(move |chunk| {

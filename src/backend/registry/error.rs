@@ -49,6 +49,46 @@ impl RegistryError {
     }
 }
 
+/// Content that does not match the digest it was asked for: a lying
+/// registry, mirror or layout, or a corrupted store. Carried through
+/// `std::io::Error` out of a blob stream, so the upload it feeds fails as
+/// what it is rather than as a network fault.
+#[derive(Debug, Clone)]
+pub struct ContentMismatch(pub String);
+
+impl std::fmt::Display for ContentMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ContentMismatch {}
+
+impl ContentMismatch {
+    pub fn into_io(self) -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, self)
+    }
+
+    /// The mismatch somewhere in an error's chain of causes, if there is one.
+    pub fn find<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a Self> {
+        let mut cause: Option<&'a (dyn std::error::Error + 'static)> = Some(err);
+        while let Some(current) = cause {
+            if let Some(found) = current.downcast_ref::<Self>() {
+                return Some(found);
+            }
+            if let Some(found) = current
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<Self>())
+            {
+                return Some(found);
+            }
+            cause = current.source();
+        }
+        None
+    }
+}
+
 impl From<RegistryError> for crate::exec::JobError {
     fn from(err: RegistryError) -> Self {
         Self {

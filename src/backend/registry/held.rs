@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::error::RegistryError;
 use super::manifest::Manifest;
-use super::registries::{Located, Registries};
+use super::registries::{Located, Registries, interrupted};
+use crate::exec::JobContext;
 use crate::plan::reference::ImageRef;
 
 /// The tags of one run that are held back, and where their content is.
@@ -52,11 +53,16 @@ impl Registries {
 
     /// Moves the target's tag to `manifest`, or holds it back under
     /// `--publish at-end` (true). The content is already complete.
+    /// After Ctrl-C no tag moves: the job was not complete when the signal came.
     pub(super) async fn move_tag(
         &self,
         target: &Located,
         manifest: &Manifest,
+        context: &JobContext,
     ) -> Result<bool, RegistryError> {
+        if context.cancel.is_cancelled() {
+            return Err(interrupted());
+        }
         if self.holding() {
             if let ImageRef::Registry(r) = &target.image {
                 let mut pinned = r.clone();

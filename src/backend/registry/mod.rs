@@ -14,5 +14,6 @@ pub mod store;
 mod sync;
 mod transfer;
 mod upload;
+pub(crate) mod verify;
 
 pub use registries::{Located, Registries};

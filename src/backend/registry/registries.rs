@@ -271,11 +271,25 @@ impl Registries {
         manifest: &Manifest,
     ) -> Result<T, RegistryError> {
         let image = manifest.image().map_err(RegistryError::fatal)?;
-        let mut stream = store.blob(image.config().digest().as_ref()).await?;
+        let config = image.config();
+        if config.size() > MAX_CONFIG_BYTES as u64 {
+            return Err(RegistryError::fatal(format!(
+                "{}: an image config of {} bytes, over the 4 MiB read",
+                store.describe(),
+                config.size()
+            )));
+        }
+        let mut stream = store
+            .blob(config.digest().as_ref(), Some(config.size()))
+            .await?;
         let mut bytes = Vec::new();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk
-                .map_err(|err| RegistryError::fatal(format!("reading an image config: {err}")))?;
+            let chunk = chunk.map_err(|err| {
+                RegistryError::fatal(format!(
+                    "reading an image config from {}: {err}",
+                    store.describe()
+                ))
+            })?;
             bytes.extend_from_slice(&chunk);
             if bytes.len() > MAX_CONFIG_BYTES {
                 return Err(RegistryError::fatal("an image config over 4 MiB"));
@@ -284,5 +298,25 @@ impl Registries {
         serde_json::from_slice(&bytes).map_err(|err| {
             RegistryError::fatal(format!("{}: invalid image config: {err}", store.describe()))
         })
+    }
+}
+
+/// The error of a copy stopped by Ctrl-C.
+pub(super) fn interrupted() -> RegistryError {
+    RegistryError::fatal("interrupted: the copy was stopped before its tags moved")
+}
+
+/// Runs a copy until it ends or the run is cancelled. On Ctrl-C the copy is
+/// dropped where it is: the transfers in flight are closed, and since tags
+/// move last, nothing it had not finished is published. A copy that
+/// already finished keeps its result.
+pub(super) async fn until_cancelled<T>(
+    context: &JobContext,
+    work: impl std::future::Future<Output = Result<T, RegistryError>>,
+) -> Result<T, RegistryError> {
+    tokio::select! {
+        biased;
+        result = work => result,
+        () = context.cancel.cancelled() => Err(interrupted()),
     }
 }

@@ -14,7 +14,19 @@ use super::client::RegistryClient;
 use super::error::RegistryError;
 use super::manifest::{ACCEPT, Manifest};
 use super::upload;
+use super::verify;
+use crate::untrusted;
 use crate::backend::layout::Layout;
+
+/// Largest manifest or index read, as containerd allows.
+pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
+
+/// `sha256:` and 64 lowercase hex digits.
+pub fn is_digest(text: &str) -> bool {
+    text.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
 
 pub type BlobStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
 
@@ -106,12 +118,26 @@ impl Store {
                     .get(reqwest::header::CONTENT_TYPE)
                     .and_then(|v| v.to_str().ok())
                     .map(|v| v.split(';').next().unwrap_or(v).trim().to_owned());
-                let bytes = response.bytes().await.map_err(|err| {
-                    RegistryError::transient(format!(
-                        "reading a manifest from {}: {err}",
-                        client.host
-                    ))
-                })?;
+                let declared = response
+                    .headers()
+                    .get("docker-content-digest")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                let what = format!("{}/{repository}@{reference}", client.host);
+                let bytes = client
+                    .bounded_body(response, MAX_MANIFEST_BYTES, "a manifest")
+                    .await?;
+                // Asked by digest, the content must have it; asked by tag, it
+                // must have the digest the registry declares for it.
+                let expected = if reference.starts_with("sha256:") {
+                    Some(reference.to_owned())
+                } else {
+                    declared
+                };
+                if let Some(expected) = expected {
+                    verify::check(&bytes, &expected, &untrusted::escape(&what))
+                        .map_err(|err| RegistryError::fatal(err.to_string()))?;
+                }
                 let media_type = media_type
                     .filter(|t| t.contains("manifest") || t.contains("index"))
                     .unwrap_or_else(|| Manifest::sniff_media_type(&bytes));
@@ -139,7 +165,9 @@ impl Store {
                 Ok(response.and_then(|r| {
                     let header = |name| r.headers().get(name).and_then(|v| v.to_str().ok());
                     Some(ManifestHead {
-                        digest: header("docker-content-digest")?.to_owned(),
+                        digest: header("docker-content-digest")
+                            .filter(|d| is_digest(d))?
+                            .to_owned(),
                         media_type: header("content-type")
                             .map(|t| t.split(';').next().unwrap_or(t).trim().to_owned())
                             .filter(|t| t.contains("manifest") || t.contains("index")),
@@ -207,7 +235,15 @@ impl Store {
         }
     }
 
-    pub async fn blob(&self, digest: &str) -> Result<BlobStream, RegistryError> {
+    /// A blob's bytes, streamed and checked against `digest` (and `size`,
+    /// when known) as they arrive: see [`verify::verified`].
+    pub async fn blob(&self, digest: &str, size: Option<u64>) -> Result<BlobStream, RegistryError> {
+        let stream = self.unverified_blob(digest).await?;
+        let what = format!("blob {digest} from {}", self.describe());
+        Ok(verify::verified(stream, digest, size, what))
+    }
+
+    async fn unverified_blob(&self, digest: &str) -> Result<BlobStream, RegistryError> {
         match self {
             Self::Registry { client, repository } => {
                 let request =
@@ -288,8 +324,7 @@ pub(super) async fn expect_ok(
     if status.is_success() {
         return Ok(response);
     }
-    let body = response.text().await.unwrap_or_default();
-    let detail: String = body.chars().take(300).collect();
+    let detail = super::client::error_excerpt(response).await;
     let message = if status == StatusCode::NOT_FOUND {
         format!("{what}: not found ({status}) {detail}")
     } else {

@@ -10,7 +10,7 @@ use super::error::RegistryError;
 use super::manifest::{
     Manifest, SOURCE_DIGEST_ANNOTATION, build_index, for_platform, list_platforms, plan_platform,
 };
-use super::registries::{Located, Registries};
+use super::registries::{Located, Registries, until_cancelled};
 use super::store::Store;
 use super::transfer::Progress;
 use crate::exec::JobContext;
@@ -40,7 +40,7 @@ impl Registries {
                 .await?;
         }
         // The tag moves last, once everything it points at is there.
-        if self.move_tag(target, manifest).await? {
+        if self.move_tag(target, manifest, progress.context).await? {
             return Ok("held");
         }
         Ok(if current.is_some() {
@@ -52,7 +52,18 @@ impl Registries {
 
     /// `sync`: the source under each target name, byte for byte (same
     /// digest), or, with `platforms`, a new index holding only those.
+    /// Cancellation (Ctrl-C) drops the copy where it is: see [`until_cancelled`].
     pub async fn sync(
+        &self,
+        from: &ImageRef,
+        to: &[ImageRef],
+        platforms: &[Platform],
+        context: &JobContext,
+    ) -> Result<serde_json::Value, RegistryError> {
+        until_cancelled(context, self.sync_now(from, to, platforms, context)).await
+    }
+
+    async fn sync_now(
         &self,
         from: &ImageRef,
         to: &[ImageRef],

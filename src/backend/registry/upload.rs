@@ -152,6 +152,9 @@ pub async fn in_chunks(
             match stream.next().await {
                 Some(Ok(piece)) => pending.extend_from_slice(&piece),
                 Some(Err(err)) => {
+                    if let Some(mismatch) = super::error::ContentMismatch::find(&err) {
+                        return Err(RegistryError::fatal(mismatch.to_string()));
+                    }
                     return Err(RegistryError::transient(format!(
                         "{what}: reading the source: {err}"
                     )));

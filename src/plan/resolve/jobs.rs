@@ -117,18 +117,30 @@ impl Resolver<'_> {
         dockerfile: &At<PathBuf>,
         args: &IndexMap<String, String>,
     ) -> Vec<At<ImageRef>> {
-        let text = self
+        let read = self
             .dockerfiles
             .entry(dockerfile.value.clone())
-            .or_insert_with(|| std::fs::read_to_string(&dockerfile.value).ok())
-            .clone();
-        let Some(text) = text else {
-            self.error(
-                Diagnostic::error("plan::missing-dockerfile", format!("Dockerfile `{}` not found", self.plan.sources.get(dockerfile.at.file).display_path(&dockerfile.value).display()))
-                    .label(dockerfile.at, "the build's Dockerfile")
-                    .help("create it, or point `context:` (relative to the plan file) and `dockerfile:` (relative to the context) at it"),
-            );
-            return Vec::new();
+            .or_insert_with(|| read_dockerfile(&dockerfile.value));
+        let text = match read {
+            Ok(text) => text.clone(),
+            Err(err) => {
+                let shown = self
+                    .plan
+                    .sources
+                    .get(dockerfile.at.file)
+                    .display_path(&dockerfile.value)
+                    .display()
+                    .to_string();
+                let diagnostic = if err.is_not_found() {
+                    Diagnostic::error("plan::missing-dockerfile", format!("Dockerfile `{shown}` not found"))
+                        .help("create it, or point `context:` (relative to the plan file) and `dockerfile:` (relative to the context) at it")
+                } else {
+                    Diagnostic::error("plan::unreadable-file", format!("cannot read Dockerfile `{shown}`: {err}"))
+                        .help("point `dockerfile:` at a regular text file of at most 1 MiB")
+                };
+                self.error(diagnostic.label(dockerfile.at, "the build's Dockerfile"));
+                return Vec::new();
+            }
         };
         let args: HashMap<String, String> =
             args.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -214,4 +226,18 @@ impl Resolver<'_> {
             });
         }
     }
+}
+
+/// Largest Dockerfile read (BuildKit's own frontend refuses far smaller).
+const MAX_DOCKERFILE_BYTES: u64 = 1024 * 1024;
+
+/// A Dockerfile's text: a regular file, bounded, UTF-8.
+fn read_dockerfile(path: &std::path::Path) -> Result<String, crate::local_file::LocalFileError> {
+    let bytes = crate::local_file::read(path, MAX_DOCKERFILE_BYTES)?;
+    String::from_utf8(bytes).map_err(|err| {
+        crate::local_file::LocalFileError::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("not UTF-8 (byte {})", err.utf8_error().valid_up_to()),
+        ))
+    })
 }

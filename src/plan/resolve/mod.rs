@@ -89,7 +89,8 @@ struct Resolver<'a> {
     /// Where each name was first defined, by (section, name), to report clashes.
     defined: HashMap<(&'static str, String), Origin>,
     /// Dockerfiles read so far (`None`: missing), so a matrix reads each once.
-    dockerfiles: HashMap<PathBuf, Option<String>>,
+    /// Each Dockerfile read, or why it could not be.
+    dockerfiles: HashMap<PathBuf, Result<String, crate::local_file::LocalFileError>>,
     plan: Plan,
     scope: Scope,
 }

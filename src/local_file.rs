@@ -1,0 +1,97 @@
+//! Reading the files a plan names — plans, Dockerfiles, CA files, files in
+//! a build context — without being steered by them: only regular files are
+//! read (a FIFO would block forever, `/dev/zero` never ends), the open
+//! itself cannot block, and a whole-file read stops at a cap.
+
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::Path;
+
+/// Why a file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalFileError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("it is {0}, not a regular file")]
+    NotRegular(&'static str),
+    #[error("it is larger than {} MiB", .0 / (1024 * 1024))]
+    TooLarge(u64),
+}
+
+impl LocalFileError {
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::Io(err) if err.kind() == std::io::ErrorKind::NotFound)
+    }
+}
+
+/// Opens `path` for reading if it is a regular file (symlinks are followed,
+/// as a user would expect of a plan or Dockerfile; what they point at must
+/// be regular too).
+pub fn open_regular(path: &Path) -> Result<File, LocalFileError> {
+    // Non-blocking, so that opening a FIFO with no writer returns at once;
+    // the flag means nothing for the regular files that pass the check.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let kind = file.metadata()?.file_type();
+    if kind.is_file() {
+        return Ok(file);
+    }
+    Err(LocalFileError::NotRegular(if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "not a file"
+    }))
+}
+
+/// The whole of a regular file of at most `max` bytes.
+pub fn read(path: &Path, max: u64) -> Result<Vec<u8>, LocalFileError> {
+    let file = open_regular(path)?;
+    let mut bytes = Vec::new();
+    // One byte past the cap tells "exactly max" from "more than max", even
+    // for a file that grows while it is read.
+    file.take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(LocalFileError::TooLarge(max));
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_regular_files_within_the_cap_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let small = dir.path().join("small");
+        std::fs::write(&small, b"12345").unwrap();
+        assert_eq!(read(&small, 5).unwrap(), b"12345");
+        assert!(matches!(read(&small, 4), Err(LocalFileError::TooLarge(4))));
+        assert!(matches!(
+            read(Path::new("/dev/zero"), 1 << 20),
+            Err(LocalFileError::NotRegular("a device"))
+        ));
+        assert!(matches!(
+            read(dir.path(), 10),
+            Err(LocalFileError::NotRegular("a directory"))
+        ));
+        let fifo = dir.path().join("fifo");
+        let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        assert!(matches!(
+            read(&fifo, 10),
+            Err(LocalFileError::NotRegular("a FIFO"))
+        ));
+        assert!(read(&dir.path().join("missing"), 10).unwrap_err().is_not_found());
+    }
+}
