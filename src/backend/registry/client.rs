@@ -578,6 +578,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_token_realm_must_be_https_unless_the_registry_is_plain_http() {
+        let https = RegistryClient::new("registry.example.com", &Settings::default()).unwrap();
+        assert!(https.check_realm("https://auth.example.com/token").is_ok());
+        let err = https
+            .check_realm("http://auth.example.com/token")
+            .unwrap_err();
+        assert!(err.message.contains("over plain HTTP"), "{}", err.message);
+        assert!(https.check_realm("ftp://auth.example.com/").is_err());
+        assert!(https.check_realm("not a url").is_err());
+        let plain = RegistryClient::new(
+            "127.0.0.1:5000",
+            &Settings {
+                insecure: true,
+                ..Settings::default()
+            },
+        )
+        .unwrap();
+        assert!(plain.check_realm("http://127.0.0.1:5001/token").is_ok());
+    }
+
+    #[test]
+    fn credentials_are_bound_to_the_registry_origin() {
+        let client = RegistryClient::new("registry.example.com", &Settings::default()).unwrap();
+        let own = |u: &str| client.is_own(&Url::parse(u).unwrap());
+        assert!(own("https://registry.example.com/v2/x/blobs/uploads/1"));
+        assert!(own("https://registry.example.com:443/v2/"));
+        assert!(!own("http://registry.example.com/v2/"), "another scheme");
+        assert!(!own("https://registry.example.com:8443/v2/"), "another port");
+        assert!(!own("https://storage.example.com/v2/"), "another host");
+    }
+
+    #[test]
     fn a_spent_quota_is_not_retried_but_a_burst_is() {
         assert!(quota_exhausted(Some("0;w=21600"), None));
         assert!(quota_exhausted(Some("0"), Some(Duration::from_secs(3600))));
