@@ -92,6 +92,10 @@ mod tests {
             read(&fifo, 10),
             Err(LocalFileError::NotRegular("a FIFO"))
         ));
-        assert!(read(&dir.path().join("missing"), 10).unwrap_err().is_not_found());
+        assert!(
+            read(&dir.path().join("missing"), 10)
+                .unwrap_err()
+                .is_not_found()
+        );
     }
 }

@@ -313,7 +313,9 @@ fn escape_sequences_from_a_registry_reach_no_terminal_and_forge_no_annotation() 
         assert!(!run.output.contains('\x1b'), "raw escape: {:?}", run.output);
         assert!(!run.output.contains('\x07'), "raw bell: {:?}", run.output);
         assert!(
-            !run.output.lines().any(|l| l.starts_with("::error file=plan.yaml")),
+            !run.output
+                .lines()
+                .any(|l| l.starts_with("::error file=plan.yaml")),
             "forged annotation: {}",
             run.output
         );
@@ -360,17 +362,10 @@ fn a_layout_blob_that_links_out_of_the_layout_is_never_read() {
         &[],
     );
     assert_eq!(run.code, 1, "{}", run.output);
-    assert!(
-        run.output.contains("not a regular file"),
-        "{}",
-        run.output
-    );
+    assert!(run.output.contains("not a regular file"), "{}", run.output);
     let secret_len = "PRIVATE KEY MATERIAL".len();
     assert!(
-        registry
-            .requests()
-            .iter()
-            .all(|r| r.body_len != secret_len),
+        registry.requests().iter().all(|r| r.body_len != secret_len),
         "the private file was uploaded"
     );
 }

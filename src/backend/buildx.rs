@@ -9,7 +9,7 @@ use indexmap::IndexMap;
 use super::process::Invocation;
 use super::registry::manifest::{Manifest, images, plan_platform};
 use crate::plan::platform::Platform;
-use crate::plan::resolved::{Builder, Driver, Endpoint};
+use crate::plan::resolved::{Builder, Endpoint};
 
 /// The oldest buildx with `--progress=rawjson`.
 pub const MIN_BUILDX: (u32, u32) = (0, 12);
@@ -108,7 +108,8 @@ impl Docker {
             Output::PushTag { tag } => inv.args(["--tag", tag, "--push"]),
             Output::Local { tags } => tags.iter().fold(inv, |inv, tag| inv.args(["--tag", tag])),
         };
-        inv.arg(request.context.display().to_string())
+        // `--` first: no positional argument can be read as an option.
+        inv.arg("--").arg(request.context.display().to_string())
     }
 
     /// `imagetools create`: the tags point at an index over `sources` (or at the one source).
@@ -124,12 +125,12 @@ impl Docker {
         for tag in tags {
             inv = inv.args(["--tag", tag]);
         }
-        inv.args(sources.iter().cloned())
+        inv.arg("--").args(sources.iter().cloned())
     }
 
     pub fn imagetools_inspect_raw(&self, engine: &Engine, reference: &str) -> Invocation {
         self.command(engine)
-            .args(["buildx", "imagetools", "inspect", "--raw", reference])
+            .args(["buildx", "imagetools", "inspect", "--raw", "--", reference])
     }
 
     /// Is the engine there? (`driver: docker` builders are checked, never created.)
@@ -140,11 +141,12 @@ impl Docker {
 
     pub fn builder_exists(&self, name: &str) -> Invocation {
         self.command(&Engine::Default)
-            .args(["buildx", "inspect", name])
+            .args(["buildx", "inspect", "--", name])
     }
 
     pub fn remove_builder(&self, name: &str) -> Invocation {
-        self.command(&Engine::Default).args(["buildx", "rm", name])
+        self.command(&Engine::Default)
+            .args(["buildx", "rm", "--", name])
     }
 
     /// `buildx create` for every node, the first creating the builder and
@@ -161,7 +163,7 @@ impl Docker {
                 }
                 inv = inv
                     .args(["--name", &builder.name.value])
-                    .args(["--driver", driver_name(builder.driver)])
+                    .args(["--driver", builder.driver.name()])
                     .args(["--node", &node.name.value]);
                 if !node.platforms.is_empty() {
                     let list: Vec<String> =
@@ -182,7 +184,7 @@ impl Docker {
                 let endpoint = match &node.endpoint.value {
                     Endpoint::Host(host) | Endpoint::Context(host) => host.clone(),
                 };
-                inv.arg(endpoint)
+                inv.arg("--").arg(endpoint)
             })
             .collect()
     }
@@ -196,16 +198,7 @@ impl Docker {
 
     pub fn bootstrap(&self, name: &str) -> Invocation {
         self.command(&Engine::Default)
-            .args(["buildx", "inspect", "--bootstrap", name])
-    }
-}
-
-pub const fn driver_name(driver: Driver) -> &'static str {
-    match driver {
-        Driver::DockerContainer => "docker-container",
-        Driver::Docker => "docker",
-        Driver::Kubernetes => "kubernetes",
-        Driver::Remote => "remote",
+            .args(["buildx", "inspect", "--bootstrap", "--", name])
     }
 }
 

@@ -150,7 +150,13 @@ fn apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> Result<u
             .iter()
             .map(|_| crate::exec::JobRecord::pending())
             .collect();
-        let summary = summarize(&addresses, &records, true, selected.is_some(), Duration::ZERO);
+        let summary = summarize(
+            &addresses,
+            &records,
+            true,
+            selected.is_some(),
+            Duration::ZERO,
+        );
         output.err("interrupted while reading live state: nothing was started\n");
         output.err(&render(&summary));
         write_summary(args.summary_file.as_deref(), &summary, output);

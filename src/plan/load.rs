@@ -176,14 +176,27 @@ fn offset_of(source: &SourceFile, line: u64, column: u64) -> usize {
 /// serde-saphyr appends " at line L column C"; we show the place ourselves.
 fn strip_location(message: &str) -> String {
     let message = message.lines().next().unwrap_or(message);
-    match message.rfind(" at line ") {
-        Some(i) => message[..i].to_owned(),
-        None => message.to_owned(),
-    }
+    let message = match message.rfind(" at line ") {
+        Some(i) => &message[..i],
+        None => message,
+    };
+    // A hint meant for programs using the parser, not for people.
+    message
+        .strip_suffix(", set DuplicateKeyPolicy in Options if acceptable")
+        .unwrap_or(message)
+        .to_owned()
 }
 
 /// A code and a way out for the errors serde reports in plain words.
 fn explain(message: &str) -> (&'static str, String) {
+    // First: the parser's wording ("…DuplicateKeyPolicy…acceptable") would
+    // match the checks below.
+    if message.starts_with("duplicate mapping key") {
+        return (
+            "plan::duplicate-key",
+            "a key may appear once in a mapping: remove or rename one of the two (the later one is not silently taken)".into(),
+        );
+    }
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let (field, expected) = rest.split_once('`').unwrap_or((rest, ""));
         let known = names_in(expected);
@@ -238,12 +251,6 @@ fn explain(message: &str) -> (&'static str, String) {
     }
     if message.starts_with("missing field") {
         return ("plan::missing-field", "add the field".into());
-    }
-    if message.contains("duplicate") {
-        return (
-            "plan::duplicate-key",
-            "remove or rename one of the two keys".into(),
-        );
     }
     if message.contains("budget") || message.contains("limit") || message.contains("alias") {
         return (

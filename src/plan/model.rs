@@ -83,6 +83,18 @@ pub enum Driver {
     Remote,
 }
 
+impl Driver {
+    /// As buildx and the plan spell it (`--driver`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::DockerContainer => "docker-container",
+            Self::Docker => "docker",
+            Self::Kubernetes => "kubernetes",
+            Self::Remote => "remote",
+        }
+    }
+}
+
 /// A buildx builder.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

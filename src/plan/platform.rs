@@ -71,6 +71,21 @@ impl Platform {
             });
         }
         let variant = normalize_variant(architecture, variant.or(implied_variant));
+        if let Some(variant) = &variant {
+            let known = known_variants(architecture);
+            if !known.contains(&variant.as_str()) {
+                return Err(PlatformError {
+                    message: format!(
+                        "unknown variant `{variant}` of {architecture} in platform `{text}`"
+                    ),
+                    help: if known.is_empty() {
+                        format!("{architecture} has no variants: write `{os}/{architecture}`")
+                    } else {
+                        suggestion(variant, known, &format!("{architecture} variants"))
+                    },
+                });
+            }
+        }
         Ok(Self {
             os: os.to_owned(),
             architecture: architecture.to_owned(),
@@ -95,6 +110,21 @@ fn normalize_architecture(arch: &str) -> (&str, Option<&str>) {
         "armel" => ("arm", Some("v6")),
         "i386" | "i686" | "386" => ("386", None),
         other => (other, None),
+    }
+}
+
+/// The variants containerd and the Go toolchain know, per architecture
+/// (after normalization: `arm64/v8` and `amd64/v1` are no variant at all).
+fn known_variants(architecture: &str) -> &'static [&'static str] {
+    match architecture {
+        "arm" => &["v5", "v6", "v7", "v8"],
+        "arm64" => &[
+            "v8.1", "v8.2", "v8.3", "v8.4", "v8.5", "v8.6", "v8.7", "v8.8", "v8.9", "v9", "v9.0",
+            "v9.1", "v9.2", "v9.3", "v9.4", "v9.5",
+        ],
+        "amd64" => &["v2", "v3", "v4"],
+        "ppc64le" => &["power8", "power9", "power10"],
+        _ => &[],
     }
 }
 

@@ -92,6 +92,31 @@ fn is_identifier(text: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// Instructions one template may run (minijinja's fuel): far above any
+/// real template, far below a loop that would hang `plan`.
+pub const TEMPLATE_FUEL: u64 = 100_000;
+/// Largest text one template may render to.
+pub const MAX_RENDERED_BYTES: usize = 1024 * 1024;
+
+/// `rendered`, unless it is over [`MAX_RENDERED_BYTES`] (a diagnostic).
+fn capped(rendered: String, at: Origin, diagnostics: &mut Vec<Diagnostic>) -> Option<String> {
+    if rendered.len() <= MAX_RENDERED_BYTES {
+        return Some(rendered);
+    }
+    diagnostics.push(
+        Diagnostic::error(
+            "plan::budget",
+            format!(
+                "this template renders to more than {} KiB",
+                MAX_RENDERED_BYTES / 1024
+            ),
+        )
+        .label(at, "renders too much")
+        .help("a value in a plan is a name, a tag or a short text: check for a repeated or multiplied variable"),
+    );
+    None
+}
+
 fn is_template(text: &str) -> bool {
     text.contains("{{") || text.contains("{%") || text.contains("{#")
 }
@@ -100,6 +125,9 @@ impl<'a> Templates<'a> {
     pub fn new(env_lookup: EnvLookup<'a>) -> Self {
         let mut jinja = Environment::new();
         jinja.set_undefined_behavior(UndefinedBehavior::Strict);
+        // A template is a few lookups and filters; loops that run into the
+        // millions are a mistake (or an attack on CI) and stop here.
+        jinja.set_fuel(Some(TEMPLATE_FUEL));
         // Templates cannot read files: no loader is set, so `include` fails.
         Self {
             jinja,
@@ -124,7 +152,7 @@ impl<'a> Templates<'a> {
             return Some(text.to_owned());
         }
         if let Some(rendered) = self.substitute(text, scope) {
-            return Some(rendered);
+            return capped(rendered, at, diagnostics);
         }
         let names = match self.used_names.get(text) {
             Some(names) => names.clone(),
@@ -172,7 +200,7 @@ impl<'a> Templates<'a> {
             env: self.env_value.clone(),
         });
         let err = match self.jinja.render_str(text, context) {
-            Ok(rendered) => return Some(rendered),
+            Ok(rendered) => return capped(rendered, at, diagnostics),
             Err(err) => err,
         };
         if err.kind() != ErrorKind::UndefinedError || (undefined.is_empty() && unset_env.is_empty())
@@ -196,6 +224,10 @@ impl<'a> Templates<'a> {
         let mut out = String::with_capacity(text.len() + 16);
         let mut rest = text;
         while let Some(open) = rest.find("{{") {
+            if out.len() > MAX_RENDERED_BYTES {
+                // Over the cap already: `capped` reports it.
+                return Some(out);
+            }
             out.push_str(&rest[..open]);
             let after = &rest[open + 2..];
             let close = after.find("}}")?;
@@ -281,6 +313,16 @@ fn template_error(err: &minijinja::Error, at: Origin) -> Diagnostic {
     let detail = err
         .detail()
         .map_or_else(|| err.kind().to_string(), str::to_owned);
+    if err.kind() == ErrorKind::OutOfFuel {
+        return Diagnostic::error(
+            "plan::budget",
+            format!("this template runs too long (over {TEMPLATE_FUEL} steps)"),
+        )
+        .label(at, "in this template")
+        .help(
+            "loops in a plan's templates should run a few times; use `matrix:` to make many jobs",
+        );
+    }
     Diagnostic::error("plan::template", format!("template error: {detail}"))
         .label(at, "in this template")
         .help("check the `{{ … }}` expressions; templates use minijinja (Jinja2) syntax")

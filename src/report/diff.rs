@@ -76,7 +76,7 @@ pub fn text(changes: &[Change]) -> String {
             "{:>3} {:<width$}  {}",
             change.action.symbol(),
             change.address.to_string(),
-            change.reason
+            crate::untrusted::escape(&change.reason)
         );
         if change.action == Action::Build {
             line.push_str("   digest known after apply");
@@ -84,7 +84,7 @@ pub fn text(changes: &[Change]) -> String {
         let _ = writeln!(out, "{}", line.trim_end());
         if change.action != Action::Unchanged && change.details.len() > 1 {
             for detail in &change.details {
-                let _ = writeln!(out, "      {detail}");
+                let _ = writeln!(out, "      {}", crate::untrusted::escape(detail));
             }
         }
     }
@@ -111,7 +111,7 @@ pub fn json(changes: &[Change]) -> String {
 }
 
 fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ")
+    crate::untrusted::escape(text).replace('|', "\\|")
 }
 
 /// Summary first, replacements called out, the detail collapsed; kept

@@ -152,12 +152,16 @@ impl Reporter {
             entry.insert(file);
         }
         if let Some(file) = inner.logs.get_mut(&job) {
-            let _ = writeln!(file, "{line}");
+            // A log is read on a terminal too (`cat`, a CI viewer).
+            let _ = writeln!(file, "{}", crate::untrusted::escape(line));
         }
     }
 
+    /// One line for a person: text from outside (command output, registry
+    /// messages) has its control characters escaped, so it cannot move the
+    /// cursor, forge a line or issue a GitHub workflow command.
     fn say(&self, inner: &mut Inner, job: usize, text: &str) {
-        let line = format!("[{}] {text}", self.address(job));
+        let line = format!("[{}] {}", self.address(job), crate::untrusted::escape(text));
         match self.style {
             Style::Plain => {
                 let _ = writeln!(inner.out, "{line}");
@@ -207,7 +211,7 @@ impl Subscriber for Reporter {
             Event::Step { job, step } => {
                 self.log_line(inner, *job, &format!("# {step}"));
                 match inner.bars.get(job) {
-                    Some(bar) => bar.set_message(step.clone()),
+                    Some(bar) => bar.set_message(crate::untrusted::escape(step).into_owned()),
                     None => self.say(inner, *job, step),
                 }
             }
@@ -254,7 +258,11 @@ impl Subscriber for Reporter {
                 };
                 match self.style {
                     Style::Bars => {
-                        let line = format!("{mark} {} {text}", self.address(*job));
+                        let line = format!(
+                            "{mark} {} {}",
+                            self.address(*job),
+                            crate::untrusted::escape(&text)
+                        );
                         if let Some(multi) = &inner.multi {
                             let _ = multi.println(line);
                         }
@@ -262,7 +270,11 @@ impl Subscriber for Reporter {
                     Style::Plain => self.say(inner, *job, &text),
                     Style::Github => {
                         let mut lines = inner.buffered.remove(job).unwrap_or_default();
-                        lines.push(format!("[{}] {text}", self.address(*job)));
+                        lines.push(format!(
+                            "[{}] {}",
+                            self.address(*job),
+                            crate::untrusted::escape(&text)
+                        ));
                         let _ =
                             writeln!(inner.out, "::group::{mark} {} {text}", self.address(*job));
                         for line in &lines {

@@ -106,7 +106,7 @@ pub fn render(summary: &Summary<'_>) -> String {
             .map_or_else(String::new, |ms| format!("{:>7.1}s", ms as f64 / 1000.0));
         let _ = write!(out, "  {:<width$}  {state:<11}{time}", job.address);
         if let Some(error) = &job.record.error {
-            let _ = write!(out, "  {error}");
+            let _ = write!(out, "  {}", crate::untrusted::escape(error));
         } else if job.record.state == JobState::Skipped {
             out.push_str("  a job it depends on failed");
         }

@@ -124,7 +124,7 @@ pub fn builder(
     let mut update = Vec::new();
     let mut append = Vec::new();
     let mut leave = Vec::new();
-    let driver = crate::backend::buildx::driver_name(builder.driver);
+    let driver = builder.driver.name();
     if !live.driver.is_empty() && live.driver != driver {
         replace.push(format!("driver {} -> {driver}", live.driver));
     }

@@ -143,7 +143,12 @@ fn context_files(context: &Path) -> Result<Vec<(String, String)>, String> {
         Ok(bytes) => DockerIgnore::parse(&String::from_utf8_lossy(&bytes)),
         // No .dockerignore: the whole context is sent.
         Err(err) if err.is_not_found() => DockerIgnore::parse(""),
-        Err(err) => return Err(format!("cannot read {}: {err}", context.join(".dockerignore").display())),
+        Err(err) => {
+            return Err(format!(
+                "cannot read {}: {err}",
+                context.join(".dockerignore").display()
+            ));
+        }
     };
     let mut files = Vec::new();
     let mut stack = vec![context.to_path_buf()];

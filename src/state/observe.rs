@@ -151,10 +151,8 @@ impl Observer {
         };
         let mut pending = futures_util::stream::FuturesOrdered::new();
         for job in &run.jobs {
-            pending.push_back(self.bounded(
-                self.observe_job(plan, *job, &live),
-                Observation::Failed,
-            ));
+            pending
+                .push_back(self.bounded(self.observe_job(plan, *job, &live), Observation::Failed));
         }
         pending.collect().await
     }
@@ -384,7 +382,8 @@ mod builder_list_tests {
 
     #[test]
     fn an_unreadable_line_is_an_error_not_an_absent_builder() {
-        let ok = "{\"Name\":\"a\",\"Driver\":\"docker\"}\n{\"Name\":\"a\",\"Driver\":\"docker\"}\n\n";
+        let ok =
+            "{\"Name\":\"a\",\"Driver\":\"docker\"}\n{\"Name\":\"a\",\"Driver\":\"docker\"}\n\n";
         assert_eq!(parse_builder_list(ok).unwrap().len(), 1);
         let err = parse_builder_list("{\"Name\":\"a\"}\nnot json\x1b[2J\n").unwrap_err();
         assert!(err.contains("cannot read"), "{err}");

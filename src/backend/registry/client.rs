@@ -605,7 +605,10 @@ mod tests {
         assert!(own("https://registry.example.com/v2/x/blobs/uploads/1"));
         assert!(own("https://registry.example.com:443/v2/"));
         assert!(!own("http://registry.example.com/v2/"), "another scheme");
-        assert!(!own("https://registry.example.com:8443/v2/"), "another port");
+        assert!(
+            !own("https://registry.example.com:8443/v2/"),
+            "another port"
+        );
         assert!(!own("https://storage.example.com/v2/"), "another host");
     }
 

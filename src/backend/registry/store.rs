@@ -15,8 +15,8 @@ use super::error::RegistryError;
 use super::manifest::{ACCEPT, Manifest};
 use super::upload;
 use super::verify;
-use crate::untrusted;
 use crate::backend::layout::Layout;
+use crate::untrusted;
 
 /// Largest manifest or index read, as containerd allows.
 pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
@@ -24,7 +24,10 @@ pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
 /// `sha256:` and 64 lowercase hex digits.
 pub fn is_digest(text: &str) -> bool {
     text.strip_prefix("sha256:").is_some_and(|hex| {
-        hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     })
 }
 

@@ -111,10 +111,8 @@ mod tests {
     use super::*;
 
     fn stream_of(chunks: &[&'static [u8]]) -> BlobStream {
-        let items: Vec<Result<Bytes, std::io::Error>> = chunks
-            .iter()
-            .map(|c| Ok(Bytes::from_static(c)))
-            .collect();
+        let items: Vec<Result<Bytes, std::io::Error>> =
+            chunks.iter().map(|c| Ok(Bytes::from_static(c))).collect();
         Box::pin(futures_util::stream::iter(items))
     }
 

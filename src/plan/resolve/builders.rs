@@ -3,7 +3,7 @@
 
 use indexmap::IndexMap;
 
-use super::{Resolver, origin};
+use super::{Resolver, is_safe_name, origin};
 use crate::plan::address::JobKind;
 use crate::plan::diagnostic::Diagnostic;
 use crate::plan::located::Located;
@@ -56,7 +56,7 @@ impl Resolver<'_> {
                 .map(|nodes| nodes.value.as_slice())
                 .unwrap_or_default()
                 .iter()
-                .filter_map(|node| self.node(file, &node.value, &driver_opts, &scope))
+                .filter_map(|node| self.node(file, driver, &node.value, &driver_opts, &scope))
                 .collect()
         };
         let builder = Builder {
@@ -97,9 +97,11 @@ impl Resolver<'_> {
         let endpoint = match (&spec.endpoint, &spec.context) {
             (Some(endpoint), None) => self
                 .text(file, endpoint, scope)
+                .filter(|e| self.check_endpoint(Driver::Docker, e))
                 .map(|e| At::new(Endpoint::Host(e.value), e.at)),
             (None, Some(context)) => self
                 .text(file, context, scope)
+                .filter(|c| self.check_safe_name("Docker context", c))
                 .map(|c| At::new(Endpoint::Context(c.value), c.at)),
             (Some(endpoint), Some(_)) => {
                 self.error(
@@ -142,12 +144,19 @@ impl Resolver<'_> {
     fn node(
         &mut self,
         file: FileId,
+        driver: Driver,
         spec: &model::NodeSpec,
         builder_opts: &IndexMap<String, String>,
         scope: &Scope,
     ) -> Option<Node> {
         let name = self.text(file, &spec.name, scope)?;
         let endpoint = self.text(file, &spec.endpoint, scope)?;
+        // The node name names its buildkitd.toml and goes on buildx's
+        // command line; the endpoint goes there too.
+        let name_ok = self.check_safe_name("node", &name);
+        if !self.check_endpoint(driver, &endpoint) || !name_ok {
+            return None;
+        }
         let mut driver_opts = builder_opts.clone();
         driver_opts.extend(self.map(file, &spec.driver_opts, scope));
         if spec.max_parallel.as_ref().is_some_and(|v| v.value == 0) {
@@ -167,11 +176,73 @@ impl Resolver<'_> {
         })
     }
 
+    /// An endpoint is an address the driver can use, or a Docker context
+    /// name; never something buildx or docker could read as an option.
+    fn check_endpoint(&mut self, driver: Driver, endpoint: &At<String>) -> bool {
+        let schemes = endpoint_schemes(driver);
+        let problem = match endpoint.value.split_once("://") {
+            _ if endpoint.value.starts_with('-') => {
+                Some("it starts with `-`, which a command would read as an option".to_owned())
+            }
+            _ if endpoint
+                .value
+                .chars()
+                .any(|c| c.is_control() || c.is_whitespace()) =>
+            {
+                Some("it holds spaces or control characters".to_owned())
+            }
+            Some((scheme, rest)) if !schemes.contains(&scheme) || rest.is_empty() => Some(format!(
+                "`{}://` is not an endpoint the `{}` driver can reach",
+                crate::untrusted::escape(scheme),
+                driver.name()
+            )),
+            Some(_) => None,
+            None if is_safe_name(&endpoint.value) => None,
+            None => Some("it is neither an address nor a Docker context name".to_owned()),
+        };
+        let Some(problem) = problem else {
+            return true;
+        };
+        self.error(
+            Diagnostic::error(
+                "plan::bad-endpoint",
+                format!(
+                    "`{}` is not a valid endpoint: {problem}",
+                    crate::untrusted::excerpt(&endpoint.value, 200)
+                ),
+            )
+            .label(endpoint.at, "this endpoint")
+            .help(if schemes.is_empty() {
+                "use a Kubernetes context name".to_owned()
+            } else {
+                format!(
+                    "use {} or a Docker context name",
+                    schemes
+                        .iter()
+                        .map(|s| format!("`{s}://…`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }),
+        );
+        false
+    }
+
     fn zero_parallel(&mut self, file: FileId, span: Span) {
         self.error(
             Diagnostic::error("plan::bad-value", "`max_parallel` must be at least 1")
                 .label(origin(file, span), "zero would run nothing")
                 .help("set it to 1 or more, or remove it for no limit"),
         );
+    }
+}
+
+/// The endpoint schemes each driver accepts (as buildx documents them).
+fn endpoint_schemes(driver: Driver) -> &'static [&'static str] {
+    match driver {
+        Driver::DockerContainer | Driver::Docker => &["ssh", "unix", "tcp", "npipe"],
+        Driver::Remote => &["tcp", "unix", "docker-container", "kube-pod"],
+        // A Kubernetes node's endpoint is a kubeconfig context name.
+        Driver::Kubernetes => &[],
     }
 }

@@ -135,8 +135,11 @@ impl Resolver<'_> {
                     Diagnostic::error("plan::missing-dockerfile", format!("Dockerfile `{shown}` not found"))
                         .help("create it, or point `context:` (relative to the plan file) and `dockerfile:` (relative to the context) at it")
                 } else {
-                    Diagnostic::error("plan::unreadable-file", format!("cannot read Dockerfile `{shown}`: {err}"))
-                        .help("point `dockerfile:` at a regular text file of at most 1 MiB")
+                    Diagnostic::error(
+                        "plan::unreadable-file",
+                        format!("cannot read Dockerfile `{shown}`: {err}"),
+                    )
+                    .help("point `dockerfile:` at a regular text file of at most 1 MiB")
                 };
                 self.error(diagnostic.label(dockerfile.at, "the build's Dockerfile"));
                 return Vec::new();

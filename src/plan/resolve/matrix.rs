@@ -94,14 +94,22 @@ impl Resolver<'_> {
                 );
                 return None;
             }
-            let rendered: Vec<String> = values
-                .value
-                .iter()
-                .filter_map(|v| self.text(file, v, &self.scope.clone()).map(|v| v.value))
-                .collect();
+            let mut rendered: Vec<String> = Vec::with_capacity(values.value.len());
+            for value in &values.value {
+                // A value that does not render was reported; the matrix is
+                // not expanded with a value missing.
+                rendered.push(self.text(file, value, &self.scope.clone())?.value);
+            }
             total = total.saturating_mul(rendered.len());
             axes.push((key.value.clone(), rendered));
         }
+        // Where a budget error points: the matrix's first variable (the
+        // mapping itself has no span of its own).
+        let first_key = matrix
+            .value
+            .keys()
+            .next()
+            .map_or(origin(file, matrix.span), |k| origin(file, k.span));
         if total > MAX_MATRIX_JOBS {
             self.error(
                 Diagnostic::error(
@@ -110,11 +118,26 @@ impl Resolver<'_> {
                         "the matrix expands to {total} jobs, over the limit of {MAX_MATRIX_JOBS}"
                     ),
                 )
-                .label(origin(file, matrix.span), "this matrix")
+                .label(first_key, "this matrix")
                 .help("split the matrix into smaller ones"),
             );
             return None;
         }
+        if self.matrix_jobs + total > MAX_MATRIX_JOBS {
+            self.error(
+                Diagnostic::error(
+                    "plan::budget",
+                    format!(
+                        "the plan's matrices expand to more than {MAX_MATRIX_JOBS} jobs in all ({} before this one, {total} from it)",
+                        self.matrix_jobs
+                    ),
+                )
+                .label(first_key, "this matrix goes over the plan's limit")
+                .help("make the matrices smaller, or split the plan into several runs with `--target`"),
+            );
+            return None;
+        }
+        self.matrix_jobs += total;
         let mut scopes = Vec::with_capacity(total);
         let mut index = vec![0usize; axes.len()];
         loop {

@@ -55,6 +55,7 @@ pub fn resolve(
             ..Plan::default()
         },
         scope: Scope::default(),
+        matrix_jobs: 0,
     };
     for (file, parsed) in files {
         resolver.version(*file, parsed);
@@ -88,11 +89,13 @@ struct Resolver<'a> {
     diagnostics: Vec<Diagnostic>,
     /// Where each name was first defined, by (section, name), to report clashes.
     defined: HashMap<(&'static str, String), Origin>,
-    /// Dockerfiles read so far (`None`: missing), so a matrix reads each once.
-    /// Each Dockerfile read, or why it could not be.
+    /// Each Dockerfile read (or why it could not be), so a matrix reads each once.
     dockerfiles: HashMap<PathBuf, Result<String, crate::local_file::LocalFileError>>,
     plan: Plan,
     scope: Scope,
+    /// Jobs the matrices made so far: the cap is for the whole plan, not
+    /// per matrix (twenty matrices of 100,000 would be two million jobs).
+    matrix_jobs: usize,
 }
 
 fn origin(file: FileId, span: Span) -> Origin {
@@ -327,22 +330,29 @@ impl Resolver<'_> {
 
     /// Checks a job or builder name: it becomes part of an address, a file name and a log prefix.
     fn check_name(&mut self, kind: JobKind, name: &At<String>) -> bool {
-        let ok = !name.value.is_empty()
-            && name
-                .value
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-        if !ok {
-            self.error(
-                Diagnostic::error(
-                    "plan::bad-name",
-                    format!("`{}` is not a valid {} name", name.value, kind.prefix()),
-                )
-                .label(name.at, "invalid name")
-                .help("use letters, digits, `-`, `_` and `.` only"),
-            );
+        self.check_safe_name(kind.prefix(), name)
+    }
+
+    /// A name that becomes a file name, a command-line argument, a log
+    /// prefix or an address: letters, digits, `-`, `_` and `.`, starting
+    /// with a letter or digit (so never `..`, `-x` or a hidden file), at
+    /// most 128 characters.
+    fn check_safe_name(&mut self, what: &str, name: &At<String>) -> bool {
+        if is_safe_name(&name.value) {
+            return true;
         }
-        ok
+        self.error(
+            Diagnostic::error(
+                "plan::bad-name",
+                format!(
+                    "`{}` is not a valid {what} name",
+                    crate::untrusted::excerpt(&name.value, 200)
+                ),
+            )
+            .label(name.at, "invalid name")
+            .help("use letters, digits, `-`, `_` and `.` only, starting with a letter or digit (at most 128 characters)"),
+        );
+        false
     }
 
     fn require_targets(&mut self, kind: JobKind, name: &At<String>, to: &Located<StringList>) {
@@ -374,4 +384,16 @@ pub fn parse_var_override(text: &str) -> Result<(String, String), String> {
         Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
         _ => Err(format!("`{text}` is not NAME=VALUE")),
     }
+}
+
+/// See [`Resolver::check_safe_name`].
+pub fn is_safe_name(name: &str) -> bool {
+    name.len() <= 128
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
