@@ -380,14 +380,18 @@ fn builder_nodes_are_created_then_appended_with_their_config() {
             .windows(2)
             .any(|w| w == ["--driver-opt", "image=moby/buildkit:v0.13.2"])
     );
-    assert_eq!(first.last().unwrap(), "ssh://root@192.168.100.102");
+    // The endpoint is a positional argument after `--`: never an option.
+    assert_eq!(
+        &first[first.len() - 2..],
+        ["--", "ssh://root@192.168.100.102"]
+    );
     assert_eq!(&creates[1].argv[..3], ["buildx", "create", "--append"]);
     assert_eq!(
         creates[1].argv.last().unwrap(),
         "ssh://root@192.168.100.101"
     );
     assert_eq!(
-        fake.calls_with("inspect --bootstrap remotebuilder").len(),
+        fake.calls_with("inspect --bootstrap -- remotebuilder").len(),
         1
     );
 }

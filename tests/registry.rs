@@ -746,6 +746,79 @@ fn a_killed_run_leaves_the_tag_untouched_and_a_rerun_completes() {
     assert_same_image(&format!("{}/dst/img:1", target.host()), &source.image());
 }
 
+/// Ctrl-C (SIGINT) in the middle of a native copy's uploads, once or twice:
+/// the run ends with 130 and a summary, the tag has not moved, and a second
+/// run finishes the work.
+fn interrupt_a_native_sync(signals: usize) {
+    let source = TestRegistry::start("");
+    let target = TestRegistry::start("");
+    let work = tempfile::tempdir().unwrap();
+    let image = test_image(work.path(), "2M,2M", "1M", 11 + signals as u32);
+    seed(&image, "1", &source.image());
+    // Slow uploads (40 ms per 64 KiB: about 2 s for the image), so the
+    // signal lands in the middle of them.
+    let proxy = fault_proxy::start(
+        target.port,
+        fault_proxy::Behaviour {
+            throttle: Some(Duration::from_millis(40)),
+            ..Default::default()
+        },
+    );
+    let plan = one_sync(
+        &source.image(),
+        &format!("127.0.0.1:{}/dst/img:1", proxy.port),
+    );
+    std::fs::write(work.path().join("plan.yaml"), &plan).unwrap();
+    // A long grace: the copy must stop because it is told to, not because
+    // the grace ran out.
+    let child = Command::new(assert_cmd::cargo::cargo_bin("plan"))
+        .current_dir(work.path())
+        .args(["apply", "--progress", "plain", "--grace", "60s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while proxy.counters.puts.load(std::sync::atomic::Ordering::SeqCst) == 0
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = i32::try_from(child.id()).unwrap();
+    for _ in 0..signals {
+        // SAFETY: signalling our own child process.
+        unsafe { libc::kill(pid, libc::SIGINT) };
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let output = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(130), "{output}");
+    assert!(output.contains("Summary:"), "{output}");
+    assert!(output.contains("interrupted"), "{output}");
+    assert_eq!(
+        skopeo_raw(&format!("{}/dst/img:1", target.host()), &[]),
+        None,
+        "a tag was published after the signal: {output}"
+    );
+    let run = apply(work.path(), &plan, &[], &[]);
+    assert_eq!(run.code, 0, "{}", run.output);
+    assert_same_image(&format!("{}/dst/img:1", target.host()), &source.image());
+}
+
+#[test]
+fn ctrl_c_stops_a_native_copy_before_its_tag_moves_and_a_rerun_completes() {
+    interrupt_a_native_sync(1);
+}
+
+#[test]
+fn a_second_ctrl_c_ends_the_run_at_once() {
+    interrupt_a_native_sync(2);
+}
+
 #[test]
 fn a_missing_source_is_a_clear_immediate_error() {
     let a = TestRegistry::start("");
