@@ -391,7 +391,8 @@ fn builder_nodes_are_created_then_appended_with_their_config() {
         "ssh://root@192.168.100.101"
     );
     assert_eq!(
-        fake.calls_with("inspect --bootstrap -- remotebuilder").len(),
+        fake.calls_with("inspect --bootstrap -- remotebuilder")
+            .len(),
         1
     );
 }

@@ -779,7 +779,11 @@ fn interrupt_a_native_sync(signals: usize) {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while proxy.counters.puts.load(std::sync::atomic::Ordering::SeqCst) == 0
+    while proxy
+        .counters
+        .puts
+        .load(std::sync::atomic::Ordering::SeqCst)
+        == 0
         && Instant::now() < deadline
     {
         std::thread::sleep(Duration::from_millis(20));
