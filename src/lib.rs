@@ -8,6 +8,7 @@ pub mod cli;
 pub mod exec;
 pub mod graph;
 pub mod local_file;
+pub mod lock;
 pub mod plan;
 pub mod report;
 pub mod state;

@@ -282,13 +282,16 @@ fn read_saved(path: Option<&Path>, output: &mut Output) -> Result<Option<SavedPl
         .map_err(|e| e.to_string())
         .and_then(|t| serde_json::from_str::<SavedPlan>(&t).map_err(|e| e.to_string()))
         .ok()
-        .filter(|saved| saved.kind == crate::state::saved::KIND)
+        .filter(|saved| {
+            saved.kind == crate::state::saved::KIND
+                && saved.format_version == crate::state::saved::FORMAT_VERSION
+        })
         .map(Some)
         .ok_or_else(|| {
             fail(
                 output,
                 &format!(
-                    "{} is not a plan saved by `plan diff --out`",
+                    "{} is not a plan saved by `plan diff --out` of this version of plan (run `plan diff --out` again)",
                     path.display()
                 ),
             )

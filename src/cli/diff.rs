@@ -77,6 +77,7 @@ pub fn run(global: &GlobalArgs, args: &DiffArgs, output: &mut Output) -> u8 {
             &global.targets,
             &changes,
         );
+        // Our own types, string keys only: serializing them cannot fail.
         let text = serde_json::to_string_pretty(&saved).unwrap_or_default() + "\n";
         if let Err(err) = std::fs::write(path, text) {
             output.err(&format!("error: cannot write {}: {err}\n", path.display()));

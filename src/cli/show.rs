@@ -17,6 +17,7 @@ pub fn run(global: &GlobalArgs, output: &mut Output) -> u8 {
         Ok(None) => {}
         Err(code) => return code,
     }
+    // Our own types, string keys only: serializing them cannot fail.
     let mut text = serde_json::to_string_pretty(&session.plan).unwrap_or_default();
     text.push('\n');
     output.out(&text);

@@ -139,6 +139,7 @@ fn json<S>(graph: &JobGraph<S>, sources: &SourceMap) -> String {
             edge,
         })
         .collect();
+    // Our own types, string keys only: serializing them cannot fail.
     let mut text = serde_json::to_string_pretty(&JsonGraph { jobs, edges }).unwrap_or_default();
     text.push('\n');
     text

@@ -237,6 +237,7 @@ pub fn render_json(diagnostics: &[Diagnostic], sources: &SourceMap) -> String {
         warnings: diagnostics.iter().filter(|d| !d.is_error()).count(),
         diagnostics: diagnostics.iter().map(|d| to_json(d, sources)).collect(),
     };
+    // Our own types, string keys only: serializing them cannot fail.
     let mut text = serde_json::to_string_pretty(&document).unwrap_or_default();
     text.push('\n');
     text

@@ -100,6 +100,7 @@ struct Document<'a> {
 }
 
 pub fn json(changes: &[Change]) -> String {
+    // Our own types, string keys only: serializing them cannot fail.
     let mut text = serde_json::to_string_pretty(&Document {
         format_version: 1,
         summary: Counts::of(changes),

@@ -122,9 +122,7 @@ impl Reporter {
 
     /// Under GitHub Actions, the failed jobs' logs again, ungrouped, so they are seen.
     pub fn finish(&self) {
-        let Ok(mut inner) = self.inner.lock() else {
-            return;
-        };
+        let mut inner = crate::lock::lock(&self.inner);
         if let Some(overall) = inner.overall.take() {
             overall.finish_and_clear();
         }
@@ -179,11 +177,10 @@ impl Reporter {
 
 impl Subscriber for Reporter {
     fn event(&self, event: &Event) {
-        let Ok(mut inner) = self.inner.lock() else {
-            return;
-        };
+        let mut inner = crate::lock::lock(&self.inner);
         let inner = &mut *inner;
         if self.style == Style::Json {
+            // Our own types, string keys only: serializing them cannot fail.
             let mut value = serde_json::to_value(event).unwrap_or_default();
             if let (Some(map), Some(job)) = (value.as_object_mut(), event_job(event)) {
                 map.insert("address".into(), self.address(job).into());

@@ -105,7 +105,12 @@ pub fn builder(
             )
         })
         .collect();
-    let rendered = buildkitd::render(builder, mirrors).unwrap_or_default();
+    // `validate` already refused a `buildkitd_config` that is not TOML; a
+    // render that still fails is reported, never compared as empty text.
+    let rendered = match buildkitd::render(builder, mirrors) {
+        Ok(rendered) => rendered,
+        Err(why) => return Change::new(placeholder, Action::Error, why),
+    };
     let Some(live) = live else {
         let mut change = Change::new(
             placeholder,
@@ -146,6 +151,8 @@ pub fn builder(
         let mut have: Vec<String> = found
             .platforms
             .iter()
+            // buildx marks platforms it detected with `*`; anything else it
+            // prints that is not a platform names none the plan could want.
             .filter_map(|p| crate::plan::platform::Platform::parse(p).ok())
             .map(|p| p.to_string())
             .collect();
@@ -164,7 +171,17 @@ pub fn builder(
         if let Some(what) = driver_opts_changed(&node.driver_opts, &found.driver_opts) {
             replace.push(format!("node {}: driver options {what}", node.name.value));
         }
-        if !same_toml(&found.buildkitd_toml().unwrap_or_default(), &rendered) {
+        let live_toml = match found.buildkitd_toml() {
+            Ok(text) => text.unwrap_or_default(),
+            Err(why) => {
+                return Change::new(
+                    placeholder,
+                    Action::Error,
+                    format!("{why}; the builder is left as it is"),
+                );
+            }
+        };
+        if !same_toml(&live_toml, &rendered) {
             replace.push(format!(
                 "node {}: buildkitd.toml changed (mirrors or buildkitd_config); a docker-container node only reads it when its container is recreated",
                 node.name.value
@@ -177,7 +194,7 @@ pub fn builder(
             leave.push(node.name.clone());
         }
     }
-    let observed = format!("{live:?}");
+    let observed = super::decide::stable_key(live);
     let mut change = if !replace.is_empty() {
         let mut change = Change::new(
             placeholder,

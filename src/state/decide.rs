@@ -86,6 +86,8 @@ pub fn decide(plan: &Plan, run: &PlannedRun, observed: &[Observation]) -> Vec<Ch
                                 format!("up to date (inputs {})", short(stored)),
                             ),
                             Some(_) => {
+                                // The inputs label only names what changed in the
+                                // reason; unreadable, the reason says "inputs".
                                 let parts: BTreeMap<String, String> = labels
                                     .get(INPUTS_LABEL)
                                     .and_then(|text| serde_json::from_str(text).ok())
@@ -105,11 +107,10 @@ pub fn decide(plan: &Plan, run: &PlannedRun, observed: &[Observation]) -> Vec<Ch
                         },
                     };
                     change.desired = Some(fingerprint.digest.clone());
-                    change.observed = format!(
-                        "{}|{:?}",
-                        fingerprint.digest,
-                        stored.as_ref().and_then(|l| l.get(FINGERPRINT_LABEL))
-                    );
+                    change.observed = stable_key(&(
+                        &fingerprint.digest,
+                        stored.as_ref().and_then(|l| l.get(FINGERPRINT_LABEL)),
+                    ));
                     change.labels = vec![
                         (FINGERPRINT_LABEL.to_owned(), fingerprint.digest.clone()),
                         (INPUTS_LABEL.to_owned(), fingerprint.inputs_label()),
@@ -132,12 +133,7 @@ pub fn decide(plan: &Plan, run: &PlannedRun, observed: &[Observation]) -> Vec<Ch
             };
             change.address = address.clone();
             if change.observed.is_empty() {
-                change.observed = format!(
-                    "{:?}|{:?}|{}",
-                    change.action,
-                    change.current,
-                    change.desired.as_deref().unwrap_or("")
-                );
+                change.observed = stable_key(&(change.action, &change.current, &change.desired));
             }
             change
         })
@@ -227,6 +223,14 @@ fn copy(desired: &str, targets: &[(String, Option<String>)]) -> Change {
         change.details.push(format!("{target}: {state}"));
     }
     change.desired = Some(desired.to_owned());
-    change.observed = format!("{desired}|{targets:?}");
+    change.observed = stable_key(&(desired, targets));
     change
+}
+
+/// What a saved plan compares to tell drift: the observation as compact
+/// JSON, the same text for the same state in any build of `plan` (unlike
+/// `Debug`, which is no format and prints hash maps in any order).
+pub(super) fn stable_key(observed: &impl serde::Serialize) -> String {
+    // Plain data with string keys: serializing it cannot fail.
+    serde_json::to_string(observed).unwrap_or_default()
 }

@@ -84,6 +84,7 @@ impl Fingerprint {
 
     /// The inputs label's value: compact JSON of the parts.
     pub fn inputs_label(&self) -> String {
+        // Our own types, string keys only: serializing them cannot fail.
         serde_json::to_string(&self.parts).unwrap_or_default()
     }
 

@@ -2,7 +2,7 @@
 //! engines by a version query, images by `HEAD` and `GET` on registries.
 //! Nothing here writes anything: `diff` is handed only an [`Observer`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ use crate::plan::reference::ImageRef;
 use crate::plan::resolved::{Build, Builder, Combine, Driver, Plan, Sync, Via};
 
 /// A node as `docker buildx ls --format json` shows it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 pub struct LiveNode {
     #[serde(rename = "Name")]
     pub name: String,
@@ -31,23 +31,37 @@ pub struct LiveNode {
     pub flags: Vec<String>,
     #[serde(rename = "DriverOpts", default)]
     pub driver_opts: BTreeMap<String, String>,
+    /// Ordered, so a saved plan records the same text for the same files.
     #[serde(rename = "Files", default)]
-    pub files: HashMap<String, String>,
+    pub files: BTreeMap<String, String>,
 }
 
 impl LiveNode {
-    /// The node's buildkitd.toml (buildx keeps it base64-encoded).
-    pub fn buildkitd_toml(&self) -> Option<String> {
+    /// The node's buildkitd.toml (buildx keeps it base64-encoded); `None`
+    /// when the node has none. One that cannot be decoded is an error, not
+    /// an empty file: taken for empty, it would look changed and the
+    /// builder would be replaced, losing its cache.
+    pub fn buildkitd_toml(&self) -> Result<Option<String>, String> {
         use base64::Engine as _;
-        let encoded = self.files.get("buildkitd.toml")?;
+        let Some(encoded) = self.files.get("buildkitd.toml") else {
+            return Ok(None);
+        };
+        let cannot = |why: &dyn std::fmt::Display| {
+            format!(
+                "node {}: its buildkitd.toml, as buildx stores it, cannot be read ({why})",
+                crate::untrusted::escape(&self.name)
+            )
+        };
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(encoded)
-            .ok()?;
-        String::from_utf8(bytes).ok()
+            .map_err(|err| cannot(&err))?;
+        String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|err| cannot(&err))
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 pub struct LiveBuilder {
     #[serde(rename = "Name")]
     pub name: String,
@@ -275,6 +289,8 @@ impl Observer {
     async fn observe_build(&self, build: &Build) -> Observation {
         let mut bases = BTreeMap::new();
         for input in &build.inputs {
+            // A base image that cannot be read counts as changed (`None`),
+            // so the build runs: plan never skips a build on a guess.
             let digest = self.registries.current(&input.value).await.ok().flatten();
             bases.insert(input.value.to_string(), digest);
         }

@@ -9,6 +9,8 @@ use super::change::Change;
 use crate::plan::source::SourceMap;
 
 pub const KIND: &str = "buildplan-saved-plan";
+/// 2: observations are recorded as JSON (1 used Rust's `Debug` text).
+pub const FORMAT_VERSION: u32 = 2;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct SavedPlan {
@@ -51,7 +53,7 @@ impl SavedPlan {
         changes: &[Change],
     ) -> Self {
         Self {
-            format_version: 1,
+            format_version: FORMAT_VERSION,
             kind: KIND.into(),
             files: files_of(sources),
             vars: vars.to_vec(),

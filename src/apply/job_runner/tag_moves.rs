@@ -49,19 +49,13 @@ impl JobRunner {
             "holding {} until the run succeeds (content at {staging})",
             tags.join(", ")
         ));
-        if let Ok(mut held) = self.held.lock() {
-            held.push(self.docker.imagetools_create(engine, tags, &[staging]));
-        }
+        crate::lock::lock(&self.held).push(self.docker.imagetools_create(engine, tags, &[staging]));
         Ok(false)
     }
 
     /// Runs the held tag moves, in order. Returns what moved.
     pub async fn publish_held(&self) -> Result<Vec<String>, String> {
-        let held: Vec<Invocation> = self
-            .held
-            .lock()
-            .map(|mut h| std::mem::take(&mut *h))
-            .unwrap_or_default();
+        let held: Vec<Invocation> = std::mem::take(&mut *crate::lock::lock(&self.held));
         let mut moved = Vec::new();
         for invocation in held {
             let output = tokio::process::Command::new(&invocation.program)

@@ -149,7 +149,7 @@ impl RegistryClient {
         scope: &Scope,
         build: &(dyn Fn(&reqwest::Client) -> RequestBuilder + Sync),
     ) -> Result<Response, RegistryError> {
-        if let Some(why) = self.unreachable.lock().ok().and_then(|u| u.clone()) {
+        if let Some(why) = crate::lock::lock(&self.unreachable).clone() {
             return Err(RegistryError::fatal(why));
         }
         let mut attempt = 1;
@@ -161,11 +161,10 @@ impl RegistryClient {
                 }
                 Err(err) if err.transient => {
                     let err = err.exhausted(attempt);
-                    if err.status.is_none()
-                        && let Ok(mut unreachable) = self.unreachable.lock()
-                    {
+                    if err.status.is_none() {
                         // No answer at all (not a 5xx): the host is down for this run.
-                        *unreachable = Some(format!("{} (earlier in this run)", err.message));
+                        *crate::lock::lock(&self.unreachable) =
+                            Some(format!("{} (earlier in this run)", err.message));
                     }
                     return Err(err);
                 }

@@ -11,6 +11,7 @@ use super::error::RegistryError;
 use super::manifest::Manifest;
 use super::registries::{Located, Registries, interrupted};
 use crate::exec::JobContext;
+use crate::lock::lock;
 use crate::plan::reference::ImageRef;
 
 /// The tags of one run that are held back, and where their content is.
@@ -36,19 +37,12 @@ impl Registries {
 
     /// Where the content of a held-back tag is, if `image` is one.
     pub fn pinned(&self, image: &ImageRef) -> Option<ImageRef> {
-        self.held
-            .pinned
-            .lock()
-            .ok()?
-            .get(&image.to_string())
-            .cloned()
+        lock(&self.held.pinned).get(&image.to_string()).cloned()
     }
 
     /// Records that `tag` is held back and its content is at `at`.
     pub fn pin(&self, tag: &ImageRef, at: ImageRef) {
-        if let Ok(mut pinned) = self.held.pinned.lock() {
-            pinned.insert(tag.to_string(), at);
-        }
+        lock(&self.held.pinned).insert(tag.to_string(), at);
     }
 
     /// Moves the target's tag to `manifest`, or holds it back under
@@ -70,9 +64,7 @@ impl Registries {
                 pinned.digest = Some(manifest.digest());
                 self.pin(&target.image, ImageRef::Registry(pinned));
             }
-            if let Ok(mut tags) = self.held.tags.lock() {
-                tags.push((target.image.clone(), manifest.clone()));
-            }
+            lock(&self.held.tags).push((target.image.clone(), manifest.clone()));
             return Ok(true);
         }
         target
@@ -84,12 +76,7 @@ impl Registries {
 
     /// Moves every held-back tag (once every job succeeded). Returns what moved.
     pub async fn publish_held(&self) -> Result<Vec<String>, RegistryError> {
-        let tags: Vec<(ImageRef, Manifest)> = self
-            .held
-            .tags
-            .lock()
-            .map(|mut t| std::mem::take(&mut *t))
-            .unwrap_or_default();
+        let tags: Vec<(ImageRef, Manifest)> = std::mem::take(&mut *lock(&self.held.tags));
         let mut moved = Vec::new();
         for (image, manifest) in tags {
             let target = self.open(&image)?;

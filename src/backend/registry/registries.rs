@@ -66,10 +66,7 @@ impl Registries {
         host: &str,
         insecure_override: Option<bool>,
     ) -> Result<Arc<RegistryClient>, RegistryError> {
-        let mut clients = self
-            .clients
-            .lock()
-            .map_err(|_| RegistryError::fatal("registry clients poisoned"))?;
+        let mut clients = crate::lock::lock(&self.clients);
         if let Some(client) = clients.get(host) {
             return Ok(Arc::clone(client));
         }
@@ -89,10 +86,7 @@ impl Registries {
     }
 
     fn layout_lock(&self, path: &std::path::Path) -> Arc<Mutex<()>> {
-        let mut layouts = self
-            .layouts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut layouts = crate::lock::lock(&self.layouts);
         Arc::clone(layouts.entry(path.to_path_buf()).or_default())
     }
 

@@ -36,9 +36,7 @@ impl<'a> Progress<'a> {
     /// True the first time this job meets `digest`, so a layer two of its
     /// platforms share is counted once.
     pub(super) fn first_sight(&self, digest: &str) -> bool {
-        self.seen
-            .lock()
-            .map_or(true, |mut seen| seen.insert(digest.to_owned()))
+        crate::lock::lock(&self.seen).insert(digest.to_owned())
     }
 
     pub(super) fn say(&self) {

@@ -113,10 +113,11 @@ pub async fn whole(
     let body = std::sync::Mutex::new(Some(reqwest::Body::wrap_stream(stream)));
     let response = client
         .send_once(&Scope::push(repository), &|http| {
-            let body = body
-                .lock()
-                .ok()
-                .and_then(|mut b| b.take())
+            // A second build of this request (a re-send after a 401) has no
+            // body left: it fails as incomplete and the copy engine retries
+            // the blob from its source.
+            let body = crate::lock::lock(&body)
+                .take()
                 .unwrap_or_else(|| reqwest::Body::from(Vec::new()));
             http.put(&url)
                 .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")

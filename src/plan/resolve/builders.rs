@@ -67,6 +67,7 @@ impl Resolver<'_> {
                 .buildkitd_config
                 .as_ref()
                 .and_then(|c| self.text(file, c, &scope))
+                .filter(|c| self.check_buildkitd_config(c))
                 .map(|c| c.value),
             buildkitd_flags: spec
                 .buildkitd_flags
@@ -224,6 +225,30 @@ impl Resolver<'_> {
                         .join(", ")
                 )
             }),
+        );
+        false
+    }
+
+    /// `buildkitd_config` is merged with the mirrors as TOML: it must parse,
+    /// and its `registry`, if any, must be a table.
+    fn check_buildkitd_config(&mut self, config: &At<String>) -> bool {
+        let problem = match config.value.parse::<toml::Table>() {
+            Err(err) => Some(format!(
+                "`buildkitd_config` is not valid TOML: {}",
+                err.message()
+            )),
+            Ok(table) if table.get("registry").is_some_and(|r| !r.is_table()) => {
+                Some("`registry` in `buildkitd_config` must be a table".to_owned())
+            }
+            Ok(_) => None,
+        };
+        let Some(problem) = problem else {
+            return true;
+        };
+        self.error(
+            Diagnostic::error("plan::bad-value", problem)
+                .label(config.at, "this buildkitd.toml")
+                .help("write it as a buildkitd.toml file is written; a YAML block scalar (`buildkitd_config: |`) keeps its lines"),
         );
         false
     }

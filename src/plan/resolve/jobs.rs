@@ -149,6 +149,8 @@ impl Resolver<'_> {
             args.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         dockerfile::base_images(&text, &args)
             .into_iter()
+            // `scratch`, earlier stages and references still holding an
+            // unresolved `${ARG}` are not images another job could produce.
             .filter_map(|base| ImageRef::parse(&base.image).ok())
             .map(|image| At::new(image, dockerfile.at))
             .collect()
