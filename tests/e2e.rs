@@ -261,6 +261,51 @@ syncs:
         skopeo_raw(&format!("{repo}/combined-imagetools:1")),
         skopeo_raw(&format!("{repo}/synced-imagetools:1"))
     );
+
+    // Every job knows it is done: a second diff has nothing to do.
+    let changed = |dir: &Path| -> (i32, Vec<String>, String) {
+        let out = s
+            .plan(dir, &["diff", "--json", "--detailed-exitcode"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let document: serde_json::Value = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("{text}{}", String::from_utf8_lossy(&out.stderr)));
+        let mut moved: Vec<String> = document["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["action"] != "unchanged")
+            .map(|c| c["address"].as_str().unwrap().to_owned())
+            .collect();
+        moved.sort();
+        (out.status.code().unwrap_or(-1), moved, text)
+    };
+    let (code, moved, text) = changed(dir.path());
+    assert_eq!((code, moved.is_empty()), (0, true), "{text}");
+
+    // An upstream change shows exactly the jobs that read it: the builder
+    // combine's tag now holds what the imagetools combine made (the same
+    // sources, another job), so it and the sync that reads it move.
+    let copied = Command::new("skopeo")
+        .args([
+            "copy",
+            "--all",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+        ])
+        .arg(format!("docker://{repo}/combined-imagetools:1"))
+        .arg(format!("docker://{repo}/combined-builder:1"))
+        .output()
+        .unwrap();
+    assert!(copied.status.success(), "{copied:?}");
+    let (code, moved, text) = changed(dir.path());
+    assert_eq!(code, 2, "{text}");
+    assert_eq!(moved, ["combine.builder", "sync.builder"], "{text}");
+    let (code, out) = s.apply(dir.path(), &[]);
+    assert_eq!(code, 0, "{out}");
+    let (code, moved, text) = changed(dir.path());
+    assert_eq!((code, moved.is_empty()), (0, true), "{text}");
 }
 
 #[test]

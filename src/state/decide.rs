@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::builder_change::builder;
 use super::change::{Action, Change};
 use super::fingerprint::{FINGERPRINT_LABEL, INPUTS_LABEL};
-use super::observe::Observation;
+use super::observe::{Observation, RecordedTarget};
 use crate::apply::{JobRef, PlannedRun};
 use crate::exec::Dependency;
 use crate::plan::resolved::Plan;
@@ -117,11 +117,7 @@ pub fn decide(plan: &Plan, run: &PlannedRun, observed: &[Observation]) -> Vec<Ch
                     ];
                     change
                 }
-                (_, Observation::NotObservable(why)) => Change::new(
-                    address.clone(),
-                    Action::Unknown,
-                    format!("always runs ({why})"),
-                ),
+                (_, Observation::Recorded { desired, targets }) => recorded(desired, targets),
                 (_, Observation::Failed(why)) => {
                     Change::new(address.clone(), Action::Error, why.clone())
                 }
@@ -225,6 +221,92 @@ fn copy(desired: &str, targets: &[(String, Option<String>)]) -> Change {
     change.desired = Some(desired.to_owned());
     change.observed = stable_key(&(desired, targets));
     change
+}
+
+/// A copy made through buildx: done when every target carries the record
+/// of the sources as they are now.
+fn recorded(desired: &Result<String, String>, targets: &[RecordedTarget]) -> Change {
+    let placeholder = crate::plan::address::Address::new(crate::plan::address::JobKind::Sync, "");
+    let desired = match desired {
+        Ok(desired) => desired,
+        // A source that cannot be read now may be made earlier in this
+        // run; without a record to compare, the copy runs.
+        Err(why) => {
+            let mut change = Change::new(
+                placeholder,
+                Action::Unknown,
+                format!("runs (its sources cannot be read now: {why})"),
+            );
+            change.observed = stable_key(&(why, targets));
+            return change;
+        }
+    };
+    let missing: Vec<&str> = targets
+        .iter()
+        .filter(|t| t.digest.is_none())
+        .map(|t| t.reference.as_str())
+        .collect();
+    let stale: Vec<&RecordedTarget> = targets
+        .iter()
+        .filter(|t| t.digest.is_some() && t.record.as_deref() != Some(desired.as_str()))
+        .collect();
+    let mut change = if let Some(first) = stale.first() {
+        let why = match &first.record {
+            None => "made outside plan (no record of its sources)".to_owned(),
+            Some(old) => format!("changed since it was made: {}", moved_sources(old, desired)),
+        };
+        let mut change = Change::new(
+            placeholder,
+            Action::Update,
+            format!("{}  {why}", first.reference),
+        );
+        change.current.clone_from(&first.digest);
+        change
+    } else if !missing.is_empty() {
+        Change::new(placeholder, Action::Create, missing.join(", "))
+    } else {
+        Change::new(
+            placeholder,
+            Action::Unchanged,
+            "up to date (made from its sources as they are)",
+        )
+    };
+    for target in targets {
+        let state = match (&target.digest, &target.record) {
+            (None, _) => "to create",
+            (Some(_), Some(record)) if record == desired => "up to date",
+            (Some(_), Some(_)) => "sources moved",
+            (Some(_), None) => "no record",
+        };
+        change
+            .details
+            .push(format!("{}: {state}", target.reference));
+    }
+    change.observed = stable_key(&(desired, targets));
+    change
+}
+
+/// What differs between two records (`a, b`), for a reason line.
+fn moved_sources(old: &str, new: &str) -> String {
+    use crate::backend::registry::record::Record;
+    let (Some(old), Some(new)) = (Record::parse(old), Record::parse(new)) else {
+        // Not a builder's record: an imagetools copy's list of images.
+        return "it holds other images than its sources give now".to_owned();
+    };
+    if old.made_by != new.made_by {
+        return format!("made by {}", old.made_by);
+    }
+    let moved: Vec<&str> = new
+        .sources
+        .iter()
+        .filter(|(source, digest)| old.sources.get(*source) != Some(digest))
+        .map(|(source, _)| source.as_str())
+        .collect();
+    if moved.is_empty() {
+        "its record differs".to_owned()
+    } else {
+        moved.join(", ")
+    }
 }
 
 /// What a saved plan compares to tell drift: the observation as compact

@@ -13,6 +13,8 @@ use super::fingerprint::Fingerprint;
 use crate::apply::{JobRef, PlannedRun};
 use crate::backend::buildx::{Docker, Engine};
 use crate::backend::registry::Registries;
+use crate::backend::registry::error::RegistryError;
+use crate::backend::registry::record::children;
 use crate::exec::{Event, JobContext, Subscriber};
 use crate::plan::platform::Platform;
 use crate::plan::reference::ImageRef;
@@ -89,9 +91,22 @@ pub enum Observation {
         fingerprint: Fingerprint,
         stored: Option<BTreeMap<String, String>>,
     },
-    /// Runs through buildx: what it will produce is not known before.
-    NotObservable(&'static str),
+    /// A copy made through buildx: the record of its sources now (or why
+    /// they could not be read), and each target's digest and record.
+    Recorded {
+        desired: Result<String, String>,
+        targets: Vec<RecordedTarget>,
+    },
     Failed(String),
+}
+
+/// A target of a buildx-made copy: what it points at, and the record of
+/// what it was made from (see `backend::registry::record`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RecordedTarget {
+    pub reference: String,
+    pub digest: Option<String>,
+    pub record: Option<String>,
 }
 
 struct Silent;
@@ -210,10 +225,29 @@ impl Observer {
 
     /// What a native sync's targets hold, and what they should.
     async fn observe_sync(&self, sync: &Sync) -> Observation {
-        if sync.via != Via::Registry {
-            return Observation::NotObservable("runs through buildx");
-        }
         let platforms: Vec<Platform> = sync.platforms.iter().map(|p| p.value.clone()).collect();
+        // `imagetools create` of one whole source keeps its digest, as the
+        // native copy does; a filtered one holds the images the filter gives.
+        if sync.via == Via::Imagetools && !platforms.is_empty() {
+            let desired = self
+                .registries
+                .desired_sync(&sync.from.value, &platforms, &quiet_context())
+                .await
+                .and_then(|(_, index)| children(&index));
+            return self
+                .observe_children(desired, sync.to.iter().map(|t| &t.value))
+                .await;
+        }
+        if sync.via == Via::Builder {
+            let made_by = format!("sync.{}", sync.name.value);
+            return self
+                .observe_recorded(
+                    &made_by,
+                    &[&sync.from.value],
+                    sync.to.iter().map(|t| &t.value),
+                )
+                .await;
+        }
         let targets = match self.targets_now(sync.to.iter().map(|t| &t.value)).await {
             Ok(targets) => targets,
             Err(err) => return Observation::Failed(err),
@@ -250,8 +284,27 @@ impl Observer {
 
     /// What a native combine's targets hold, and what they should.
     async fn observe_combine(&self, combine: &Combine) -> Observation {
-        if combine.via != Via::Registry {
-            return Observation::NotObservable("runs through buildx");
+        if combine.via == Via::Imagetools {
+            let sources: Vec<(Platform, ImageRef)> = combine
+                .from
+                .iter()
+                .map(|s| (s.platform.value.clone(), s.image.value.clone()))
+                .collect();
+            let desired = self
+                .registries
+                .desired_combine(&sources, &quiet_context())
+                .await
+                .and_then(|(_, index)| children(&index));
+            return self
+                .observe_children(desired, combine.to.iter().map(|t| &t.value))
+                .await;
+        }
+        if combine.via == Via::Builder {
+            let sources: Vec<&ImageRef> = combine.from.iter().map(|s| &s.image.value).collect();
+            let made_by = format!("combine.{}", combine.name.value);
+            return self
+                .observe_recorded(&made_by, &sources, combine.to.iter().map(|t| &t.value))
+                .await;
         }
         let sources: Vec<(Platform, ImageRef)> = combine
             .from
@@ -283,6 +336,90 @@ impl Observer {
             .map(|(_, index)| index.digest())
             .map_err(|err| err.message);
         Observation::Copy { desired, targets }
+    }
+
+    /// An `imagetools` copy: the images its sources give now (`desired`),
+    /// and the images each target holds, compared as records are.
+    async fn observe_children(
+        &self,
+        desired: Result<String, RegistryError>,
+        targets: impl Iterator<Item = &ImageRef>,
+    ) -> Observation {
+        let desired = match desired {
+            Ok(desired) => desired,
+            Err(err) => {
+                return Observation::Recorded {
+                    desired: Err(err.message),
+                    targets: Vec::new(),
+                };
+            }
+        };
+        let mut seen = Vec::new();
+        for target in targets {
+            let held = match self.registries.children_of(target).await {
+                Ok(held) => held,
+                Err(err) => return Observation::Failed(err.message),
+            };
+            let digest = match &held {
+                Some(_) => match self.registries.current(target).await {
+                    Ok(digest) => digest,
+                    Err(err) => return Observation::Failed(err.message),
+                },
+                None => None,
+            };
+            seen.push(RecordedTarget {
+                reference: target.to_string(),
+                digest,
+                record: held,
+            });
+        }
+        Observation::Recorded {
+            desired: Ok(desired),
+            targets: seen,
+        }
+    }
+
+    /// A `via: builder` copy: its sources' record now, and each target's.
+    async fn observe_recorded(
+        &self,
+        made_by: &str,
+        sources: &[&ImageRef],
+        targets: impl Iterator<Item = &ImageRef>,
+    ) -> Observation {
+        let desired = match self.registries.sources_record(made_by, sources).await {
+            Ok(desired) => desired.text(),
+            // Nothing to compare with: the copy runs (a source may be made
+            // earlier in this run), and its targets need not be read.
+            Err(err) => {
+                return Observation::Recorded {
+                    desired: Err(err.message),
+                    targets: Vec::new(),
+                };
+            }
+        };
+        let mut seen = Vec::new();
+        for target in targets {
+            let digest = match self.registries.current(target).await {
+                Ok(digest) => digest,
+                Err(err) => return Observation::Failed(err.message),
+            };
+            let record = match &digest {
+                Some(_) => match self.registries.made_from(target).await {
+                    Ok(record) => record,
+                    Err(err) => return Observation::Failed(err.message),
+                },
+                None => None,
+            };
+            seen.push(RecordedTarget {
+                reference: target.to_string(),
+                digest,
+                record,
+            });
+        }
+        Observation::Recorded {
+            desired: Ok(desired),
+            targets: seen,
+        }
     }
 
     /// A build's input fingerprint now, and the one on its pushed image.

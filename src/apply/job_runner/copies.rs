@@ -11,6 +11,7 @@ use super::builds::Publish;
 use super::{JobRunner, image_text, write};
 use crate::apply::placement::slots;
 use crate::backend::buildx::{Engine, RawManifest, repository_of};
+use crate::backend::registry::manifest::SOURCES_RECORD;
 use crate::exec::{JobContext, JobError};
 use crate::plan::platform::Platform;
 use crate::plan::reference::ImageRef;
@@ -72,13 +73,14 @@ impl JobRunner {
                 write(&dockerfile, "ARG IMAGE\nFROM ${IMAGE}\n")?;
                 let mut args = IndexMap::new();
                 args.insert("IMAGE".to_owned(), from.clone());
+                let record = self.record(&[&sync.from.value], context).await;
                 self.on_builder(
                     &sync.name.value,
                     sync.builder.as_ref(),
                     &platforms,
                     dir,
                     &dockerfile,
-                    args,
+                    (args, record.into_iter().collect()),
                     tags,
                     context,
                 )
@@ -144,13 +146,14 @@ impl JobRunner {
                     .iter()
                     .map(|s| s.platform.value.clone())
                     .collect();
+                let record = self.record(&combine_sources(combine), context).await;
                 self.on_builder(
                     &combine.name.value,
                     combine.builder.as_ref(),
                     &platforms,
                     dir,
                     &dockerfile,
-                    IndexMap::new(),
+                    (IndexMap::new(), record.into_iter().collect()),
                     tags,
                     context,
                 )
@@ -159,7 +162,25 @@ impl JobRunner {
         }
     }
 
-    /// A generated Dockerfile built on the job's builder and published.
+    /// What `sources` are now, as the record a buildx-made copy carries
+    /// (see `backend::registry::record`). Without it the copy still runs,
+    /// and the next `diff` runs it again: said, not hidden.
+    async fn record(&self, sources: &[&ImageRef], context: &JobContext) -> Vec<(String, String)> {
+        let made_by = self.addresses[context.job].to_string();
+        match self.registries.sources_record(&made_by, sources).await {
+            Ok(record) => vec![(SOURCES_RECORD.to_owned(), record.text())],
+            Err(err) => {
+                context.output(format!(
+                    "cannot record what this copy is made from ({}); the next diff will show it as changed",
+                    err.message
+                ));
+                Vec::new()
+            }
+        }
+    }
+
+    /// A generated Dockerfile built on the job's builder and published,
+    /// with its build args and labels.
     #[allow(clippy::too_many_arguments)]
     async fn on_builder(
         &self,
@@ -168,7 +189,7 @@ impl JobRunner {
         platforms: &[Platform],
         dir: &Path,
         dockerfile: &Path,
-        args: IndexMap<String, String>,
+        (args, labels): (IndexMap<String, String>, IndexMap<String, String>),
         tags: Vec<String>,
         context: &JobContext,
     ) -> Result<serde_json::Value, JobError> {
@@ -194,7 +215,7 @@ impl JobRunner {
             context: dir,
             dockerfile,
             args,
-            labels: IndexMap::new(),
+            labels,
             target: None,
             tags,
             push: true,
@@ -210,4 +231,9 @@ fn stage_name(platform: &Platform) -> String {
         platform.architecture,
         platform.variant.as_deref().unwrap_or("")
     )
+}
+
+/// A combine's source images, for its record.
+fn combine_sources(combine: &crate::plan::resolved::Combine) -> Vec<&ImageRef> {
+    combine.from.iter().map(|s| &s.image.value).collect()
 }

@@ -24,6 +24,10 @@ pub const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/v
 /// The annotation a platform-filtered copy carries: the digest of the full source index.
 pub const SOURCE_DIGEST_ANNOTATION: &str = "dev.buildplan.source.digest";
 
+/// The annotation or label a copy made through buildx carries: its sources
+/// and their digests when it was made (see `record.rs`).
+pub const SOURCES_RECORD: &str = "dev.buildplan.sources";
+
 /// Whether a media type is an index (OCI) or a manifest list (Docker).
 pub fn is_index_type(media_type: &str) -> bool {
     media_type == OCI_INDEX || media_type == DOCKER_LIST

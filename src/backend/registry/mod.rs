@@ -9,6 +9,7 @@ mod copy;
 pub mod error;
 mod held;
 pub mod manifest;
+pub mod record;
 mod registries;
 pub mod store;
 mod sync;
