@@ -423,3 +423,117 @@ fn transient_failures_give_up_after_the_last_attempt() {
     assert_eq!(records[0].attempts, 3);
     assert_eq!(records[0].error.as_deref(), Some("scripted 503"));
 }
+
+/// A runner whose job 0 panics, or ignores cancellation, as scripted.
+struct Misbehaving {
+    panic: bool,
+}
+
+impl Runner for Misbehaving {
+    fn run(self: Arc<Self>, context: JobContext) -> BoxFuture<Result<serde_json::Value, JobError>> {
+        Box::pin(async move {
+            if context.job == 0 {
+                assert!(!self.panic, "scripted panic in job 0");
+                // Deaf to cancellation: only being dropped stops it.
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+            }
+            Ok(serde_json::json!({}))
+        })
+    }
+}
+
+fn two_independent_jobs() -> Schedule {
+    Schedule {
+        jobs: (0..2)
+            .map(|_| ScheduledJob {
+                dependencies: Vec::new(),
+                resources: Vec::new(),
+                timeout: None,
+            })
+            .collect(),
+        caps: Vec::new(),
+    }
+}
+
+#[test]
+fn a_panicking_job_is_failed_with_its_message_and_the_others_still_run() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let options = Options {
+        continue_policy: ContinuePolicy::DependenciesSuccessful,
+        ..Options::default()
+    };
+    let records = runtime.block_on(run(
+        &two_independent_jobs(),
+        Arc::new(Misbehaving { panic: true }),
+        &options,
+        CancellationToken::new(),
+        Arc::new(Events(Mutex::new(Vec::new()))),
+    ));
+    assert_eq!(records[0].state, JobState::Failed);
+    let error = records[0].error.as_deref().unwrap();
+    assert!(error.contains("scripted panic in job 0"), "{error}");
+    assert_eq!(records[1].state, JobState::Succeeded);
+}
+
+/// Runs the deaf job, cancels at 1 s (and aborts at 2 s when `abort`);
+/// returns its record and when the run ended.
+fn cancel_a_deaf_job(abort: bool) -> (JobRecord, Duration) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let options = Options {
+        grace: Duration::from_secs(60),
+        ..Options::default()
+    };
+    let cancel = CancellationToken::new();
+    let (stop, hard) = (cancel.clone(), options.abort.clone());
+    runtime.block_on(async {
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            stop.cancel();
+            if abort {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                hard.cancel();
+            }
+        });
+        let started = tokio::time::Instant::now();
+        let records = run(
+            &two_independent_jobs(),
+            Arc::new(Misbehaving { panic: false }),
+            &options,
+            cancel,
+            Arc::new(Events(Mutex::new(Vec::new()))),
+        )
+        .await;
+        (records[0].clone(), started.elapsed())
+    })
+}
+
+#[test]
+fn a_job_deaf_to_ctrl_c_is_dropped_after_the_grace_period() {
+    let (record, took) = cancel_a_deaf_job(false);
+    assert_eq!(record.state, JobState::Cancelled);
+    assert!(
+        record.error.as_deref().unwrap().contains("grace period"),
+        "{record:?}"
+    );
+    // Paused clock: exactly the signal, the grace and the margin.
+    assert_eq!(took, Duration::from_millis(61_500));
+}
+
+#[test]
+fn a_second_signal_drops_running_jobs_at_once() {
+    let (record, took) = cancel_a_deaf_job(true);
+    assert_eq!(record.state, JobState::Cancelled);
+    assert!(
+        record.error.as_deref().unwrap().contains("second signal"),
+        "{record:?}"
+    );
+    assert_eq!(took, Duration::from_secs(2));
+}
