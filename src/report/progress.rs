@@ -311,3 +311,146 @@ fn event_job(event: &Event) -> Option<usize> {
         Event::Interrupted => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// Where a test reporter writes: shared, so the test can read it back.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A run of two jobs, one retried and failed with hostile text in its
+    /// output, through a reporter in `mode`; what it printed, durations
+    /// redacted.
+    fn report(mode: ProgressMode, github_actions: bool) -> String {
+        let out = Captured::default();
+        let reporter = Reporter::new(
+            mode,
+            vec!["sync.a".into(), "build.b".into()],
+            None,
+            false,
+            true,
+            github_actions,
+            Box::new(out.clone()),
+        );
+        let events = [
+            Event::Started { job: 0, attempt: 1 },
+            Event::Started { job: 1, attempt: 1 },
+            Event::Step {
+                job: 1,
+                step: "[1/2] RUN make".into(),
+            },
+            Event::Output {
+                job: 1,
+                line: "registry said: \x1b[2J\n::error::forged".into(),
+            },
+            Event::Retrying {
+                job: 1,
+                attempt: 1,
+                delay_ms: 1000,
+                error: "503".into(),
+            },
+            Event::Finished {
+                job: 0,
+                state: JobState::Succeeded,
+                duration_ms: Some(1234),
+                error: None,
+            },
+            Event::Finished {
+                job: 1,
+                state: JobState::Failed,
+                duration_ms: Some(5678),
+                error: Some("exited with 1".into()),
+            },
+        ];
+        for event in &events {
+            reporter.event(event);
+        }
+        reporter.finish();
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        redact_durations(&text)
+    }
+
+    /// `1.2s` -> `[t]`: durations are the one thing a snapshot must not pin.
+    fn redact_durations(text: &str) -> String {
+        let bytes = text.as_bytes();
+        let mut out = String::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            let digits = |from: usize| {
+                bytes[from..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_digit())
+                    .count()
+            };
+            let whole = digits(i);
+            if whole > 0 && bytes.get(i + whole) == Some(&b'.') {
+                let fraction = digits(i + whole + 1);
+                let end = i + whole + 1 + fraction;
+                if fraction > 0 && bytes.get(end) == Some(&b's') {
+                    out.push_str("[t]");
+                    i = end + 1;
+                    continue;
+                }
+            }
+            let c = text[i..].chars().next().unwrap_or_default();
+            out.push(c);
+            i += c.len_utf8();
+        }
+        out
+    }
+
+    #[test]
+    fn plain_lines_name_their_job_and_escape_outside_text() {
+        insta::assert_snapshot!(report(ProgressMode::Plain, false), @r"
+        [sync.a] started
+        [build.b] started
+        [build.b] [1/2] RUN make
+        [build.b] registry said: \x1b[2J\n::error::forged
+        [build.b] attempt 1 failed, retrying in [t]: 503
+        [sync.a] succeeded in [t]
+        [build.b] failed in [t]: exited with 1
+        ");
+    }
+
+    #[test]
+    fn github_actions_groups_each_job_and_repeats_failures() {
+        let text = report(ProgressMode::Plain, true);
+        assert!(
+            !text.lines().any(|l| l.starts_with("::error::forged")),
+            "{text}"
+        );
+        insta::assert_snapshot!(text, @r"
+        ::group::✓ sync.a succeeded in [t]
+        [sync.a] started
+        [sync.a] succeeded in [t]
+        ::endgroup::
+        ::group::✗ build.b failed in [t]: exited with 1
+        [build.b] started
+        [build.b] [1/2] RUN make
+        [build.b] registry said: \x1b[2J\n::error::forged
+        [build.b] attempt 1 failed, retrying in [t]: 503
+        [build.b] failed in [t]: exited with 1
+        ::endgroup::
+        ::error title=build.b::build.b failed
+        [build.b] started
+        [build.b] [1/2] RUN make
+        [build.b] registry said: \x1b[2J\n::error::forged
+        [build.b] attempt 1 failed, retrying in [t]: 503
+        [build.b] failed in [t]: exited with 1
+        ");
+    }
+}

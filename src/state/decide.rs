@@ -316,3 +316,110 @@ pub(super) fn stable_key(observed: &impl serde::Serialize) -> String {
     // Plain data with string keys: serializing it cannot fail.
     serde_json::to_string(observed).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const B: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+    fn targets(now: &[Option<&str>]) -> Vec<(String, Option<String>)> {
+        now.iter()
+            .enumerate()
+            .map(|(i, d)| (format!("r.test/t:{i}"), d.map(str::to_owned)))
+            .collect()
+    }
+
+    #[test]
+    fn a_native_copy_is_decided_from_its_targets() {
+        // (targets now, action, start of the reason)
+        let table: &[(&[Option<&str>], Action, &str)] = &[
+            (&[None], Action::Create, "r.test/t:0 (sha256:aaaa"),
+            (&[Some(A)], Action::Unchanged, "up to date (sha256:aaaa"),
+            (&[Some(B)], Action::Update, "r.test/t:0  sha256:bbbb"),
+            (&[Some(A), None], Action::Create, "r.test/t:1 ("),
+            (
+                &[Some(A), Some(B)],
+                Action::Update,
+                "r.test/t:1  sha256:bbbb",
+            ),
+        ];
+        for (now, action, reason) in table {
+            let change = copy(A, &targets(now));
+            assert_eq!(change.action, *action, "{now:?}");
+            assert!(
+                change.reason.starts_with(reason),
+                "{now:?}: {}",
+                change.reason
+            );
+            assert_eq!(change.details.len(), now.len());
+        }
+    }
+
+    fn recorded_target(digest: Option<&str>, record: Option<&str>) -> RecordedTarget {
+        RecordedTarget {
+            reference: "r.test/t:1".into(),
+            digest: digest.map(str::to_owned),
+            record: record.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_buildx_copy_is_done_when_its_record_matches_its_sources() {
+        let record = |by: &str, digest: &str| {
+            crate::backend::registry::record::Record {
+                made_by: by.into(),
+                sources: BTreeMap::from([("r.test/src:1".to_owned(), digest.to_owned())]),
+            }
+            .text()
+        };
+        let now = record("sync.s", A);
+        let older = record("sync.s", B);
+        let other_job = record("combine.c", A);
+        // (target digest, its record, action, words in the reason)
+        let table: &[(Option<&str>, Option<&str>, Action, &str)] = &[
+            (None, None, Action::Create, "r.test/t:1"),
+            (Some(A), Some(&now), Action::Unchanged, "up to date"),
+            (
+                Some(A),
+                Some(&older),
+                Action::Update,
+                "changed since it was made: r.test/src:1",
+            ),
+            (
+                Some(A),
+                Some(&other_job),
+                Action::Update,
+                "made by combine.c",
+            ),
+            (Some(A), None, Action::Update, "made outside plan"),
+            (
+                Some(A),
+                Some("[[\"linux/amd64\",\"x\"]]"),
+                Action::Update,
+                "other images",
+            ),
+        ];
+        for (digest, stored, action, words) in table {
+            let change = recorded(&Ok(now.clone()), &[recorded_target(*digest, *stored)]);
+            assert_eq!(change.action, *action, "{stored:?}");
+            assert!(
+                change.reason.contains(words),
+                "{stored:?}: {}",
+                change.reason
+            );
+        }
+        let unreadable = recorded(&Err("r.test/src:1 not found".into()), &[]);
+        assert_eq!(unreadable.action, Action::Unknown);
+        assert!(unreadable.reason.contains("cannot be read now"));
+    }
+
+    #[test]
+    fn observations_are_keyed_stably() {
+        let a = copy(A, &targets(&[Some(B), None]));
+        let b = copy(A, &targets(&[Some(B), None]));
+        assert_eq!(a.observed, b.observed);
+        assert!(a.observed.starts_with("[\"sha256:aaaa"), "{}", a.observed);
+    }
+}

@@ -179,3 +179,88 @@ fn context_files(context: &Path) -> Result<Vec<(String, String)>, String> {
     files.sort();
     Ok(files)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::{Path, PathBuf};
+
+    use super::Fingerprint;
+    use crate::plan::pipeline::{Request, load};
+    use crate::plan::resolved::Build;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    /// The one build of `plan` (written to `dir/plan.yaml`), resolved.
+    fn build(dir: &Path, plan: &str) -> Build {
+        std::fs::write(dir.join("plan.yaml"), plan).unwrap();
+        let loaded = load(&Request {
+            dir,
+            files: &[PathBuf::from("plan.yaml")],
+            var_overrides: &[],
+            env: &no_env,
+        });
+        assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+        loaded.plan.builds[0].clone()
+    }
+
+    const PLAN: &str = "version: 1\nbuilds:\n  app:\n    context: ctx\n    args: { A: '1' }\n    tags: [r.test/app:1]\n";
+
+    #[test]
+    fn the_fingerprint_follows_what_changes_the_image_and_names_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = dir.path().join("ctx");
+        std::fs::create_dir_all(ctx.join("src")).unwrap();
+        std::fs::write(ctx.join("Dockerfile"), "FROM alpine\nCOPY src /src\n").unwrap();
+        std::fs::write(ctx.join("src/main.rs"), "fn main() {}").unwrap();
+        std::fs::write(ctx.join(".dockerignore"), "notes.txt\n").unwrap();
+        let bases = BTreeMap::from([(
+            "docker.io/library/alpine:latest".to_owned(),
+            Some("sha256:1".to_owned()),
+        )]);
+        let first = Fingerprint::of(&build(dir.path(), PLAN), &bases).unwrap();
+        let again = Fingerprint::of(&build(dir.path(), PLAN), &bases).unwrap();
+        assert_eq!(first, again, "the same inputs, the same fingerprint");
+
+        // An ignored file changes nothing.
+        std::fs::write(ctx.join("notes.txt"), "anything").unwrap();
+        let ignored = Fingerprint::of(&build(dir.path(), PLAN), &bases).unwrap();
+        assert_eq!(first.digest, ignored.digest);
+
+        // A source file, an arg, a base image: each changes it, and is named.
+        std::fs::write(ctx.join("src/main.rs"), "fn main() { }").unwrap();
+        let edited = Fingerprint::of(&build(dir.path(), PLAN), &bases).unwrap();
+        assert_ne!(first.digest, edited.digest);
+        assert_eq!(edited.changed_since(&first.parts), ["src/main.rs"]);
+
+        let other_arg = PLAN.replace("'1'", "'2'");
+        let arg = Fingerprint::of(&build(dir.path(), &other_arg), &bases).unwrap();
+        assert_eq!(arg.changed_since(&edited.parts), ["args"]);
+
+        let moved_base = BTreeMap::from([(
+            "docker.io/library/alpine:latest".to_owned(),
+            Some("sha256:2".to_owned()),
+        )]);
+        let base = Fingerprint::of(&build(dir.path(), PLAN), &moved_base).unwrap();
+        assert_eq!(
+            base.changed_since(&edited.parts),
+            ["base image docker.io/library/alpine:latest"]
+        );
+    }
+
+    #[test]
+    fn a_fifo_in_the_context_is_an_error_not_a_hang() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = dir.path().join("ctx");
+        std::fs::create_dir_all(&ctx).unwrap();
+        std::fs::write(ctx.join("Dockerfile"), "FROM alpine\n").unwrap();
+        let plan = build(dir.path(), PLAN);
+        let fifo = std::ffi::CString::new(ctx.join(".dockerignore").to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        let err = Fingerprint::of(&plan, &BTreeMap::new()).unwrap_err();
+        assert!(err.contains("a FIFO"), "{err}");
+    }
+}
