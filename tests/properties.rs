@@ -154,8 +154,68 @@ fn plan_like() -> impl Strategy<Value = String> {
         })
 }
 
+/// Pieces of templates, hostile ones among them: loops that would run for
+/// ever without fuel, multiplications that would fill memory without the
+/// rendered-size cap, undefined names, filters, broken syntax.
+const TEMPLATE_PIECES: &[&str] = &[
+    "{{ t }}",
+    "{{ v }}",
+    "{{ nope }}",
+    "{{ env.UNSET | default('d') }}",
+    "{{ t | upper }}",
+    "{{ v * 1000 }}",
+    "{{ v * 100000000 }}",
+    "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
+    "{% for i in range(3) %}{{ i }}{% endfor %}",
+    "{{ range(10) | join(',') }}",
+    "{{ t ~ v }}",
+    "{%",
+    "}}",
+    "-",
+    "a",
+    "3.12",
+];
+
+fn template() -> impl Strategy<Value = String> {
+    proptest::collection::vec(proptest::sample::select(TEMPLATE_PIECES), 1..4)
+        .prop_map(|pieces| pieces.concat())
+}
+
+/// A plan whose vars, matrix values, job name and fields are templates.
+fn templated_plan() -> impl Strategy<Value = String> {
+    (
+        template(),
+        proptest::collection::vec(template(), 1..4),
+        template(),
+        template(),
+        1usize..4,
+    )
+        .prop_map(|(var, values, name, field, matrices)| {
+            let quote = |t: &str| serde_json::to_string(t).unwrap();
+            let values: Vec<String> = values.iter().map(|v| quote(v)).collect();
+            let mut text = format!("version: 1\nvars:\n  v: {}\nsyncs:\n", quote(&var));
+            for m in 0..matrices {
+                text.push_str(&format!(
+                    "  {}:\n    matrix:\n      t: [{}]\n    from: {}\n    to: {}\n",
+                    quote(&format!("m{m}-{name}")),
+                    values.join(", "),
+                    quote(&format!("alpine:{field}")),
+                    quote(&format!("r.test/m{m}:{field}")),
+                ));
+            }
+            text
+        })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// Templates and matrices: an answer (a plan or diagnostics) for every
+    /// input, never a panic; fuel and the size cap bound the work.
+    #[test]
+    fn templated_matrices_never_panic(text in templated_plan()) {
+        check(&text);
+    }
 
     #[test]
     fn arbitrary_text_never_panics(text in "\\PC{0,300}") {
