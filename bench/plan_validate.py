@@ -8,7 +8,10 @@ the previous one writes), fan-in (combines over two chains), matrices
 produces. The bake file has one target per job, linked the way bake links
 targets: `contexts = { base = "target:previous" }`.
 
-Usage: bench/plan_validate.py [--sizes 1000,5000,20000] [--runs 5] [--plan target/release/plan]
+With `--shape builds`, the plans are builds only (two platforms each,
+build args, `needs` chains), the shape whose goal is also 50 ms at 5,000.
+
+Usage: bench/plan_validate.py [--sizes 1000,5000,20000] [--runs 5] [--shape mixed|builds] [--plan target/release/plan]
 Prints a markdown table (the one in the README).
 """
 import argparse
@@ -87,6 +90,33 @@ def generate(n, folder):
     return len(targets)
 
 
+def generate_builds(n, folder):
+    """Writes plan.yaml and bake.json with n builds: two platforms each,
+    build args, and `needs` chains of CHAIN builds (bake: `depends_on`
+    has no equivalent, so each links to the previous by a named context,
+    which orders it the same way). Returns the job count."""
+    os.makedirs(os.path.join(folder, "ctx"), exist_ok=True)
+    with open(os.path.join(folder, "ctx", "Dockerfile"), "w") as f:
+        f.write("ARG BASE=scratch\nFROM ${BASE}\nCOPY . /\n")
+    lines = ["version: 1", "vars:", '  reg: "127.0.0.1:5000"', "builds:"]
+    targets = {}
+    for i in range(n):
+        lines += [f"  b{i}:", "    context: ctx", f'    args: {{ VERSION: "{i}", BASE: scratch }}',
+                  "    platforms: [linux/amd64, linux/arm64]", f'    tags: ["{{{{ reg }}}}/built/b{i}:1"]']
+        if i % CHAIN:
+            lines.append(f"    needs: [build.b{i - 1}]")
+        targets[f"b{i}"] = {"context": "ctx", "dockerfile": "Dockerfile",
+                           "args": {"VERSION": str(i), "BASE": "scratch"},
+                           "platforms": ["linux/amd64", "linux/arm64"],
+                           "tags": [f"127.0.0.1:5000/built/b{i}:1"],
+                           **({"contexts": {"prev": f"target:b{i - 1}"}} if i % CHAIN else {})}
+    with open(os.path.join(folder, "plan.yaml"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    with open(os.path.join(folder, "bake.json"), "w") as f:
+        json.dump({"group": {"default": {"targets": list(targets)}}, "target": targets}, f)
+    return len(targets)
+
+
 def best_of(command, folder, runs):
     times = []
     for _ in range(runs):
@@ -104,6 +134,8 @@ def main():
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--bake-runs", type=int, default=1)
     parser.add_argument("--plan", default=os.path.join(ROOT, "target", "release", "plan"))
+    parser.add_argument("--shape", choices=["mixed", "builds"], default="mixed",
+                        help="mixed: syncs, matrices, combines and builds; builds: builds only")
     args = parser.parse_args()
     if not os.path.exists(args.plan):
         subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
@@ -111,8 +143,8 @@ def main():
         ["docker", "buildx", "version"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
     rows = []
     for n in [int(s) for s in args.sizes.split(",")]:
-        folder = os.path.join(WORK, f"jobs-{n}")
-        jobs = generate(n, folder)
+        folder = os.path.join(WORK, f"{args.shape}-{n}")
+        jobs = (generate_builds if args.shape == "builds" else generate)(n, folder)
         plan_s = best_of([args.plan, "validate"], folder, args.runs)
         bake_s = best_of(["docker", "buildx", "bake", "-f", "bake.json", "--print"], folder, args.bake_runs) if have_bake and args.bake_runs > 0 else None
         rows.append((jobs, plan_s, bake_s))

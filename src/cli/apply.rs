@@ -15,7 +15,7 @@ use super::{GlobalArgs, Output, exit, session};
 use crate::apply::{JobRef, JobRunner, plan_run};
 use crate::backend::buildx::{Docker, check_installed};
 use crate::backend::registry::Registries;
-use crate::exec::{ContinuePolicy, JobState, Options, RetryPolicy, Subscriber, run};
+use crate::exec::{ContinuePolicy, JobRecord, JobState, Options, RetryPolicy, Subscriber, run};
 use crate::graph::select::glob_matches;
 use crate::plan::address::JobKind;
 use crate::plan::resolved::Via;
@@ -80,17 +80,7 @@ pub fn run_apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> 
 /// before its jobs (its message already printed).
 fn apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> Result<u8, u8> {
     let saved = read_saved(args.saved.as_deref(), output)?;
-    // A saved plan names its files, vars and targets; they replace the flags.
-    let mut global = global.clone();
-    if let Some(saved) = &saved {
-        global.files = saved.files.iter().map(|f| PathBuf::from(&f.name)).collect();
-        global.vars.clone_from(&saved.vars);
-        global.targets.clone_from(&saved.targets);
-    }
-    let session = session::open(&global, output).ok_or(exit::ERROR)?;
-    if let Some(saved) = &saved {
-        refuse_changed_files(saved, &session, output)?;
-    }
+    let (global, session) = open_session(global, saved.as_ref(), output)?;
     let selected = session::selection(&session.graph, &global.targets, output)?;
     let planned = plan_run(
         &session.plan,
@@ -98,16 +88,7 @@ fn apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> Result<u
         selected.as_deref(),
         args.timeout,
     );
-    // Only buildx work needs docker: a plan of native copies runs without it.
-    let needs_docker = planned.jobs.iter().any(|job| match job {
-        JobRef::Sync(i) => session.plan.syncs[*i].via != Via::Registry,
-        JobRef::Combine(i) => session.plan.combines[*i].via != Via::Registry,
-        JobRef::Builder(_) | JobRef::Build(_) => true,
-    });
-    let docker = Docker::default();
-    if needs_docker && let Err(message) = check_installed(&docker) {
-        return Err(fail(output, &message));
-    }
+    let docker = docker_if_needed(&session, &planned, output)?;
     if let Some(dir) = &args.log_dir {
         std::fs::create_dir_all(dir).map_err(|err| {
             fail(
@@ -131,47 +112,29 @@ fn apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> Result<u
     let runtime = session::runtime(output).ok_or(exit::ERROR)?;
     // Signals are watched from here on: one during observation still ends
     // the run with a summary and exit 130.
-    let cancel = CancellationToken::new();
-    let abort = CancellationToken::new();
-    let watcher = runtime.spawn(cancel_on_signal(cancel.clone(), abort.clone()));
+    let signals = Signals::watch(&runtime);
     let addresses: Vec<String> = planned.addresses.iter().map(ToString::to_string).collect();
+    let run_info = RunInfo {
+        addresses: &addresses,
+        partial: selected.is_some(),
+    };
 
     // The same decision `plan diff` shows: what is already done is skipped.
     let observer = Observer::new(Arc::clone(&registries), docker.clone()).timeout(args.timeout);
-    let observed = runtime.block_on(async {
+    let Some(observed) = runtime.block_on(async {
         tokio::select! {
             observed = observer.observe(&session.plan, &planned) => Some(observed),
-            () = cancel.cancelled() => None,
+            () = signals.cancel.cancelled() => None,
         }
-    });
-    let Some(observed) = observed else {
-        watcher.abort();
-        let records: Vec<_> = addresses
-            .iter()
-            .map(|_| crate::exec::JobRecord::pending())
-            .collect();
-        let summary = summarize(
-            &addresses,
-            &records,
-            true,
-            selected.is_some(),
-            Duration::ZERO,
-        );
+    }) else {
         output.err("interrupted while reading live state: nothing was started\n");
-        output.err(&render(&summary));
-        write_summary(args.summary_file.as_deref(), &summary, output);
+        let nothing: Vec<JobRecord> = addresses.iter().map(|_| JobRecord::pending()).collect();
+        report(&run_info, &nothing, true, Duration::ZERO, args, output);
         return Ok(exit::INTERRUPTED);
     };
     let changes = decide(&session.plan, &planned, &observed);
     if let Some(saved) = &saved {
-        let drift = saved.drift(&changes);
-        if !drift.is_empty() {
-            output.err(&format!(
-                "error: the saved plan is stale; since `plan diff --out` these moved:\n{}\n  help: review `plan diff` again, then apply\n",
-                drift.iter().map(|d| format!("  - {d}")).collect::<Vec<_>>().join("\n")
-            ));
-            return Err(exit::STALE);
-        }
+        refuse_drift(saved, &changes, output)?;
     }
     if args.progress != ProgressMode::Json {
         output.err(&diff_text(&changes));
@@ -181,15 +144,6 @@ fn apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> Result<u
         .iter()
         .map(|a| args.force.iter().any(|g| glob_matches(g, a)))
         .collect();
-    let reporter = Arc::new(Reporter::new(
-        args.progress,
-        addresses.clone(),
-        args.log_dir.clone(),
-        std::io::stderr().is_terminal(),
-        std::env::var_os("CI").is_some(),
-        output.github_actions,
-        Box::new(std::io::stderr()),
-    ));
     let runner = Arc::new(JobRunner {
         registries: Arc::clone(&registries),
         changes,
@@ -201,6 +155,137 @@ fn apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> Result<u
         docker,
         workdir: workdir.path().to_path_buf(),
     });
+    let started = Instant::now();
+    let records = run_jobs(&runtime, &planned, &runner, &signals, args, output);
+
+    let interrupted = signals.cancel.is_cancelled();
+    let succeeded = !interrupted && records.iter().all(|r| r.state == JobState::Succeeded);
+    let published = args.publish != Publish::AtEnd
+        || publish_held(succeeded, &runtime, &registries, &runner, output);
+    report(
+        &run_info,
+        &records,
+        interrupted,
+        started.elapsed(),
+        args,
+        output,
+    );
+    Ok(if interrupted {
+        exit::INTERRUPTED
+    } else if succeeded && published {
+        exit::OK
+    } else {
+        exit::ERROR
+    })
+}
+
+/// The first signal stops the run (`cancel`), a second aborts it (`abort`).
+struct Signals {
+    cancel: CancellationToken,
+    abort: CancellationToken,
+    watcher: tokio::task::JoinHandle<()>,
+}
+
+impl Signals {
+    fn watch(runtime: &tokio::runtime::Runtime) -> Self {
+        let cancel = CancellationToken::new();
+        let abort = CancellationToken::new();
+        let watcher = runtime.spawn(cancel_on_signal(cancel.clone(), abort.clone()));
+        Self {
+            cancel,
+            abort,
+            watcher,
+        }
+    }
+}
+
+impl Drop for Signals {
+    fn drop(&mut self) {
+        self.watcher.abort();
+    }
+}
+
+/// What the summary says of the run as a whole.
+struct RunInfo<'a> {
+    addresses: &'a [String],
+    /// `--target` selected part of the plan.
+    partial: bool,
+}
+
+/// The session, with a saved plan's files, vars and targets in place of
+/// the flags, refused when a file changed since it was saved.
+fn open_session(
+    global: &GlobalArgs,
+    saved: Option<&SavedPlan>,
+    output: &mut Output,
+) -> Result<(GlobalArgs, session::Session), u8> {
+    let mut global = global.clone();
+    if let Some(saved) = saved {
+        global.files = saved.files.iter().map(|f| PathBuf::from(&f.name)).collect();
+        global.vars.clone_from(&saved.vars);
+        global.targets.clone_from(&saved.targets);
+    }
+    let session = session::open(&global, output).ok_or(exit::ERROR)?;
+    if let Some(saved) = saved {
+        refuse_changed_files(saved, &session, output)?;
+    }
+    Ok((global, session))
+}
+
+/// Docker, checked to be installed with buildx when the run needs it: only
+/// buildx work does, a plan of native copies runs without it.
+fn docker_if_needed(
+    session: &session::Session,
+    planned: &crate::apply::PlannedRun,
+    output: &mut Output,
+) -> Result<Docker, u8> {
+    let needs_docker = planned.jobs.iter().any(|job| match job {
+        JobRef::Sync(i) => session.plan.syncs[*i].via != Via::Registry,
+        JobRef::Combine(i) => session.plan.combines[*i].via != Via::Registry,
+        JobRef::Builder(_) | JobRef::Build(_) => true,
+    });
+    let docker = Docker::default();
+    if needs_docker && let Err(message) = check_installed(&docker) {
+        return Err(fail(output, &message));
+    }
+    Ok(docker)
+}
+
+/// A saved plan is refused when any job's live state moved since.
+fn refuse_drift(
+    saved: &SavedPlan,
+    changes: &[crate::state::Change],
+    output: &mut Output,
+) -> Result<(), u8> {
+    let drift = saved.drift(changes);
+    if drift.is_empty() {
+        return Ok(());
+    }
+    output.err(&format!(
+        "error: the saved plan is stale; since `plan diff --out` these moved:\n{}\n  help: review `plan diff` again, then apply\n",
+        drift.iter().map(|d| format!("  - {d}")).collect::<Vec<_>>().join("\n")
+    ));
+    Err(exit::STALE)
+}
+
+/// Every job through the scheduler, with progress as `--progress` says.
+fn run_jobs(
+    runtime: &tokio::runtime::Runtime,
+    planned: &crate::apply::PlannedRun,
+    runner: &Arc<JobRunner>,
+    signals: &Signals,
+    args: &ApplyArgs,
+    output: &Output,
+) -> Vec<JobRecord> {
+    let reporter = Arc::new(Reporter::new(
+        args.progress,
+        planned.addresses.iter().map(ToString::to_string).collect(),
+        args.log_dir.clone(),
+        std::io::stderr().is_terminal(),
+        std::env::var_os("CI").is_some(),
+        output.github_actions,
+        Box::new(std::io::stderr()),
+    ));
     let options = Options {
         parallelism: args.parallelism,
         continue_policy: args.continue_policy,
@@ -209,44 +294,32 @@ fn apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> Result<u
             ..RetryPolicy::default()
         },
         grace: args.grace,
-        abort,
+        abort: signals.abort.clone(),
     };
-    let started = Instant::now();
-    let records = runtime.block_on(async {
-        let subscriber: Arc<dyn Subscriber> = reporter.clone();
-        let records = run(
-            &planned.schedule,
-            Arc::clone(&runner),
-            &options,
-            cancel.clone(),
-            subscriber,
-        )
-        .await;
-        watcher.abort();
-        records
-    });
+    let subscriber: Arc<dyn Subscriber> = reporter.clone();
+    let records = runtime.block_on(run(
+        &planned.schedule,
+        Arc::clone(runner),
+        &options,
+        signals.cancel.clone(),
+        subscriber,
+    ));
     reporter.finish();
+    records
+}
 
-    let interrupted = cancel.is_cancelled();
-    let succeeded = !interrupted && records.iter().all(|r| r.state == JobState::Succeeded);
-    let published = args.publish != Publish::AtEnd
-        || publish_held(succeeded, &runtime, &registries, &runner, output);
-    let summary = summarize(
-        &addresses,
-        &records,
-        interrupted,
-        selected.is_some(),
-        started.elapsed(),
-    );
+/// The summary, on stderr and in `--summary-file`.
+fn report(
+    info: &RunInfo<'_>,
+    records: &[JobRecord],
+    interrupted: bool,
+    took: Duration,
+    args: &ApplyArgs,
+    output: &mut Output,
+) {
+    let summary = summarize(info.addresses, records, interrupted, info.partial, took);
     output.err(&render(&summary));
     write_summary(args.summary_file.as_deref(), &summary, output);
-    Ok(if interrupted {
-        exit::INTERRUPTED
-    } else if succeeded && published {
-        exit::OK
-    } else {
-        exit::ERROR
-    })
 }
 
 /// `--summary-file`: the results as JSON, also for a failed or interrupted run.

@@ -34,6 +34,15 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// One request to a registry (and one blob of a native copy): quick
+    /// first retries, since most registry faults are a 503 or a reset that
+    /// passes in a moment, up to 20 s apart.
+    pub const REGISTRY: Self = Self {
+        attempts: 6,
+        first_delay: Duration::from_millis(200),
+        max_delay: Duration::from_secs(20),
+    };
+
     /// Exponential backoff: `first_delay * 2^(attempt-1)`, capped; a server's
     /// `Retry-After` wins when it is given.
     pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {

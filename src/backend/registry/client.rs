@@ -126,11 +126,7 @@ impl RegistryClient {
                 .map(|n| Arc::new(Semaphore::new(n.max(1)))),
             unreachable: std::sync::Mutex::new(None),
             upload_limits: super::upload::Limits::default(),
-            retry: RetryPolicy {
-                attempts: 6,
-                first_delay: Duration::from_millis(200),
-                max_delay: Duration::from_secs(20),
-            },
+            retry: RetryPolicy::REGISTRY,
         })
     }
 

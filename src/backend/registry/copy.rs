@@ -45,11 +45,7 @@ impl Registries {
                     progress.say();
                     return Ok(());
                 }
-                let retry = crate::exec::RetryPolicy {
-                    attempts: 6,
-                    first_delay: std::time::Duration::from_millis(200),
-                    max_delay: std::time::Duration::from_secs(20),
-                };
+                let retry = crate::exec::RetryPolicy::REGISTRY;
                 let mut attempt = 1;
                 let mut refused_whole = false;
                 loop {
