@@ -13,14 +13,21 @@ use super::source::Origin;
 
 pub fn validate(plan: &mut Plan) -> Vec<Diagnostic> {
     let mut diagnostics = Vec::new();
-    let builders: HashMap<String, usize> = plan
-        .builders
-        .iter()
-        .enumerate()
-        .map(|(i, b)| (b.name.value.clone(), i))
-        .collect();
+    check_builders(plan, &mut diagnostics);
+    let builders = BuilderIndex::of(plan);
+    settle_builds(plan, &builders, &mut diagnostics);
+    check_copies_via(plan, &builders, &mut diagnostics);
+    check_syncs_onto_themselves(plan, &mut diagnostics);
+    check_combine_platforms(plan, &mut diagnostics);
+    check_targets(plan, &mut diagnostics);
+    check_needs(plan, &mut diagnostics);
+    diagnostics
+}
+
+/// Each builder's nodes, and mirrors that cannot reach a `docker` builder.
+fn check_builders(plan: &Plan, diagnostics: &mut Vec<Diagnostic>) {
     for builder in &plan.builders {
-        check_nodes(builder, &mut diagnostics);
+        check_nodes(builder, diagnostics);
         if builder.driver == Driver::Docker && builder.mirrors && !plan.mirrors.is_empty() {
             diagnostics.push(
                 Diagnostic::warning(
@@ -32,7 +39,25 @@ pub fn validate(plan: &mut Plan) -> Vec<Diagnostic> {
             );
         }
     }
-    let find = |name: &At<String>, diagnostics: &mut Vec<Diagnostic>| -> Option<usize> {
+}
+
+/// Builders by name, for the jobs that name one.
+struct BuilderIndex(HashMap<String, usize>);
+
+impl BuilderIndex {
+    fn of(plan: &Plan) -> Self {
+        Self(
+            plan.builders
+                .iter()
+                .enumerate()
+                .map(|(i, b)| (b.name.value.clone(), i))
+                .collect(),
+        )
+    }
+
+    /// The builder `name` names; a diagnostic (with a suggestion) when none.
+    fn find(&self, name: &At<String>, diagnostics: &mut Vec<Diagnostic>) -> Option<usize> {
+        let builders = &self.0;
         let found = builders.get(&name.value).copied();
         if found.is_none() {
             let mut help = "define it under `builders:`".to_owned();
@@ -49,8 +74,18 @@ pub fn validate(plan: &mut Plan) -> Vec<Diagnostic> {
             );
         }
         found
-    };
-    for build in &mut plan.builds {
+    }
+}
+
+/// Each build's placement checked against its builders, and `strategy:
+/// auto` settled (it depends on the builders).
+fn settle_builds(plan: &mut Plan, builders: &BuilderIndex, diagnostics: &mut Vec<Diagnostic>) {
+    let Plan {
+        builds,
+        builders: defined,
+        ..
+    } = plan;
+    for build in builds.iter_mut() {
         match &build.builder {
             Placement::Default => {
                 if build.strategy == Strategy::Auto {
@@ -58,12 +93,12 @@ pub fn validate(plan: &mut Plan) -> Vec<Diagnostic> {
                 }
             }
             Placement::One(name) => {
-                let Some(index) = find(name, &mut diagnostics) else {
+                let Some(index) = builders.find(name, diagnostics) else {
                     continue;
                 };
-                let builder = &plan.builders[index];
+                let builder = &defined[index];
                 for platform in &build.platforms {
-                    check_offers(builder, platform, &mut diagnostics);
+                    check_offers(builder, platform, diagnostics);
                 }
                 let engine = builder.driver == Driver::Docker;
                 match build.strategy {
@@ -87,8 +122,8 @@ pub fn validate(plan: &mut Plan) -> Vec<Diagnostic> {
                 }
                 build.strategy = Strategy::Split;
                 for (platform, name) in map {
-                    if let Some(index) = find(name, &mut diagnostics) {
-                        check_offers(&plan.builders[index], platform, &mut diagnostics);
+                    if let Some(index) = builders.find(name, diagnostics) {
+                        check_offers(&defined[index], platform, diagnostics);
                     }
                     if !build.platforms.iter().any(|p| p.value == platform.value) {
                         diagnostics.push(
@@ -125,6 +160,11 @@ pub fn validate(plan: &mut Plan) -> Vec<Diagnostic> {
             }
         }
     }
+}
+
+/// `via: builder` names a builder (and only it uses one); only `via:
+/// registry` reads an OCI layout.
+fn check_copies_via(plan: &Plan, builders: &BuilderIndex, diagnostics: &mut Vec<Diagnostic>) {
     let via_builder = plan
         .syncs
         .iter()
@@ -161,7 +201,7 @@ pub fn validate(plan: &mut Plan) -> Vec<Diagnostic> {
                 .help("add `builder: NAME` (one of `builders:`), or use `via: registry`"),
             ),
             (Via::Builder, Some(b)) => {
-                find(b, &mut diagnostics);
+                builders.find(b, diagnostics);
             }
             (_, Some(b)) => diagnostics.push(
                 Diagnostic::warning(
@@ -194,6 +234,9 @@ pub fn validate(plan: &mut Plan) -> Vec<Diagnostic> {
             }
         }
     }
+}
+
+fn check_syncs_onto_themselves(plan: &Plan, diagnostics: &mut Vec<Diagnostic>) {
     for sync in &plan.syncs {
         for target in sync.to.iter().filter(|t| t.value == sync.from.value) {
             diagnostics.push(
@@ -209,6 +252,10 @@ pub fn validate(plan: &mut Plan) -> Vec<Diagnostic> {
             );
         }
     }
+}
+
+/// A combine has one source per platform.
+fn check_combine_platforms(plan: &Plan, diagnostics: &mut Vec<Diagnostic>) {
     for combine in &plan.combines {
         let mut seen: HashMap<&Platform, Origin> = HashMap::new();
         for source in &combine.from {
@@ -228,9 +275,6 @@ pub fn validate(plan: &mut Plan) -> Vec<Diagnostic> {
             }
         }
     }
-    check_targets(plan, &mut diagnostics);
-    check_needs(plan, &mut diagnostics);
-    diagnostics
 }
 
 fn check_nodes(builder: &Builder, diagnostics: &mut Vec<Diagnostic>) {
