@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use buildplan::exec::{
-    BoxFuture, ContinuePolicy, Dependency, Event, JobContext, JobError, Options, RetryPolicy,
-    Runner, Schedule, ScheduledJob, Subscriber, run,
+    BoxFuture, ContinuePolicy, Dependency, Event, JobContext, JobError, Options, Outcome,
+    RetryPolicy, Runner, Schedule, ScheduledJob, Subscriber, run,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -28,7 +28,7 @@ struct Sleeper {
 }
 
 impl Runner for Sleeper {
-    fn run(self: Arc<Self>, context: JobContext) -> BoxFuture<Result<serde_json::Value, JobError>> {
+    fn run(self: Arc<Self>, context: JobContext) -> BoxFuture<Result<Outcome, JobError>> {
         Box::pin(async move {
             let duration = self.durations[context.job];
             let started = Instant::now();
@@ -36,7 +36,7 @@ impl Runner for Sleeper {
                 tokio::time::sleep(duration).await;
             }
             self.actual.lock().unwrap()[context.job] = started.elapsed();
-            Ok(serde_json::Value::Null)
+            Ok(Outcome::default())
         })
     }
 }

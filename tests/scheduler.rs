@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use buildplan::exec::{
     BoxFuture, ContinuePolicy, Dependency, Event, JobContext, JobError, JobRecord, JobState,
-    Options, RetryPolicy, Runner, Schedule, ScheduledJob, Subscriber, run,
+    Options, Outcome, RetryPolicy, Runner, Schedule, ScheduledJob, Subscriber, run,
 };
 use proptest::prelude::*;
 use tokio_util::sync::CancellationToken;
@@ -37,7 +37,7 @@ struct FakeRunner {
 }
 
 impl Runner for FakeRunner {
-    fn run(self: Arc<Self>, context: JobContext) -> BoxFuture<Result<serde_json::Value, JobError>> {
+    fn run(self: Arc<Self>, context: JobContext) -> BoxFuture<Result<Outcome, JobError>> {
         Box::pin(async move {
             let job = context.job;
             let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
@@ -57,7 +57,7 @@ impl Runner for FakeRunner {
                     } else if context.attempt <= self.flaky[job] {
                         Err(JobError::transient("scripted 503"))
                     } else {
-                        Ok(serde_json::json!({ "job": job }))
+                        Ok(Outcome::done(serde_json::json!({ "job": job })))
                     }
                 }
                 () = context.cancel.cancelled() => Err(JobError::fatal("cancelled")),
@@ -430,14 +430,14 @@ struct Misbehaving {
 }
 
 impl Runner for Misbehaving {
-    fn run(self: Arc<Self>, context: JobContext) -> BoxFuture<Result<serde_json::Value, JobError>> {
+    fn run(self: Arc<Self>, context: JobContext) -> BoxFuture<Result<Outcome, JobError>> {
         Box::pin(async move {
             if context.job == 0 {
                 assert!(!self.panic, "scripted panic in job 0");
                 // Deaf to cancellation: only being dropped stops it.
                 tokio::time::sleep(Duration::from_secs(3600)).await;
             }
-            Ok(serde_json::json!({}))
+            Ok(Outcome::default())
         })
     }
 }

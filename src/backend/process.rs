@@ -10,7 +10,8 @@ use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-use crate::exec::{JobContext, JobError};
+use super::handle::JobHandle;
+use crate::exec::JobError;
 
 /// A command line: program, arguments and extra environment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -96,7 +97,7 @@ impl Drop for GroupGuard {
 /// lines of stderr, transient when they look like a network hiccup.
 pub async fn run(
     invocation: &Invocation,
-    context: &JobContext,
+    context: &dyn JobHandle,
     mut on_line: impl FnMut(&str) + Send,
 ) -> Result<Captured, JobError> {
     context.output(format!("$ {}", invocation.display()));
@@ -151,13 +152,13 @@ pub async fn run(
             let (stdout, (), status) = tokio::join!(read_stdout, read_stderr, child.wait());
             (stdout, status)
         };
-        let cancel = context.cancel.clone();
+        let cancel = context.cancellation().clone();
         tokio::pin!(finished);
         tokio::select! {
             done = &mut finished => done,
             () = cancel.cancelled() => {
                 guard.signal(libc::SIGTERM);
-                match tokio::time::timeout(context.grace, &mut finished).await {
+                match tokio::time::timeout(context.grace(), &mut finished).await {
                     Ok(done) => done,
                     Err(_) => {
                         guard.signal(libc::SIGKILL);
@@ -172,7 +173,7 @@ pub async fn run(
     let status = status
         .map_err(|err| JobError::fatal(format!("waiting for `{}`: {err}", invocation.program)))?;
     let tail: Vec<String> = tail.into_iter().collect();
-    if context.cancel.is_cancelled() && !status.success() {
+    if context.cancellation().is_cancelled() && !status.success() {
         return Err(JobError::fatal("interrupted"));
     }
     if !status.success() {

@@ -14,7 +14,7 @@ use super::signals::cancel_on_signal;
 use super::{GlobalArgs, Output, exit, session};
 use crate::apply::{JobRef, JobRunner, plan_run};
 use crate::backend::buildx::{Docker, check_installed};
-use crate::backend::registry::Registries;
+use crate::backend::registry::{Registries, RegistryReader};
 use crate::exec::{ContinuePolicy, JobRecord, JobState, Options, RetryPolicy, Subscriber, run};
 use crate::graph::select::glob_matches;
 use crate::plan::address::JobKind;
@@ -120,7 +120,8 @@ fn apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> Result<u
     };
 
     // The same decision `plan diff` shows: what is already done is skipped.
-    let observer = Observer::new(Arc::clone(&registries), docker.clone()).timeout(args.timeout);
+    let observer =
+        Observer::new(RegistryReader::of(&registries), docker.clone()).timeout(args.timeout);
     let Some(observed) = runtime.block_on(async {
         tokio::select! {
             observed = observer.observe(&session.plan, &planned) => Some(observed),

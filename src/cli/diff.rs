@@ -1,14 +1,12 @@
 //! `plan diff`: what `apply` would change, against the live builders and
 //! registries. Observes only; changes nothing.
 
-use std::sync::Arc;
-
 use clap::{Args, ValueEnum};
 
 use super::{GlobalArgs, Output, exit, session};
 use crate::apply::plan_run;
 use crate::backend::buildx::Docker;
-use crate::backend::registry::Registries;
+use crate::backend::registry::RegistryReader;
 use crate::report::diff::{Counts, json, markdown, text};
 use crate::state::saved::SavedPlan;
 use crate::state::{Action, Observer, decide};
@@ -53,10 +51,11 @@ pub fn run(global: &GlobalArgs, args: &DiffArgs, output: &mut Output) -> u8 {
     let Some(runtime) = session::runtime(output) else {
         return exit::ERROR;
     };
-    let registries = Arc::new(Registries::new(
+    // Read-only by construction: `diff` is never handed a registry it could write to.
+    let registries = RegistryReader::new(
         session.plan.registries.clone(),
         session.plan.mirrors.clone(),
-    ));
+    );
     let observer = Observer::new(registries, Docker::default()).timeout(args.timeout);
     let observed = runtime.block_on(observer.observe(&session.plan, &planned));
     let changes = decide(&session.plan, &planned, &observed);

@@ -66,7 +66,7 @@ pub struct JobRecord {
     pub duration: Option<Duration>,
     pub error: Option<String>,
     /// What the job produced (digests, tags), as the runner reported it.
-    pub outcome: serde_json::Value,
+    pub outcome: super::runner::Outcome,
 }
 
 impl JobRecord {
@@ -76,7 +76,7 @@ impl JobRecord {
             attempts: 0,
             duration: None,
             error: None,
-            outcome: serde_json::Value::Null,
+            outcome: super::runner::Outcome::default(),
         }
     }
 }

@@ -13,6 +13,6 @@ mod scheduler;
 
 pub use event::{Event, JobRecord, JobState, Subscriber};
 pub use policy::{ContinuePolicy, Options, RetryPolicy};
-pub use runner::{BoxFuture, JobContext, JobError, Runner};
+pub use runner::{BoxFuture, JobContext, JobError, Outcome, Runner};
 pub use schedule::{Dependency, Schedule, ScheduledJob};
 pub use scheduler::run;

@@ -81,7 +81,49 @@ impl JobContext {
     }
 }
 
+/// What a job that succeeded reports: whether it had anything to do, and
+/// what it produced, for the summary file.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Outcome {
+    /// It was already as the plan says: nothing ran.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unchanged: bool,
+    /// What it produced (digests, tags, transfer), as the summary shows it.
+    #[serde(flatten)]
+    pub detail: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Outcome {
+    /// Work done; `detail` must serialize as an object (anything else is
+    /// kept under `detail`).
+    pub fn done(detail: impl serde::Serialize) -> Self {
+        let detail = match serde_json::to_value(detail) {
+            Ok(serde_json::Value::Object(map)) => map,
+            Ok(other) => serde_json::Map::from_iter([("detail".to_owned(), other)]),
+            Err(err) => serde_json::Map::from_iter([(
+                "detail".to_owned(),
+                serde_json::Value::String(format!("(not serializable: {err})")),
+            )]),
+        };
+        Self {
+            unchanged: false,
+            detail,
+        }
+    }
+
+    /// Nothing to do, and why.
+    pub fn unchanged(reason: impl Into<String>) -> Self {
+        Self {
+            unchanged: true,
+            detail: serde_json::Map::from_iter([(
+                "reason".to_owned(),
+                serde_json::Value::String(reason.into()),
+            )]),
+        }
+    }
+}
+
 /// Does the work of a job. Returns what the job produced (for the summary).
 pub trait Runner: Send + Sync + 'static {
-    fn run(self: Arc<Self>, context: JobContext) -> BoxFuture<Result<serde_json::Value, JobError>>;
+    fn run(self: Arc<Self>, context: JobContext) -> BoxFuture<Result<Outcome, JobError>>;
 }

@@ -17,7 +17,7 @@ use super::schedule::{Dependency, Schedule};
 
 struct Finished {
     job: usize,
-    result: Result<serde_json::Value, JobError>,
+    result: Result<super::runner::Outcome, JobError>,
     attempts: u32,
     started: Instant,
 }
@@ -235,8 +235,8 @@ const STOP_MARGIN: std::time::Duration = std::time::Duration::from_millis(500);
 /// A job's attempt with a panic in it turned into a failure with the
 /// panic's message, instead of a lost task.
 async fn guarded(
-    work: super::runner::BoxFuture<Result<serde_json::Value, JobError>>,
-) -> Result<serde_json::Value, JobError> {
+    work: super::runner::BoxFuture<Result<super::runner::Outcome, JobError>>,
+) -> Result<super::runner::Outcome, JobError> {
     use futures_util::FutureExt as _;
     match std::panic::AssertUnwindSafe(work).catch_unwind().await {
         Ok(result) => result,

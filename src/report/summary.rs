@@ -62,11 +62,7 @@ pub fn summarize<'a>(
                 address,
                 record,
                 duration_ms: record.duration.map(millis),
-                unchanged: record
-                    .outcome
-                    .get("unchanged")
-                    .and_then(serde_json::Value::as_bool)
-                    == Some(true),
+                unchanged: record.outcome.unchanged,
             })
             .collect(),
     }

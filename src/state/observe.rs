@@ -3,7 +3,6 @@
 //! Nothing here writes anything: `diff` is handed only an [`Observer`].
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -12,10 +11,9 @@ use serde::Deserialize;
 use super::fingerprint::Fingerprint;
 use crate::apply::{JobRef, PlannedRun};
 use crate::backend::buildx::{Docker, Engine};
-use crate::backend::registry::Registries;
+use crate::backend::registry::RegistryReader;
 use crate::backend::registry::error::RegistryError;
 use crate::backend::registry::record::children;
-use crate::exec::{Event, JobContext, Subscriber};
 use crate::plan::platform::Platform;
 use crate::plan::reference::ImageRef;
 use crate::plan::resolved::{Build, Builder, Combine, Driver, Plan, Sync, Via};
@@ -109,34 +107,17 @@ pub struct RecordedTarget {
     pub record: Option<String>,
 }
 
-struct Silent;
-
-impl Subscriber for Silent {
-    fn event(&self, _: &Event) {}
-}
-
-/// A context for the copy engine's reads while observing: its steps and
-/// output go nowhere (the diff is the report).
-fn quiet_context() -> JobContext {
-    JobContext::new(
-        0,
-        1,
-        tokio_util::sync::CancellationToken::new(),
-        Duration::from_secs(1),
-        Arc::new(Silent),
-    )
-}
-
 /// The read-only side of the world.
 pub struct Observer {
-    registries: Arc<Registries>,
+    /// Reads only: the observer cannot write to a registry.
+    registries: RegistryReader,
     docker: Docker,
     /// `--timeout`: how long one job's observation may wait on the world.
     timeout: Option<Duration>,
 }
 
 impl Observer {
-    pub fn new(registries: Arc<Registries>, docker: Docker) -> Self {
+    pub fn new(registries: RegistryReader, docker: Docker) -> Self {
         Self {
             registries,
             docker,
@@ -231,9 +212,9 @@ impl Observer {
         if sync.via == Via::Imagetools && !platforms.is_empty() {
             let desired = self
                 .registries
-                .desired_sync(&sync.from.value, &platforms, &quiet_context())
+                .desired_filtered_sync(&sync.from.value, &platforms)
                 .await
-                .and_then(|(_, index)| children(&index));
+                .and_then(|index| children(&index));
             return self
                 .observe_children(desired, sync.to.iter().map(|t| &t.value))
                 .await;
@@ -272,9 +253,9 @@ impl Observer {
             self.registries.desired_sync_digest(&sync.from.value).await
         } else {
             self.registries
-                .desired_sync(&sync.from.value, &platforms, &quiet_context())
+                .desired_filtered_sync(&sync.from.value, &platforms)
                 .await
-                .map(|(_, manifest)| manifest.digest())
+                .map(|manifest| manifest.digest())
         };
         Observation::Copy {
             desired: desired.map_err(|err| err.message),
@@ -292,9 +273,9 @@ impl Observer {
                 .collect();
             let desired = self
                 .registries
-                .desired_combine(&sources, &quiet_context())
+                .desired_combine(&sources)
                 .await
-                .and_then(|(_, index)| children(&index));
+                .and_then(|index| children(&index));
             return self
                 .observe_children(desired, combine.to.iter().map(|t| &t.value))
                 .await;
@@ -331,9 +312,9 @@ impl Observer {
         }
         let desired = self
             .registries
-            .desired_combine(&sources, &quiet_context())
+            .desired_combine(&sources)
             .await
-            .map(|(_, index)| index.digest())
+            .map(|index| index.digest())
             .map_err(|err| err.message);
         Observation::Copy { desired, targets }
     }

@@ -9,7 +9,7 @@ use serde_json::json;
 use super::{JobRunner, run_logged, write};
 use crate::backend::buildx::Engine;
 use crate::backend::{buildkitd, process};
-use crate::exec::{JobContext, JobError};
+use crate::exec::{JobContext, JobError, Outcome};
 use crate::plan::resolved::{Builder, Driver};
 use crate::state::{Action, Change};
 
@@ -20,7 +20,7 @@ impl JobRunner {
         change: &Change,
         dir: &Path,
         context: &JobContext,
-    ) -> Result<serde_json::Value, JobError> {
+    ) -> Result<Outcome, JobError> {
         if builder.driver == Driver::Docker {
             let Some(node) = builder.nodes.first() else {
                 return Err(JobError::fatal(format!(
@@ -39,7 +39,7 @@ impl JobRunner {
                     ),
                     ..err
                 })?;
-            return Ok(json!({ "engine": captured.stdout.trim() }));
+            return Ok(Outcome::done(json!({ "engine": captured.stdout.trim() })));
         }
         let config = buildkitd::render(builder, &self.plan.mirrors).map_err(JobError::fatal)?;
         let mut paths = Vec::new();
@@ -108,9 +108,9 @@ impl JobRunner {
             );
             return Err(JobError { message, ..err });
         }
-        Ok(
+        Ok(Outcome::done(
             json!({ "nodes": builder.nodes.iter().map(|n| n.name.value.clone()).collect::<Vec<_>>() }),
-        )
+        ))
     }
 }
 

@@ -16,7 +16,7 @@ use crate::backend::buildx::{
 };
 use crate::backend::process;
 use crate::backend::rawjson::{RawJson, Update};
-use crate::exec::{JobContext, JobError};
+use crate::exec::{JobContext, JobError, Outcome};
 use crate::plan::platform::Platform;
 
 /// What a build publishes: where from, and under which tags.
@@ -36,7 +36,7 @@ impl JobRunner {
         index: usize,
         dir: &Path,
         context: &JobContext,
-    ) -> Result<serde_json::Value, JobError> {
+    ) -> Result<Outcome, JobError> {
         let build = &self.plan.builds[index];
         let slots = slots(&self.plan, &build.builder, &build.platforms, build.strategy);
         // The fingerprint goes on the image, so the next `diff` can read it back.
@@ -65,7 +65,7 @@ impl JobRunner {
         what: &Publish<'_>,
         dir: &Path,
         context: &JobContext,
-    ) -> Result<serde_json::Value, JobError> {
+    ) -> Result<Outcome, JobError> {
         let repository = what.tags.first().map(|t| repository_of(t));
         let mut tasks: JoinSet<Result<(usize, Option<String>), JobError>> = JoinSet::new();
         let engines: Vec<Engine> = slots.iter().map(|s| s.engine.clone()).collect();
@@ -128,7 +128,7 @@ impl JobRunner {
             })
             .collect();
         let (Some(repository), true) = (repository, what.push) else {
-            return Ok(json!({ "platforms": platform_digests }));
+            return Ok(Outcome::done(json!({ "platforms": platform_digests })));
         };
         let sources = digests
             .iter()
@@ -143,7 +143,9 @@ impl JobRunner {
         let moved = self
             .move_tags(job, &engine, &what.tags, &sources, context)
             .await?;
-        Ok(json!({ "tags": what.tags, "platforms": platform_digests, "tags_moved": moved }))
+        Ok(Outcome::done(
+            json!({ "tags": what.tags, "platforms": platform_digests, "tags_moved": moved }),
+        ))
     }
 
     pub(super) async fn inspect(

@@ -12,7 +12,7 @@ use super::{JobRunner, image_text, write};
 use crate::apply::placement::slots;
 use crate::backend::buildx::{Engine, RawManifest, repository_of};
 use crate::backend::registry::manifest::SOURCES_RECORD;
-use crate::exec::{JobContext, JobError};
+use crate::exec::{JobContext, JobError, Outcome};
 use crate::plan::platform::Platform;
 use crate::plan::reference::ImageRef;
 use crate::plan::resolved::{At, Driver, Placement, Strategy, Via};
@@ -23,7 +23,7 @@ impl JobRunner {
         index: usize,
         dir: &Path,
         context: &JobContext,
-    ) -> Result<serde_json::Value, JobError> {
+    ) -> Result<Outcome, JobError> {
         let sync = &self.plan.syncs[index];
         let from = self.resolve(&sync.from.value);
         let tags: Vec<String> = sync.to.iter().map(image_text).collect();
@@ -32,10 +32,11 @@ impl JobRunner {
             Via::Registry => {
                 let to: Vec<ImageRef> = sync.to.iter().map(|t| t.value.clone()).collect();
                 let platforms: Vec<Platform> = platforms.into_iter().cloned().collect();
-                Ok(self
-                    .registries
-                    .sync(&sync.from.value, &to, &platforms, context)
-                    .await?)
+                Ok(Outcome::done(
+                    self.registries
+                        .sync(&sync.from.value, &to, &platforms, context)
+                        .await?,
+                ))
             }
             Via::Imagetools => {
                 let sources = if platforms.is_empty() {
@@ -55,7 +56,9 @@ impl JobRunner {
                 let moved = self
                     .move_tags(&sync.name.value, &Engine::Default, &tags, &sources, context)
                     .await?;
-                Ok(json!({ "tags": tags, "from": from, "tags_moved": moved }))
+                Ok(Outcome::done(
+                    json!({ "tags": tags, "from": from, "tags_moved": moved }),
+                ))
             }
             Via::Builder => {
                 let platforms: Vec<Platform> = if platforms.is_empty() {
@@ -94,7 +97,7 @@ impl JobRunner {
         index: usize,
         dir: &Path,
         context: &JobContext,
-    ) -> Result<serde_json::Value, JobError> {
+    ) -> Result<Outcome, JobError> {
         let combine = &self.plan.combines[index];
         let tags: Vec<String> = combine.to.iter().map(image_text).collect();
         match combine.via {
@@ -105,7 +108,9 @@ impl JobRunner {
                     .map(|s| (s.platform.value.clone(), s.image.value.clone()))
                     .collect();
                 let to: Vec<ImageRef> = combine.to.iter().map(|t| t.value.clone()).collect();
-                Ok(self.registries.combine(&sources, &to, context).await?)
+                Ok(Outcome::done(
+                    self.registries.combine(&sources, &to, context).await?,
+                ))
             }
             Via::Imagetools => {
                 let mut sources = Vec::new();
@@ -126,7 +131,9 @@ impl JobRunner {
                         context,
                     )
                     .await?;
-                Ok(json!({ "tags": tags, "sources": sources, "tags_moved": moved }))
+                Ok(Outcome::done(
+                    json!({ "tags": tags, "sources": sources, "tags_moved": moved }),
+                ))
             }
             Via::Builder => {
                 // The seed's combine: one stage per architecture, picked by TARGETARCH.
@@ -192,7 +199,7 @@ impl JobRunner {
         (args, labels): (IndexMap<String, String>, IndexMap<String, String>),
         tags: Vec<String>,
         context: &JobContext,
-    ) -> Result<serde_json::Value, JobError> {
+    ) -> Result<Outcome, JobError> {
         let Some(builder) = builder else {
             return Err(JobError::fatal("`via: builder` needs a builder"));
         };

@@ -16,13 +16,11 @@ mod tag_moves;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde_json::json;
-
 use super::schedule::JobRef;
 use crate::backend::buildx::Docker;
 use crate::backend::process::{self, Captured, Invocation};
 use crate::backend::registry::Registries;
-use crate::exec::{BoxFuture, JobContext, JobError, Runner};
+use crate::exec::{BoxFuture, JobContext, JobError, Outcome, Runner};
 use crate::plan::address::Address;
 use crate::plan::platform::Platform;
 use crate::plan::reference::ImageRef;
@@ -47,13 +45,13 @@ pub struct JobRunner {
 }
 
 impl Runner for JobRunner {
-    fn run(self: Arc<Self>, context: JobContext) -> BoxFuture<Result<serde_json::Value, JobError>> {
+    fn run(self: Arc<Self>, context: JobContext) -> BoxFuture<Result<Outcome, JobError>> {
         Box::pin(async move {
             let job = self.jobs[context.job];
             let change = &self.changes[context.job];
             if !change.action.runs() && !self.forced[context.job] {
                 context.output(format!("unchanged: {}", change.reason));
-                return Ok(json!({ "unchanged": true, "reason": change.reason }));
+                return Ok(Outcome::unchanged(change.reason.clone()));
             }
             let dir = self.workdir.join(self.addresses[context.job].to_string());
             tokio::fs::create_dir_all(&dir).await.map_err(|err| {
@@ -69,6 +67,23 @@ impl Runner for JobRunner {
                 JobRef::Combine(i) => self.combine(i, &dir, &context).await,
             }
         })
+    }
+}
+
+/// The executor's job context, as the backend's handle: the adapter
+/// between the two layers' seams (each owns its own).
+impl crate::backend::handle::JobHandle for JobContext {
+    fn step(&self, step: String) {
+        JobContext::step(self, step);
+    }
+    fn output(&self, line: String) {
+        JobContext::output(self, line);
+    }
+    fn cancellation(&self) -> &tokio_util::sync::CancellationToken {
+        &self.cancel
+    }
+    fn grace(&self) -> std::time::Duration {
+        self.grace
     }
 }
 

@@ -5,7 +5,6 @@
 //! before anything is pushed and an unchanged combine pushes nothing.
 
 use oci_spec::image::{Descriptor, Digest, ImageConfiguration, MediaType};
-use serde_json::json;
 
 use super::error::RegistryError;
 use super::manifest::{
@@ -13,8 +12,8 @@ use super::manifest::{
     is_index_type, list_platforms, oci_platform,
 };
 use super::registries::{Located, Registries, until_cancelled};
-use super::transfer::Progress;
-use crate::exec::JobContext;
+use super::transfer::{CopyOutcome, Progress, TargetOutcome, TargetResult};
+use crate::backend::handle::JobHandle;
 use crate::plan::platform::Platform;
 use crate::plan::reference::ImageRef;
 
@@ -26,8 +25,8 @@ impl Registries {
         &self,
         sources: &[(Platform, ImageRef)],
         to: &[ImageRef],
-        context: &JobContext,
-    ) -> Result<serde_json::Value, RegistryError> {
+        context: &dyn JobHandle,
+    ) -> Result<CopyOutcome, RegistryError> {
         until_cancelled(context, self.combine_now(sources, to, context)).await
     }
 
@@ -35,8 +34,8 @@ impl Registries {
         &self,
         sources: &[(Platform, ImageRef)],
         to: &[ImageRef],
-        context: &JobContext,
-    ) -> Result<serde_json::Value, RegistryError> {
+        context: &dyn JobHandle,
+    ) -> Result<CopyOutcome, RegistryError> {
         let progress = Progress::new(context);
         let (images, index) = self.desired_combine(sources, context).await?;
         let mut targets = Vec::new();
@@ -44,7 +43,7 @@ impl Registries {
             let target = self.open(target)?;
             let current = target.store.digest_of(&target.reference).await?;
             let what = if current.as_deref() == Some(index.digest().as_str()) {
-                "unchanged"
+                TargetResult::Unchanged
             } else {
                 for (source, manifest) in &images {
                     self.copy_image(&source.store, &target.store, manifest, &progress)
@@ -57,17 +56,30 @@ impl Registries {
                 )
                 .await?;
                 if self.move_tag(&target, &index, context).await? {
-                    "held"
+                    TargetResult::Held
                 } else if current.is_some() {
-                    "updated"
+                    TargetResult::Updated
                 } else {
-                    "created"
+                    TargetResult::Created
                 }
             };
-            context.output(format!("{}: {what} ({})", target.display, index.digest()));
-            targets.push(json!({ "reference": target.display, "result": what }));
+            context.output(format!(
+                "{}: {} ({})",
+                target.display,
+                what.word(),
+                index.digest()
+            ));
+            targets.push(TargetOutcome {
+                reference: target.display,
+                result: what,
+            });
         }
-        Ok(json!({ "digest": index.digest(), "targets": targets, "transfer": progress.summary() }))
+        Ok(CopyOutcome {
+            digest: index.digest(),
+            from: None,
+            targets,
+            transfer: progress.summary(),
+        })
     }
 
     /// What a combine wants at its targets (read-only): each source's image
@@ -75,7 +87,7 @@ impl Registries {
     pub async fn desired_combine(
         &self,
         sources: &[(Platform, ImageRef)],
-        context: &JobContext,
+        context: &dyn JobHandle,
     ) -> Result<(Vec<(Located, Manifest)>, Manifest), RegistryError> {
         let mut images: Vec<(Located, Manifest, Descriptor)> = Vec::new();
         for (platform, image) in sources {

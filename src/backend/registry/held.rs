@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::error::RegistryError;
 use super::manifest::Manifest;
 use super::registries::{Located, Registries, interrupted};
-use crate::exec::JobContext;
+use crate::backend::handle::JobHandle;
 use crate::lock::lock;
 use crate::plan::reference::ImageRef;
 
@@ -52,9 +52,9 @@ impl Registries {
         &self,
         target: &Located,
         manifest: &Manifest,
-        context: &JobContext,
+        context: &dyn JobHandle,
     ) -> Result<bool, RegistryError> {
-        if context.cancel.is_cancelled() {
+        if context.cancellation().is_cancelled() {
             return Err(interrupted());
         }
         if self.holding() {

@@ -9,12 +9,14 @@ mod copy;
 pub mod error;
 mod held;
 pub mod manifest;
+mod reader;
 pub mod record;
 mod registries;
 pub mod store;
 mod sync;
-mod transfer;
+pub mod transfer;
 mod upload;
 pub(crate) mod verify;
 
+pub use reader::RegistryReader;
 pub use registries::{Located, Registries};

@@ -18,7 +18,7 @@ use super::error::RegistryError;
 use super::held::HeldTags;
 use super::manifest::{Manifest, images};
 use super::store::{ManifestHead, Store, layout_store};
-use crate::exec::JobContext;
+use crate::backend::handle::JobHandle;
 use crate::plan::reference::{ImageRef, is_loopback_host};
 use crate::plan::resolved::{Mirror, Registry};
 
@@ -155,7 +155,7 @@ impl Registries {
     pub(super) async fn read(
         &self,
         image: &ImageRef,
-        context: &JobContext,
+        context: &dyn JobHandle,
     ) -> Result<(Located, Manifest), RegistryError> {
         if let Some(pinned) = self.pinned(image) {
             let source = self.open(&pinned)?;
@@ -305,12 +305,12 @@ pub(super) fn interrupted() -> RegistryError {
 /// move last, nothing it had not finished is published. A copy that
 /// already finished keeps its result.
 pub(super) async fn until_cancelled<T>(
-    context: &JobContext,
+    context: &dyn JobHandle,
     work: impl std::future::Future<Output = Result<T, RegistryError>>,
 ) -> Result<T, RegistryError> {
     tokio::select! {
         biased;
         result = work => result,
-        () = context.cancel.cancelled() => Err(interrupted()),
+        () = context.cancellation().cancelled() => Err(interrupted()),
     }
 }

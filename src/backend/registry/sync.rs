@@ -4,16 +4,14 @@
 
 use std::collections::HashMap;
 
-use serde_json::json;
-
 use super::error::RegistryError;
 use super::manifest::{
     Manifest, SOURCE_DIGEST_ANNOTATION, build_index, for_platform, list_platforms, plan_platform,
 };
 use super::registries::{Located, Registries, until_cancelled};
 use super::store::Store;
-use super::transfer::Progress;
-use crate::exec::JobContext;
+use super::transfer::{CopyOutcome, Progress, TargetOutcome, TargetResult};
+use crate::backend::handle::JobHandle;
 use crate::plan::platform::Platform;
 use crate::plan::reference::ImageRef;
 
@@ -26,11 +24,11 @@ impl Registries {
         target: &Located,
         manifest: &Manifest,
         progress: &Progress<'_>,
-    ) -> Result<&'static str, RegistryError> {
+    ) -> Result<TargetResult, RegistryError> {
         let digest = manifest.digest();
         let current = target.store.digest_of(&target.reference).await?;
         if current.as_deref() == Some(digest.as_str()) {
-            return Ok("unchanged");
+            return Ok(TargetResult::Unchanged);
         }
         if manifest.is_index() {
             self.copy_index(from, &target.store, manifest, progress)
@@ -41,12 +39,12 @@ impl Registries {
         }
         // The tag moves last, once everything it points at is there.
         if self.move_tag(target, manifest, progress.context).await? {
-            return Ok("held");
+            return Ok(TargetResult::Held);
         }
         Ok(if current.is_some() {
-            "updated"
+            TargetResult::Updated
         } else {
-            "created"
+            TargetResult::Created
         })
     }
 
@@ -58,8 +56,8 @@ impl Registries {
         from: &ImageRef,
         to: &[ImageRef],
         platforms: &[Platform],
-        context: &JobContext,
-    ) -> Result<serde_json::Value, RegistryError> {
+        context: &dyn JobHandle,
+    ) -> Result<CopyOutcome, RegistryError> {
         until_cancelled(context, self.sync_now(from, to, platforms, context)).await
     }
 
@@ -68,8 +66,8 @@ impl Registries {
         from: &ImageRef,
         to: &[ImageRef],
         platforms: &[Platform],
-        context: &JobContext,
-    ) -> Result<serde_json::Value, RegistryError> {
+        context: &dyn JobHandle,
+    ) -> Result<CopyOutcome, RegistryError> {
         let progress = Progress::new(context);
         let (source, desired) = self.desired_sync(from, platforms, context).await?;
         let mut targets = Vec::new();
@@ -78,12 +76,23 @@ impl Registries {
             let what = self
                 .publish(&source.store, &target, &desired, &progress)
                 .await?;
-            context.output(format!("{}: {what} ({})", target.display, desired.digest()));
-            targets.push(json!({ "reference": target.display, "result": what }));
+            context.output(format!(
+                "{}: {} ({})",
+                target.display,
+                what.word(),
+                desired.digest()
+            ));
+            targets.push(TargetOutcome {
+                reference: target.display,
+                result: what,
+            });
         }
-        Ok(
-            json!({ "digest": desired.digest(), "from": source.display, "targets": targets, "transfer": progress.summary() }),
-        )
+        Ok(CopyOutcome {
+            digest: desired.digest(),
+            from: Some(source.display),
+            targets,
+            transfer: progress.summary(),
+        })
     }
 
     /// What a sync wants at its targets, read from its source (read-only):
@@ -92,7 +101,7 @@ impl Registries {
         &self,
         from: &ImageRef,
         platforms: &[Platform],
-        context: &JobContext,
+        context: &dyn JobHandle,
     ) -> Result<(Located, Manifest), RegistryError> {
         context.step(format!("reading {from}"));
         let (source, manifest) = self.read(from, context).await?;

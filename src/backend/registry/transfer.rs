@@ -5,13 +5,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use serde_json::json;
-
-use crate::exec::JobContext;
+use crate::backend::handle::JobHandle;
 
 /// Progress of one job, said as its current step.
 pub(super) struct Progress<'a> {
-    pub(super) context: &'a JobContext,
+    pub(super) context: &'a dyn JobHandle,
     pub(super) blobs: AtomicU64,
     /// Shared with the upload streams that count through it.
     pub(super) bytes: Arc<AtomicU64>,
@@ -22,7 +20,7 @@ pub(super) struct Progress<'a> {
 }
 
 impl<'a> Progress<'a> {
-    pub(super) fn new(context: &'a JobContext) -> Self {
+    pub(super) fn new(context: &'a dyn JobHandle) -> Self {
         Self {
             context,
             blobs: AtomicU64::new(0),
@@ -51,13 +49,64 @@ impl<'a> Progress<'a> {
         ));
     }
 
-    pub(super) fn summary(&self) -> serde_json::Value {
-        json!({
-            "blobs_copied": self.blobs.load(Ordering::Relaxed),
-            "bytes_copied": self.bytes.load(Ordering::Relaxed),
-            "blobs_mounted": self.mounted.load(Ordering::Relaxed),
-            "blobs_present": self.skipped.load(Ordering::Relaxed),
-        })
+    pub(super) fn summary(&self) -> Transfer {
+        Transfer {
+            blobs_copied: self.blobs.load(Ordering::Relaxed),
+            bytes_copied: self.bytes.load(Ordering::Relaxed),
+            blobs_mounted: self.mounted.load(Ordering::Relaxed),
+            blobs_present: self.skipped.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// What one job moved: its image's distinct blobs, each copied, mounted
+/// or already present, and the bytes that crossed.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Transfer {
+    pub blobs_copied: u64,
+    pub bytes_copied: u64,
+    pub blobs_mounted: u64,
+    pub blobs_present: u64,
+}
+
+/// What a native sync or combine did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CopyOutcome {
+    /// The digest every target now has.
+    pub digest: String,
+    /// Where a sync read its source (a mirror, a held-back tag's content).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    pub targets: Vec<TargetOutcome>,
+    pub transfer: Transfer,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TargetOutcome {
+    pub reference: String,
+    pub result: TargetResult,
+}
+
+/// What happened at one target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetResult {
+    Created,
+    Updated,
+    Unchanged,
+    /// `--publish at-end`: content in place, the tag moves at the end.
+    Held,
+}
+
+impl TargetResult {
+    /// As the job's log says it (and the summary file spells it).
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Updated => "updated",
+            Self::Unchanged => "unchanged",
+            Self::Held => "held",
+        }
     }
 }
 
