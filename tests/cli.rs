@@ -363,3 +363,26 @@ fn closed_stdout_is_not_a_crash() {
         "{stderr}"
     );
 }
+
+#[test]
+fn command_line_errors_follow_diagnostics_json_too() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "notes.json", "{\"hello\": 1}");
+    for (args, code_word) in [
+        (
+            &["apply", "notes.json", "--diagnostics", "json"][..],
+            "cli::not-a-saved-plan",
+        ),
+        (
+            &["apply", "--timeout", "99999999999h", "--diagnostics=json"][..],
+            "cli::usage",
+        ),
+    ] {
+        let (code, _, stderr) = output(plan().current_dir(dir.path()).args(args));
+        assert_eq!(code, 1, "{stderr}");
+        let document: serde_json::Value = serde_json::from_str(&stderr)
+            .unwrap_or_else(|err| panic!("{args:?}: not JSON ({err}): {stderr}"));
+        assert_eq!(document["errors"], 1);
+        assert_eq!(document["diagnostics"][0]["code"], code_word, "{stderr}");
+    }
+}

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::duration::parse_duration;
 use super::signals::cancel_on_signal;
-use super::{GlobalArgs, Output, exit, session};
+use super::{CliError, GlobalArgs, Output, exit, session};
 use crate::apply::{JobRef, JobRunner, plan_run};
 use crate::backend::buildx::{Docker, check_installed};
 use crate::backend::registry::{Registries, RegistryReader};
@@ -91,16 +91,21 @@ fn apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> Result<u
     let docker = docker_if_needed(&session, &planned, output)?;
     if let Some(dir) = &args.log_dir {
         std::fs::create_dir_all(dir).map_err(|err| {
-            fail(
-                output,
-                &format!("cannot create the log folder {}: {err}", dir.display()),
-            )
+            output.fail(&CliError::new(
+                "cli::io",
+                format!("cannot create the log folder {}: {err}", dir.display()),
+            ))
         })?;
     }
     let workdir = tempfile::Builder::new()
         .prefix("buildplan-")
         .tempdir()
-        .map_err(|err| fail(output, &format!("cannot create a work folder: {err}")))?;
+        .map_err(|err| {
+            output.fail(&CliError::new(
+                "cli::io",
+                format!("cannot create a work folder: {err}"),
+            ))
+        })?;
     let registries = Arc::new(Registries::new(
         session.plan.registries.clone(),
         session.plan.mirrors.clone(),
@@ -247,7 +252,7 @@ fn docker_if_needed(
     });
     let docker = Docker::default();
     if needs_docker && let Err(message) = check_installed(&docker) {
-        return Err(fail(output, &message));
+        return Err(output.fail(&CliError::new("cli::docker-missing", message)));
     }
     Ok(docker)
 }
@@ -262,11 +267,21 @@ fn refuse_drift(
     if drift.is_empty() {
         return Ok(());
     }
-    output.err(&format!(
-        "error: the saved plan is stale; since `plan diff --out` these moved:\n{}\n  help: review `plan diff` again, then apply\n",
-        drift.iter().map(|d| format!("  - {d}")).collect::<Vec<_>>().join("\n")
-    ));
-    Err(exit::STALE)
+    Err(output.fail(
+        &CliError::new(
+            "cli::stale-plan",
+            format!(
+                "the saved plan is stale; since `plan diff --out` these moved:\n{}",
+                drift
+                    .iter()
+                    .map(|d| format!("  - {d}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ),
+        )
+        .help("review `plan diff` again, then apply")
+        .exit(exit::STALE),
+    ))
 }
 
 /// Every job through the scheduler, with progress as `--progress` says.
@@ -334,17 +349,11 @@ fn write_summary(
         .map_err(|err| err.to_string())
         .and_then(|text| std::fs::write(path, text + "\n").map_err(|err| err.to_string()));
     if let Err(err) = written {
-        fail(
-            output,
-            &format!("cannot write the summary to {}: {err}", path.display()),
-        );
+        output.fail(&CliError::new(
+            "cli::io",
+            format!("cannot write the summary to {}: {err}", path.display()),
+        ));
     }
-}
-
-/// Prints `error: MESSAGE`; returns the exit code for it.
-fn fail(output: &mut Output, message: &str) -> u8 {
-    output.err(&format!("error: {message}\n"));
-    exit::ERROR
 }
 
 /// The plan saved by `plan diff --out`, if one was given.
@@ -362,12 +371,15 @@ fn read_saved(path: Option<&Path>, output: &mut Output) -> Result<Option<SavedPl
         })
         .map(Some)
         .ok_or_else(|| {
-            fail(
-                output,
-                &format!(
-                    "{} is not a plan saved by `plan diff --out` of this version of plan (run `plan diff --out` again)",
-                    path.display()
-                ),
+            output.fail(
+                &CliError::new(
+                    "cli::not-a-saved-plan",
+                    format!(
+                        "{} is not a plan saved by `plan diff --out` of this version of plan",
+                        path.display()
+                    ),
+                )
+                .help("run `plan diff --out FILE` again, then `plan apply FILE`"),
             )
         })
 }
@@ -388,11 +400,17 @@ fn refuse_changed_files(
     if changed.is_empty() {
         return Ok(());
     }
-    output.err(&format!(
-        "error: the saved plan is stale: {} changed since `plan diff --out`\n  help: run `plan diff --out` again\n",
-        changed.join(", ")
-    ));
-    Err(exit::STALE)
+    Err(output.fail(
+        &CliError::new(
+            "cli::stale-plan",
+            format!(
+                "the saved plan is stale: {} changed since `plan diff --out`",
+                changed.join(", ")
+            ),
+        )
+        .help("run `plan diff --out` again")
+        .exit(exit::STALE),
+    ))
 }
 
 /// `--publish at-end` cannot run a build whose Dockerfile reads, by tag, an
@@ -408,11 +426,16 @@ fn refuse_at_end_reads(session: &session::Session, output: &mut Output) -> Resul
     if readers.is_empty() {
         return Ok(());
     }
-    output.err(&format!(
-        "error: --publish at-end cannot run {}: its Dockerfile reads an image this run produces, by a tag that would only move at the end\n  help: use --publish immediate for this plan\n",
-        readers.join(", ")
-    ));
-    Err(exit::ERROR)
+    Err(output.fail(
+        &CliError::new(
+            "cli::publish-at-end",
+            format!(
+                "--publish at-end cannot run {}: its Dockerfile reads an image this run produces, by a tag that would only move at the end",
+                readers.join(", ")
+            ),
+        )
+        .help("use --publish immediate for this plan"),
+    ))
 }
 
 /// `--publish at-end`: moves every held tag if every job succeeded, else
@@ -442,7 +465,13 @@ fn publish_held(
             true
         }
         Err(err) => {
-            output.err(&format!("error: publishing the held tags failed: {err}\n  help: run `plan apply --publish at-end` again; the content is in place\n"));
+            output.fail(
+                &CliError::new(
+                    "cli::publish-failed",
+                    format!("publishing the held tags failed: {err}"),
+                )
+                .help("run `plan apply --publish at-end` again; the content is in place"),
+            );
             false
         }
     }

@@ -3,7 +3,7 @@
 
 use clap::{Args, ValueEnum};
 
-use super::{GlobalArgs, Output, exit, session};
+use super::{CliError, GlobalArgs, Output, exit, session};
 use crate::apply::plan_run;
 use crate::backend::buildx::Docker;
 use crate::backend::registry::RegistryReader;
@@ -79,8 +79,10 @@ pub fn run(global: &GlobalArgs, args: &DiffArgs, output: &mut Output) -> u8 {
         // Our own types, string keys only: serializing them cannot fail.
         let text = serde_json::to_string_pretty(&saved).unwrap_or_default() + "\n";
         if let Err(err) = std::fs::write(path, text) {
-            output.err(&format!("error: cannot write {}: {err}\n", path.display()));
-            return exit::ERROR;
+            return output.fail(&CliError::new(
+                "cli::io",
+                format!("cannot write {}: {err}", path.display()),
+            ));
         }
         output.err(&format!(
             "Saved this plan to {}; `plan apply {}` applies it if nothing moved.\n",

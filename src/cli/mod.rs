@@ -4,6 +4,7 @@ mod apply;
 mod completions;
 mod diff;
 mod duration;
+mod error;
 mod graph;
 mod output;
 mod schema;
@@ -17,6 +18,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub use error::CliError;
 pub use output::Output;
 
 /// Exit codes, as `cli.md` defines them.
@@ -103,7 +105,8 @@ pub enum Command {
 
 /// Runs `plan` with these arguments; returns the exit code.
 pub fn run(args: impl IntoIterator<Item = OsString>, output: &mut Output) -> u8 {
-    let cli = match Cli::try_parse_from(args) {
+    let args: Vec<OsString> = args.into_iter().collect();
+    let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(err) => {
             let code = if err.use_stderr() {
@@ -111,6 +114,20 @@ pub fn run(args: impl IntoIterator<Item = OsString>, output: &mut Output) -> u8 
             } else {
                 exit::OK
             };
+            // A usage error under `--diagnostics json` is a JSON diagnostic
+            // too (the flag is found by hand: parsing is what failed).
+            if err.use_stderr() && asks_for_json(&args) {
+                output.diagnostics = DiagnosticsFormat::Json;
+                let rendered = err.to_string();
+                let message = rendered
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .trim_start_matches("error: ")
+                    .to_owned();
+                return output
+                    .fail(&CliError::new("cli::usage", message).help("see `plan --help`"));
+            }
             let text = if output.color_for(Color::Auto) {
                 err.render().ansi().to_string()
             } else {
@@ -124,6 +141,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>, output: &mut Output) -> u8 
             return code;
         }
     };
+    output.diagnostics = cli.global.diagnostics;
     match &cli.command {
         Command::Validate => validate::run(&cli.global, output),
         Command::Show => show::run(&cli.global, output),
@@ -133,4 +151,12 @@ pub fn run(args: impl IntoIterator<Item = OsString>, output: &mut Output) -> u8 
         Command::Apply(args) => apply::run_apply(&cli.global, args, output),
         Command::Completions { shell } => completions::run(*shell, output),
     }
+}
+
+/// Whether the raw arguments ask for `--diagnostics json`.
+fn asks_for_json(args: &[OsString]) -> bool {
+    args.iter()
+        .zip(args.iter().skip(1))
+        .any(|(flag, value)| flag == "--diagnostics" && value == "json")
+        || args.iter().any(|a| a == "--diagnostics=json")
 }

@@ -11,6 +11,8 @@ pub struct Output {
     stderr_is_terminal: bool,
     /// `GITHUB_ACTIONS=true`: errors are also printed as workflow annotations.
     pub github_actions: bool,
+    /// `--diagnostics`: how errors are printed (see `CliError`).
+    pub diagnostics: super::DiagnosticsFormat,
     no_color: bool,
 }
 
@@ -22,6 +24,7 @@ impl Output {
             stderr: Box::new(std::io::stderr()),
             stderr_is_terminal: std::io::stderr().is_terminal(),
             github_actions: std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true"),
+            diagnostics: super::DiagnosticsFormat::Text,
             no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
         }
     }

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{DiagnosticsFormat, GlobalArgs, Output};
+use super::{CliError, DiagnosticsFormat, GlobalArgs, Output};
 use crate::graph::select::select;
 use crate::graph::{JobGraph, Validated, build_graph};
 use crate::plan::diagnostic::Diagnostic;
@@ -60,10 +60,15 @@ pub fn selection(
         return Ok(None);
     }
     select(graph, targets).map(Some).map_err(|pattern| {
-        output.err(&format!(
-            "error: --target `{pattern}` matches no job of the plan\n  help: `plan graph` lists every job's address (KIND.NAME, e.g. `sync.alpine`, `build.*`)\n"
-        ));
-        super::exit::ERROR
+        output.fail(
+            &CliError::new(
+                "cli::no-such-job",
+                format!("--target `{pattern}` matches no job of the plan"),
+            )
+            .help(
+                "`plan graph` lists every job's address (KIND.NAME, e.g. `sync.alpine`, `build.*`)",
+            ),
+        )
     })
 }
 
@@ -122,7 +127,10 @@ pub fn runtime(output: &mut Output) -> Option<tokio::runtime::Runtime> {
     {
         Ok(runtime) => Some(runtime),
         Err(err) => {
-            output.err(&format!("error: cannot start the async runtime: {err}\n"));
+            output.fail(&CliError::new(
+                "cli::runtime",
+                format!("cannot start the async runtime: {err}"),
+            ));
             None
         }
     }
