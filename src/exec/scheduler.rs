@@ -31,144 +31,208 @@ pub async fn run<R: Runner>(
     cancel: CancellationToken,
     events: Arc<dyn Subscriber>,
 ) -> Vec<JobRecord> {
-    let count = schedule.jobs.len();
-    let dependents = schedule.dependents();
-    let mut records: Vec<JobRecord> = (0..count).map(|_| JobRecord::pending()).collect();
-    let mut waiting_for: Vec<usize> = schedule.jobs.iter().map(|j| j.dependencies.len()).collect();
-    let mut done = vec![false; count];
-    // Ready jobs start longest-chain first: what many jobs wait on goes first,
-    // so the critical path is never the last thing started.
-    let height = heights(schedule, &dependents);
-    let key = |job: usize| (std::cmp::Reverse(height[job]), job);
-    let mut ready: BTreeSet<(std::cmp::Reverse<usize>, usize)> = (0..count)
-        .filter(|&j| waiting_for[j] == 0)
-        .map(key)
-        .collect();
-    let mut in_use = vec![0usize; schedule.caps.len()];
-    let mut running: JoinSet<Finished> = JoinSet::new();
-    let mut stopping = false;
-    let mut interrupted = false;
-    let parallelism = options.parallelism.max(1);
-
+    let mut walk = Walk::new(schedule, options, events);
     loop {
-        if !stopping {
-            let startable: Vec<usize> = ready
-                .iter()
-                .map(|&(_, job)| job)
-                .filter(|&job| {
-                    schedule.jobs[job]
-                        .resources
-                        .iter()
-                        .all(|&r| in_use[r] < schedule.caps[r])
-                })
-                .collect();
-            for job in startable {
-                if running.len() >= parallelism {
-                    break;
-                }
-                // Caps may have filled up with the jobs started in this pass.
-                if !schedule.jobs[job]
-                    .resources
-                    .iter()
-                    .all(|&r| in_use[r] < schedule.caps[r])
-                {
-                    continue;
-                }
-                for &r in &schedule.jobs[job].resources {
-                    in_use[r] += 1;
-                }
-                ready.remove(&key(job));
-                // Said here, not in the task, so the event order is the order of decisions.
-                events.event(&Event::Started { job, attempt: 1 });
-                running.spawn(attempt_job(
-                    job, schedule, &runner, options, &cancel, &events,
-                ));
-            }
+        if !walk.stopping {
+            walk.start_ready(&runner, &cancel);
         }
-        if running.is_empty() {
+        if walk.running.is_empty() {
             break;
         }
         let finished = tokio::select! {
-            joined = running.join_next() => joined,
-            () = cancel.cancelled(), if !interrupted => {
-                interrupted = true;
-                stopping = true;
-                events.event(&Event::Interrupted);
+            joined = walk.running.join_next() => joined,
+            () = cancel.cancelled(), if !walk.interrupted => {
+                walk.interrupted = true;
+                walk.stopping = true;
+                walk.events.event(&Event::Interrupted);
                 continue;
             }
         };
         let Some(joined) = finished else { break };
         let Ok(finished) = joined else {
-            // A runner panicked: the task is gone, and so is its job number.
+            // The task itself is gone (not a panic: attempts catch those).
             // Stop starting work; the job is reported as not started below.
-            stopping = true;
+            walk.stopping = true;
             continue;
         };
-        let job = finished.job;
-        for &r in &schedule.jobs[job].resources {
-            in_use[r] -= 1;
+        walk.finish(finished, cancel.is_cancelled());
+    }
+    walk.say_unfinished();
+    walk.records
+}
+
+/// The state of one walk over the graph: what is done, ready and running.
+struct Walk<'a> {
+    schedule: &'a Schedule,
+    options: &'a Options,
+    events: Arc<dyn Subscriber>,
+    dependents: Vec<Vec<(usize, Dependency)>>,
+    records: Vec<JobRecord>,
+    /// Dependencies each job still waits for.
+    waiting_for: Vec<usize>,
+    done: Vec<bool>,
+    /// Longest chain of jobs waiting on each job: the ready order.
+    height: Vec<usize>,
+    ready: BTreeSet<(std::cmp::Reverse<usize>, usize)>,
+    /// Slots of each capped resource in use.
+    in_use: Vec<usize>,
+    running: JoinSet<Finished>,
+    /// Start nothing new (a failure under `never`, or Ctrl-C).
+    stopping: bool,
+    interrupted: bool,
+}
+
+impl<'a> Walk<'a> {
+    fn new(schedule: &'a Schedule, options: &'a Options, events: Arc<dyn Subscriber>) -> Self {
+        let count = schedule.jobs.len();
+        let dependents = schedule.dependents();
+        let height = heights(schedule, &dependents);
+        let waiting_for: Vec<usize> = schedule.jobs.iter().map(|j| j.dependencies.len()).collect();
+        let mut walk = Self {
+            schedule,
+            options,
+            events,
+            dependents,
+            records: (0..count).map(|_| JobRecord::pending()).collect(),
+            waiting_for,
+            done: vec![false; count],
+            height,
+            ready: BTreeSet::new(),
+            in_use: vec![0; schedule.caps.len()],
+            running: JoinSet::new(),
+            stopping: false,
+            interrupted: false,
+        };
+        // Ready jobs start longest-chain first: what many jobs wait on goes
+        // first, so the critical path is never the last thing started.
+        for job in (0..count).filter(|&j| walk.waiting_for[j] == 0) {
+            walk.ready.insert(walk.key(job));
         }
-        done[job] = true;
+        walk
+    }
+
+    fn key(&self, job: usize) -> (std::cmp::Reverse<usize>, usize) {
+        (std::cmp::Reverse(self.height[job]), job)
+    }
+
+    fn fits(&self, job: usize) -> bool {
+        self.schedule.jobs[job]
+            .resources
+            .iter()
+            .all(|&r| self.in_use[r] < self.schedule.caps[r])
+    }
+
+    /// Starts ready jobs while `-j` and every cap they hold allow.
+    fn start_ready<R: Runner>(&mut self, runner: &Arc<R>, cancel: &CancellationToken) {
+        let parallelism = self.options.parallelism.max(1);
+        let startable: Vec<usize> = self
+            .ready
+            .iter()
+            .map(|&(_, job)| job)
+            .filter(|&job| self.fits(job))
+            .collect();
+        for job in startable {
+            if self.running.len() >= parallelism {
+                break;
+            }
+            // Caps may have filled up with the jobs started in this pass.
+            if !self.fits(job) {
+                continue;
+            }
+            for &r in &self.schedule.jobs[job].resources {
+                self.in_use[r] += 1;
+            }
+            self.ready.remove(&self.key(job));
+            // Said here, not in the task, so the event order is the order of decisions.
+            self.events.event(&Event::Started { job, attempt: 1 });
+            self.running.spawn(attempt_job(
+                job,
+                self.schedule,
+                runner,
+                self.options,
+                cancel,
+                &self.events,
+            ));
+        }
+    }
+
+    /// Records a finished job; releases what waited on it, or skips what
+    /// its failure leaves without input.
+    fn finish(&mut self, finished: Finished, cancelled: bool) {
+        let job = finished.job;
+        for &r in &self.schedule.jobs[job].resources {
+            self.in_use[r] -= 1;
+        }
+        self.done[job] = true;
         let duration = finished.started.elapsed();
-        let record = &mut records[job];
+        let record = &mut self.records[job];
         record.attempts = finished.attempts;
         record.duration = Some(duration);
         match finished.result {
             Ok(outcome) => {
                 record.state = JobState::Succeeded;
                 record.outcome = outcome;
-                for &(dependent, _) in &dependents[job] {
-                    waiting_for[dependent] -= 1;
-                    if waiting_for[dependent] == 0 && !done[dependent] {
-                        ready.insert(key(dependent));
+                for &(dependent, _) in &self.dependents[job] {
+                    self.waiting_for[dependent] -= 1;
+                    if self.waiting_for[dependent] == 0 && !self.done[dependent] {
+                        self.ready.insert(self.key(dependent));
                     }
                 }
             }
             Err(error) => {
-                record.state = if cancel.is_cancelled() {
+                record.state = if cancelled {
                     JobState::Cancelled
                 } else {
                     JobState::Failed
                 };
                 record.error = Some(error.message);
                 if record.state == JobState::Failed {
-                    if options.continue_policy == ContinuePolicy::Never {
-                        stopping = true;
-                    }
-                    let released = skip_dependents(
-                        job,
-                        &dependents,
-                        options.continue_policy,
-                        &mut waiting_for,
-                        &mut done,
-                        &mut records,
-                        &events,
-                    );
-                    for dependent in released {
-                        ready.insert(key(dependent));
-                    }
-                    ready.retain(|&(_, j)| !done[j]);
+                    self.failed(job);
                 }
             }
         }
-        events.event(&Event::Finished {
+        self.events.event(&Event::Finished {
             job,
-            state: records[job].state,
+            state: self.records[job].state,
             duration_ms: Some(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)),
-            error: records[job].error.clone(),
+            error: self.records[job].error.clone(),
         });
     }
-    for (job, record) in records.iter().enumerate() {
-        if !done[job] {
-            events.event(&Event::Finished {
-                job,
-                state: record.state,
-                duration_ms: None,
-                error: None,
-            });
+
+    /// After a failure: the continue policy, and what it skips.
+    fn failed(&mut self, job: usize) {
+        if self.options.continue_policy == ContinuePolicy::Never {
+            self.stopping = true;
+        }
+        let released = skip_dependents(
+            job,
+            &self.dependents,
+            self.options.continue_policy,
+            &mut self.waiting_for,
+            &mut self.done,
+            &mut self.records,
+            &self.events,
+        );
+        for dependent in released {
+            self.ready.insert(self.key(dependent));
+        }
+        let done = &self.done;
+        self.ready.retain(|&(_, j)| !done[j]);
+    }
+
+    /// Every job that never finished is said so (not started, or skipped).
+    fn say_unfinished(&self) {
+        for (job, record) in self.records.iter().enumerate() {
+            if !self.done[job] {
+                self.events.event(&Event::Finished {
+                    job,
+                    state: record.state,
+                    duration_ms: None,
+                    error: None,
+                });
+            }
         }
     }
-    records
 }
 
 /// The longest chain of jobs waiting on each job (itself included).

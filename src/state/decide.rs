@@ -5,10 +5,11 @@ use std::collections::BTreeMap;
 
 use super::builder_change::builder;
 use super::change::{Action, Change};
-use super::fingerprint::{FINGERPRINT_LABEL, INPUTS_LABEL};
+use super::fingerprint::{FINGERPRINT_LABEL, Fingerprint, INPUTS_LABEL};
 use super::observe::{Observation, RecordedTarget};
 use crate::apply::{JobRef, PlannedRun};
 use crate::exec::Dependency;
+use crate::plan::address::{Address, JobKind};
 use crate::plan::resolved::Plan;
 
 fn short(digest: &str) -> String {
@@ -23,110 +24,7 @@ pub fn decide(plan: &Plan, run: &PlannedRun, observed: &[Observation]) -> Vec<Ch
         .zip(&run.addresses)
         .zip(observed)
         .map(|((job, address), observation)| {
-            let mut change = match (job, observation) {
-                (JobRef::Builder(i), Observation::Builder(live)) => {
-                    builder(&plan.builders[*i], live.as_ref(), &plan.mirrors)
-                }
-                (_, Observation::Engine(Ok(version))) => Change::new(
-                    address.clone(),
-                    Action::Unchanged,
-                    format!("engine reachable (Docker {version})"),
-                ),
-                (_, Observation::Engine(Err(why))) => Change::new(
-                    address.clone(),
-                    Action::Error,
-                    format!("engine unreachable: {why}"),
-                ),
-                (
-                    _,
-                    Observation::Copy {
-                        desired: Ok(desired),
-                        targets,
-                    },
-                ) => copy(desired, targets),
-                (
-                    _,
-                    Observation::Copy {
-                        desired: Err(why),
-                        targets,
-                    },
-                ) => {
-                    // Maybe made by another job of this run: `propagate` decides.
-                    let mut change = Change::new(address.clone(), Action::Error, why.clone());
-                    if targets.iter().all(|(_, current)| current.is_none()) {
-                        change.current = None;
-                        change.observed = "absent".into();
-                    } else {
-                        change.current = targets.iter().find_map(|(_, c)| c.clone());
-                    }
-                    change
-                }
-                (
-                    JobRef::Build(_),
-                    Observation::Build {
-                        fingerprint,
-                        stored,
-                    },
-                ) => {
-                    let mut change = match stored {
-                        None => Change::new(
-                            address.clone(),
-                            Action::Build,
-                            "new image (its tag does not exist)",
-                        ),
-                        Some(labels) => match labels.get(FINGERPRINT_LABEL) {
-                            None => Change::new(
-                                address.clone(),
-                                Action::Build,
-                                "the image has no fingerprint (built outside plan)",
-                            ),
-                            Some(stored) if *stored == fingerprint.digest => Change::new(
-                                address.clone(),
-                                Action::Unchanged,
-                                format!("up to date (inputs {})", short(stored)),
-                            ),
-                            Some(_) => {
-                                // The inputs label only names what changed in the
-                                // reason; unreadable, the reason says "inputs".
-                                let parts: BTreeMap<String, String> = labels
-                                    .get(INPUTS_LABEL)
-                                    .and_then(|text| serde_json::from_str(text).ok())
-                                    .unwrap_or_default();
-                                let changed = fingerprint.changed_since(&parts);
-                                let what = if changed.is_empty() {
-                                    "inputs".to_owned()
-                                } else {
-                                    changed.join(", ")
-                                };
-                                Change::new(
-                                    address.clone(),
-                                    Action::Build,
-                                    format!("inputs changed ({what})"),
-                                )
-                            }
-                        },
-                    };
-                    change.desired = Some(fingerprint.digest.clone());
-                    change.observed = stable_key(&(
-                        &fingerprint.digest,
-                        stored.as_ref().and_then(|l| l.get(FINGERPRINT_LABEL)),
-                    ));
-                    change.labels = vec![
-                        (FINGERPRINT_LABEL.to_owned(), fingerprint.digest.clone()),
-                        (INPUTS_LABEL.to_owned(), fingerprint.inputs_label()),
-                    ];
-                    change
-                }
-                (_, Observation::Recorded { desired, targets }) => recorded(desired, targets),
-                (_, Observation::Failed(why)) => {
-                    Change::new(address.clone(), Action::Error, why.clone())
-                }
-                (_, other) => Change::new(
-                    address.clone(),
-                    Action::Error,
-                    format!("unexpected observation {other:?}"),
-                ),
-            };
+            let mut change = decide_one(plan, *job, observation);
             change.address = address.clone();
             if change.observed.is_empty() {
                 change.observed = stable_key(&(change.action, &change.current, &change.desired));
@@ -136,6 +34,121 @@ pub fn decide(plan: &Plan, run: &PlannedRun, observed: &[Observation]) -> Vec<Ch
         .collect();
     propagate(run, &mut changes);
     changes
+}
+
+/// One job, from what was seen of it (its address is filled in by the caller).
+fn decide_one(plan: &Plan, job: JobRef, observation: &Observation) -> Change {
+    let placeholder = Address::new(JobKind::Sync, "");
+    match (job, observation) {
+        (JobRef::Builder(i), Observation::Builder(live)) => {
+            builder(&plan.builders[i], live.as_ref(), &plan.mirrors)
+        }
+        (_, Observation::Engine(Ok(version))) => Change::new(
+            placeholder,
+            Action::Unchanged,
+            format!("engine reachable (Docker {version})"),
+        ),
+        (_, Observation::Engine(Err(why))) => Change::new(
+            placeholder,
+            Action::Error,
+            format!("engine unreachable: {why}"),
+        ),
+        (
+            _,
+            Observation::Copy {
+                desired: Ok(desired),
+                targets,
+            },
+        ) => copy(desired, targets),
+        (
+            _,
+            Observation::Copy {
+                desired: Err(why),
+                targets,
+            },
+        ) => unreadable_source(why, targets),
+        (
+            JobRef::Build(_),
+            Observation::Build {
+                fingerprint,
+                stored,
+            },
+        ) => build(fingerprint, stored.as_ref()),
+        (_, Observation::Recorded { desired, targets }) => recorded(desired, targets),
+        (_, Observation::Failed(why)) => Change::new(placeholder, Action::Error, why.clone()),
+        (_, other) => Change::new(
+            placeholder,
+            Action::Error,
+            format!("unexpected observation {other:?}"),
+        ),
+    }
+}
+
+/// A native copy whose source cannot be read now. It may be made by
+/// another job of this run: `propagate` decides.
+fn unreadable_source(why: &str, targets: &[(String, Option<String>)]) -> Change {
+    let mut change = Change::new(Address::new(JobKind::Sync, ""), Action::Error, why);
+    if targets.iter().all(|(_, current)| current.is_none()) {
+        change.current = None;
+        change.observed = "absent".into();
+    } else {
+        change.current = targets.iter().find_map(|(_, c)| c.clone());
+    }
+    change
+}
+
+/// A build: unchanged when its image carries the fingerprint of its inputs
+/// now, else built, naming what changed.
+fn build(fingerprint: &Fingerprint, stored: Option<&BTreeMap<String, String>>) -> Change {
+    let placeholder = Address::new(JobKind::Build, "");
+    let mut change = match stored {
+        None => Change::new(
+            placeholder,
+            Action::Build,
+            "new image (its tag does not exist)",
+        ),
+        Some(labels) => match labels.get(FINGERPRINT_LABEL) {
+            None => Change::new(
+                placeholder,
+                Action::Build,
+                "the image has no fingerprint (built outside plan)",
+            ),
+            Some(stored) if *stored == fingerprint.digest => Change::new(
+                placeholder,
+                Action::Unchanged,
+                format!("up to date (inputs {})", short(stored)),
+            ),
+            Some(_) => {
+                // The inputs label only names what changed in the
+                // reason; unreadable, the reason says "inputs".
+                let parts: BTreeMap<String, String> = labels
+                    .get(INPUTS_LABEL)
+                    .and_then(|text| serde_json::from_str(text).ok())
+                    .unwrap_or_default();
+                let changed = fingerprint.changed_since(&parts);
+                let what = if changed.is_empty() {
+                    "inputs".to_owned()
+                } else {
+                    changed.join(", ")
+                };
+                Change::new(
+                    placeholder,
+                    Action::Build,
+                    format!("inputs changed ({what})"),
+                )
+            }
+        },
+    };
+    change.desired = Some(fingerprint.digest.clone());
+    change.observed = stable_key(&(
+        &fingerprint.digest,
+        stored.and_then(|l| l.get(FINGERPRINT_LABEL)),
+    ));
+    change.labels = vec![
+        (FINGERPRINT_LABEL.to_owned(), fingerprint.digest.clone()),
+        (INPUTS_LABEL.to_owned(), fingerprint.inputs_label()),
+    ];
+    change
 }
 
 /// What consumes the output of a job that changes changes too: a sync whose
@@ -173,7 +186,7 @@ fn propagate(run: &PlannedRun, changes: &mut [Change]) {
 }
 
 fn copy(desired: &str, targets: &[(String, Option<String>)]) -> Change {
-    let placeholder = crate::plan::address::Address::new(crate::plan::address::JobKind::Sync, "");
+    let placeholder = Address::new(JobKind::Sync, "");
     let missing: Vec<&str> = targets
         .iter()
         .filter(|(_, current)| current.is_none())
@@ -226,7 +239,7 @@ fn copy(desired: &str, targets: &[(String, Option<String>)]) -> Change {
 /// A copy made through buildx: done when every target carries the record
 /// of the sources as they are now.
 fn recorded(desired: &Result<String, String>, targets: &[RecordedTarget]) -> Change {
-    let placeholder = crate::plan::address::Address::new(crate::plan::address::JobKind::Sync, "");
+    let placeholder = Address::new(JobKind::Sync, "");
     let desired = match desired {
         Ok(desired) => desired,
         // A source that cannot be read now may be made earlier in this
