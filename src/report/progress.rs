@@ -188,23 +188,7 @@ impl Subscriber for Reporter {
             let _ = writeln!(inner.out, "{value}");
         }
         match event {
-            Event::Started { job, attempt } => {
-                self.log_line(inner, *job, &format!("# attempt {attempt}"));
-                if self.style == Style::Bars {
-                    if let Some(multi) = &inner.multi {
-                        let bar = multi.add(ProgressBar::new_spinner());
-                        bar.set_style(
-                            ProgressStyle::with_template("  {spinner} {prefix:.bold} {wide_msg}")
-                                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-                        );
-                        bar.set_prefix(self.address(*job).to_owned());
-                        bar.enable_steady_tick(Duration::from_millis(120));
-                        inner.bars.insert(*job, bar);
-                    }
-                } else if *attempt == 1 {
-                    self.say(inner, *job, "started");
-                }
-            }
+            Event::Started { job, attempt } => self.started(inner, *job, *attempt),
             Event::Step { job, step } => {
                 self.log_line(inner, *job, &format!("# {step}"));
                 match inner.bars.get(job) {
@@ -241,49 +225,7 @@ impl Subscriber for Reporter {
                 if let Some(error) = error {
                     text.push_str(&format!(": {error}"));
                 }
-                self.log_line(inner, *job, &text);
-                if let Some(bar) = inner.bars.remove(job) {
-                    bar.finish_and_clear();
-                }
-                if let Some(overall) = &inner.overall {
-                    overall.inc(1);
-                }
-                let mark = match state {
-                    JobState::Succeeded => "✓",
-                    JobState::Failed => "✗",
-                    _ => "-",
-                };
-                match self.style {
-                    Style::Bars => {
-                        let line = format!(
-                            "{mark} {} {}",
-                            self.address(*job),
-                            crate::untrusted::escape(&text)
-                        );
-                        if let Some(multi) = &inner.multi {
-                            let _ = multi.println(line);
-                        }
-                    }
-                    Style::Plain => self.say(inner, *job, &text),
-                    Style::Github => {
-                        let mut lines = inner.buffered.remove(job).unwrap_or_default();
-                        lines.push(format!(
-                            "[{}] {}",
-                            self.address(*job),
-                            crate::untrusted::escape(&text)
-                        ));
-                        let _ =
-                            writeln!(inner.out, "::group::{mark} {} {text}", self.address(*job));
-                        for line in &lines {
-                            let _ = writeln!(inner.out, "{line}");
-                        }
-                        let _ = writeln!(inner.out, "::endgroup::");
-                        if *state == JobState::Failed {
-                            inner.failed_logs.push((*job, lines));
-                        }
-                    }
-                    Style::Json => {}
-                }
+                self.finished(inner, *job, *state, &text);
             }
             Event::Interrupted => {
                 let line = "interrupted: starting nothing new, stopping running jobs".to_owned();
@@ -297,6 +239,68 @@ impl Subscriber for Reporter {
                     _ => {}
                 }
             }
+        }
+    }
+}
+
+impl Reporter {
+    /// A job (or another attempt of it) started: a spinner, or a line.
+    fn started(&self, inner: &mut Inner, job: usize, attempt: u32) {
+        self.log_line(inner, job, &format!("# attempt {attempt}"));
+        if self.style == Style::Bars {
+            if let Some(multi) = &inner.multi {
+                let bar = multi.add(ProgressBar::new_spinner());
+                bar.set_style(
+                    ProgressStyle::with_template("  {spinner} {prefix:.bold} {wide_msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
+                bar.set_prefix(self.address(job).to_owned());
+                bar.enable_steady_tick(Duration::from_millis(120));
+                inner.bars.insert(job, bar);
+            }
+        } else if attempt == 1 {
+            self.say(inner, job, "started");
+        }
+    }
+
+    /// A job finished: `text` is its state, time and error. Under GitHub
+    /// Actions its buffered lines become one group (kept for the end when
+    /// it failed).
+    fn finished(&self, inner: &mut Inner, job: usize, state: JobState, text: &str) {
+        self.log_line(inner, job, text);
+        if let Some(bar) = inner.bars.remove(&job) {
+            bar.finish_and_clear();
+        }
+        if let Some(overall) = &inner.overall {
+            overall.inc(1);
+        }
+        let mark = match state {
+            JobState::Succeeded => "✓",
+            JobState::Failed => "✗",
+            _ => "-",
+        };
+        let escaped = crate::untrusted::escape(text);
+        match self.style {
+            Style::Bars => {
+                let line = format!("{mark} {} {escaped}", self.address(job));
+                if let Some(multi) = &inner.multi {
+                    let _ = multi.println(line);
+                }
+            }
+            Style::Plain => self.say(inner, job, text),
+            Style::Github => {
+                let mut lines = inner.buffered.remove(&job).unwrap_or_default();
+                lines.push(format!("[{}] {escaped}", self.address(job)));
+                let _ = writeln!(inner.out, "::group::{mark} {} {escaped}", self.address(job));
+                for line in &lines {
+                    let _ = writeln!(inner.out, "{line}");
+                }
+                let _ = writeln!(inner.out, "::endgroup::");
+                if state == JobState::Failed {
+                    inner.failed_logs.push((job, lines));
+                }
+            }
+            Style::Json => {}
         }
     }
 }
@@ -373,7 +377,7 @@ mod tests {
                 job: 1,
                 state: JobState::Failed,
                 duration_ms: Some(5678),
-                error: Some("exited with 1".into()),
+                error: Some("exited with 1\n::error::forged".into()),
             },
         ];
         for event in &events {
@@ -422,7 +426,7 @@ mod tests {
         [build.b] registry said: \x1b[2J\n::error::forged
         [build.b] attempt 1 failed, retrying in [t]: 503
         [sync.a] succeeded in [t]
-        [build.b] failed in [t]: exited with 1
+        [build.b] failed in [t]: exited with 1\n::error::forged
         ");
     }
 
@@ -438,19 +442,19 @@ mod tests {
         [sync.a] started
         [sync.a] succeeded in [t]
         ::endgroup::
-        ::group::✗ build.b failed in [t]: exited with 1
+        ::group::✗ build.b failed in [t]: exited with 1\n::error::forged
         [build.b] started
         [build.b] [1/2] RUN make
         [build.b] registry said: \x1b[2J\n::error::forged
         [build.b] attempt 1 failed, retrying in [t]: 503
-        [build.b] failed in [t]: exited with 1
+        [build.b] failed in [t]: exited with 1\n::error::forged
         ::endgroup::
         ::error title=build.b::build.b failed
         [build.b] started
         [build.b] [1/2] RUN make
         [build.b] registry said: \x1b[2J\n::error::forged
         [build.b] attempt 1 failed, retrying in [t]: 503
-        [build.b] failed in [t]: exited with 1
+        [build.b] failed in [t]: exited with 1\n::error::forged
         ");
     }
 }

@@ -225,56 +225,69 @@ impl RegistryClient {
                 }
             }
             if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-                let header = |name| {
-                    response
-                        .headers()
-                        .get(name)
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_owned)
-                };
-                let retry_after = header(reqwest::header::RETRY_AFTER.as_str())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs);
-                let remaining = header("ratelimit-remaining");
-                if status == StatusCode::TOO_MANY_REQUESTS
-                    && quota_exhausted(remaining.as_deref(), retry_after)
-                {
-                    // A spent pull quota (Docker Hub: a count per six hours)
-                    // does not come back within any sensible retry: say so now.
-                    return Err(RegistryError::fatal(format!(
-                        "{} refused: pull limit reached (RateLimit-Limit: {}, RateLimit-Remaining: {}); log in with `docker login {}` for a higher limit, add a mirror for it under `mirrors:`, or wait for the window to pass",
-                        self.host,
-                        header("ratelimit-limit").unwrap_or_else(|| "?".into()),
-                        remaining.unwrap_or_default(),
-                        self.host
-                    ))
-                    .status(status));
-                }
-                let remaining = remaining
-                    .map(|v| format!(" (RateLimit-Remaining: {v})"))
-                    .unwrap_or_default();
-                return Err(RegistryError {
-                    message: format!("{} answered {status}{remaining}", self.host),
-                    transient: true,
-                    retry_after,
-                    status: Some(status),
-                });
+                return Err(self.throttled(&response));
             }
             if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-                let what = match self.credential {
-                    Credential::None => format!(
-                        "{} requires authentication: run `docker login {}`",
-                        self.host, self.host
-                    ),
-                    _ => format!(
-                        "{} refused the credentials from the Docker config ({status}): check `docker login {}`",
-                        self.host, self.host
-                    ),
-                };
-                return Err(RegistryError::fatal(what).status(status));
+                return Err(self.refused(status));
             }
             return Ok(response);
         }
+    }
+
+    /// A 429 or 5xx: worth another attempt (after `Retry-After`), unless
+    /// it says a pull quota is spent, which no retry fixes.
+    fn throttled(&self, response: &Response) -> RegistryError {
+        let status = response.status();
+        // Header values are the registry's words: escaped before they reach a message.
+        let header = |name| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| untrusted::excerpt(v, 100))
+        };
+        let retry_after = header(reqwest::header::RETRY_AFTER.as_str())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let remaining = header("ratelimit-remaining");
+        if status == StatusCode::TOO_MANY_REQUESTS
+            && quota_exhausted(remaining.as_deref(), retry_after)
+        {
+            // A spent pull quota (Docker Hub: a count per six hours)
+            // does not come back within any sensible retry: say so now.
+            return RegistryError::fatal(format!(
+                "{} refused: pull limit reached (RateLimit-Limit: {}, RateLimit-Remaining: {}); log in with `docker login {}` for a higher limit, add a mirror for it under `mirrors:`, or wait for the window to pass",
+                self.host,
+                header("ratelimit-limit").unwrap_or_else(|| "?".into()),
+                remaining.unwrap_or_default(),
+                self.host
+            ))
+            .status(status);
+        }
+        let remaining = remaining
+            .map(|v| format!(" (RateLimit-Remaining: {v})"))
+            .unwrap_or_default();
+        RegistryError {
+            message: format!("{} answered {status}{remaining}", self.host),
+            transient: true,
+            retry_after,
+            status: Some(status),
+        }
+    }
+
+    /// A 401 or 403 after authenticating: what the user can do about it.
+    fn refused(&self, status: StatusCode) -> RegistryError {
+        let what = match self.credential {
+            Credential::None => format!(
+                "{} requires authentication: run `docker login {}`",
+                self.host, self.host
+            ),
+            _ => format!(
+                "{} refused the credentials from the Docker config ({status}): check `docker login {}`",
+                self.host, self.host
+            ),
+        };
+        RegistryError::fatal(what).status(status)
     }
 
     /// Whether `url` is on the registry's own origin (scheme, host, port).
