@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use indexmap::IndexMap;
 
 use super::change::{Action, Change};
-use super::observe::LiveBuilder;
+use super::observe::{LiveBuilder, LiveNode};
 use crate::backend::buildkitd;
-use crate::plan::resolved::{Builder, Endpoint, Mirror};
+use crate::plan::resolved::{Builder, Endpoint, Mirror, Node};
 
 /// buildx stores the file re-serialized: compare what it says, not its bytes.
 fn same_toml(a: &str, b: &str) -> bool {
@@ -139,40 +139,8 @@ pub fn builder(
             append.push(node.name.value.clone());
             continue;
         };
-        if found.endpoint != endpoint_text(&node.endpoint.value) {
-            replace.push(format!(
-                "node {}: endpoint {} -> {}",
-                node.name.value,
-                found.endpoint,
-                endpoint_text(&node.endpoint.value)
-            ));
-        }
-        let wanted: Vec<String> = node.platforms.iter().map(|p| p.value.to_string()).collect();
-        let mut have: Vec<String> = found
-            .platforms
-            .iter()
-            // buildx marks platforms it detected with `*`; anything else it
-            // prints that is not a platform names none the plan could want.
-            .filter_map(|p| crate::plan::platform::Platform::parse(p).ok())
-            .map(|p| p.to_string())
-            .collect();
-        have.truncate(wanted.len().max(have.len()));
-        if !wanted.is_empty() && !wanted.iter().all(|w| have.contains(w)) {
-            replace.push(format!(
-                "node {}: platforms {} -> {}",
-                node.name.value,
-                have.join(","),
-                wanted.join(",")
-            ));
-        }
-        if let Some(what) = flags_changed(builder.buildkitd_flags.as_deref(), &found.flags) {
-            replace.push(format!("node {}: buildkitd flags {what}", node.name.value));
-        }
-        if let Some(what) = driver_opts_changed(&node.driver_opts, &found.driver_opts) {
-            replace.push(format!("node {}: driver options {what}", node.name.value));
-        }
-        let live_toml = match found.buildkitd_toml() {
-            Ok(text) => text.unwrap_or_default(),
+        match node_differences(builder, node, found, &rendered) {
+            Ok(differences) => replace.extend(differences),
             Err(why) => {
                 return Change::new(
                     placeholder,
@@ -180,12 +148,6 @@ pub fn builder(
                     format!("{why}; the builder is left as it is"),
                 );
             }
-        };
-        if !same_toml(&live_toml, &rendered) {
-            replace.push(format!(
-                "node {}: buildkitd.toml changed (mirrors or buildkitd_config); a docker-container node only reads it when its container is recreated",
-                node.name.value
-            ));
         }
     }
     for node in &live.nodes {
@@ -219,6 +181,56 @@ pub fn builder(
     };
     change.observed = observed;
     change
+}
+
+/// What makes a live node differ from the plan's, each a reason to replace
+/// the builder; an error when the node's state cannot be read (never a
+/// replace on a guess).
+fn node_differences(
+    builder: &Builder,
+    node: &Node,
+    found: &LiveNode,
+    rendered: &str,
+) -> Result<Vec<String>, String> {
+    let mut replace = Vec::new();
+    let name = &node.name.value;
+    if found.endpoint != endpoint_text(&node.endpoint.value) {
+        replace.push(format!(
+            "node {name}: endpoint {} -> {}",
+            found.endpoint,
+            endpoint_text(&node.endpoint.value)
+        ));
+    }
+    let wanted: Vec<String> = node.platforms.iter().map(|p| p.value.to_string()).collect();
+    let mut have: Vec<String> = found
+        .platforms
+        .iter()
+        // buildx marks platforms it detected with `*`; anything else it
+        // prints that is not a platform names none the plan could want.
+        .filter_map(|p| crate::plan::platform::Platform::parse(p).ok())
+        .map(|p| p.to_string())
+        .collect();
+    have.truncate(wanted.len().max(have.len()));
+    if !wanted.is_empty() && !wanted.iter().all(|w| have.contains(w)) {
+        replace.push(format!(
+            "node {name}: platforms {} -> {}",
+            have.join(","),
+            wanted.join(",")
+        ));
+    }
+    if let Some(what) = flags_changed(builder.buildkitd_flags.as_deref(), &found.flags) {
+        replace.push(format!("node {name}: buildkitd flags {what}"));
+    }
+    if let Some(what) = driver_opts_changed(&node.driver_opts, &found.driver_opts) {
+        replace.push(format!("node {name}: driver options {what}"));
+    }
+    let live_toml = found.buildkitd_toml()?.unwrap_or_default();
+    if !same_toml(&live_toml, rendered) {
+        replace.push(format!(
+            "node {name}: buildkitd.toml changed (mirrors or buildkitd_config); a docker-container node only reads it when its container is recreated"
+        ));
+    }
+    Ok(replace)
 }
 
 #[cfg(test)]
