@@ -33,14 +33,6 @@ pub fn plan_run(
     selected: Option<&[bool]>,
     timeout: Option<Duration>,
 ) -> PlannedRun {
-    let index_of = |kind: JobKind, name: &str| -> Option<usize> {
-        match kind {
-            JobKind::Builder => plan.builders.iter().position(|b| b.name.value == name),
-            JobKind::Build => plan.builds.iter().position(|b| b.name.value == name),
-            JobKind::Sync => plan.syncs.iter().position(|s| s.name.value == name),
-            JobKind::Combine => plan.combines.iter().position(|c| c.name.value == name),
-        }
-    };
     let mut number: HashMap<usize, usize> = HashMap::new();
     let mut addresses = Vec::new();
     let mut jobs = Vec::new();
@@ -49,9 +41,7 @@ pub fn plan_run(
         if selected.is_some_and(|s| !s[node.index()]) {
             continue;
         }
-        let Some(index) = index_of(job.address.kind, &job.address.name) else {
-            continue;
-        };
+        let index = job.entry;
         number.insert(node.index(), addresses.len());
         addresses.push(job.address.clone());
         jobs.push(match job.address.kind {

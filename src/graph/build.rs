@@ -21,11 +21,12 @@ struct Linker<'a> {
 }
 
 impl<'a> Linker<'a> {
-    fn add(&mut self, kind: JobKind, name: &At<String>) -> NodeIndex {
+    fn add(&mut self, kind: JobKind, name: &At<String>, entry: usize) -> NodeIndex {
         let address = Address::new(kind, name.value.clone());
         let index = self.graph.add_node(Job {
             address: address.clone(),
             at: name.at,
+            entry,
         });
         self.by_address.insert(address, index);
         index
@@ -85,24 +86,27 @@ pub fn build_graph(plan: &Plan) -> JobGraph<Unchecked> {
         builders: HashMap::new(),
         producers: HashMap::new(),
     };
-    for builder in &plan.builders {
-        let index = linker.add(JobKind::Builder, &builder.name);
+    for (entry, builder) in plan.builders.iter().enumerate() {
+        let index = linker.add(JobKind::Builder, &builder.name, entry);
         linker.builders.insert(builder.name.value.as_str(), index);
     }
     let builds: Vec<NodeIndex> = plan
         .builds
         .iter()
-        .map(|b| linker.add(JobKind::Build, &b.name))
+        .enumerate()
+        .map(|(entry, b)| linker.add(JobKind::Build, &b.name, entry))
         .collect();
     let syncs: Vec<NodeIndex> = plan
         .syncs
         .iter()
-        .map(|s| linker.add(JobKind::Sync, &s.name))
+        .enumerate()
+        .map(|(entry, s)| linker.add(JobKind::Sync, &s.name, entry))
         .collect();
     let combines: Vec<NodeIndex> = plan
         .combines
         .iter()
-        .map(|c| linker.add(JobKind::Combine, &c.name))
+        .enumerate()
+        .map(|(entry, c)| linker.add(JobKind::Combine, &c.name, entry))
         .collect();
     for (build, &job) in plan.builds.iter().zip(&builds) {
         linker.produces(job, &build.tags);

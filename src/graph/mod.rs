@@ -33,6 +33,9 @@ pub struct Job {
     pub address: Address,
     /// Where the job's name is written.
     pub at: Origin,
+    /// Its entry in its section of the plan (`plan.builds[entry]` for a
+    /// build): the job is found without a search by name.
+    pub entry: usize,
 }
 
 /// Why one job waits for another.

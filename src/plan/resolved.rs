@@ -47,7 +47,8 @@ pub struct Plan {
 
 impl Plan {
     /// Keeps only the jobs whose address `keep` accepts (`--target`); the
-    /// settings (vars, registries, mirrors) stay whole.
+    /// settings (vars, registries, mirrors) stay whole. A graph built
+    /// before names entries of the whole plan (`Job::entry`): build it again.
     pub fn retain_jobs(&mut self, keep: impl Fn(&Address) -> bool) {
         self.builders
             .retain(|b| keep(&Address::new(JobKind::Builder, b.name.value.as_str())));
