@@ -23,7 +23,7 @@ use crate::report::diff::text as diff_text;
 use crate::report::progress::{ProgressMode, Reporter};
 use crate::report::summary::{render, summarize};
 use crate::state::saved::{SavedPlan, files_of};
-use crate::state::{Observer, decide};
+use crate::state::{Observer, changes};
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
@@ -89,31 +89,7 @@ fn apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> Result<u
         args.timeout,
     );
     let docker = docker_if_needed(&session, &planned, output)?;
-    if let Some(dir) = &args.log_dir {
-        std::fs::create_dir_all(dir).map_err(|err| {
-            output.fail(&CliError::new(
-                "cli::io",
-                format!("cannot create the log folder {}: {err}", dir.display()),
-            ))
-        })?;
-    }
-    let workdir = tempfile::Builder::new()
-        .prefix("buildplan-")
-        .tempdir()
-        .map_err(|err| {
-            output.fail(&CliError::new(
-                "cli::io",
-                format!("cannot create a work folder: {err}"),
-            ))
-        })?;
-    let registries = Arc::new(Registries::new(
-        session.plan.registries.clone(),
-        session.plan.mirrors.clone(),
-    ));
-    if args.publish == Publish::AtEnd {
-        refuse_at_end_reads(&session, output)?;
-        registries.hold_tags();
-    }
+    let (workdir, registries) = prepare(&session, args, output)?;
     let runtime = session::runtime(output).ok_or(exit::ERROR)?;
     // Signals are watched from here on: one during observation still ends
     // the run with a summary and exit 130.
@@ -127,9 +103,9 @@ fn apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> Result<u
     // The same decision `plan diff` shows: what is already done is skipped.
     let observer =
         Observer::new(RegistryReader::of(&registries), docker.clone()).timeout(args.timeout);
-    let Some(observed) = runtime.block_on(async {
+    let Some(changes) = runtime.block_on(async {
         tokio::select! {
-            observed = observer.observe(&session.plan, &planned) => Some(observed),
+            changes = changes(&observer, &session.plan, &planned) => Some(changes),
             () = signals.cancel.cancelled() => None,
         }
     }) else {
@@ -138,7 +114,6 @@ fn apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> Result<u
         report(&run_info, &nothing, true, Duration::ZERO, args, output);
         return Ok(exit::INTERRUPTED);
     };
-    let changes = decide(&session.plan, &planned, &observed);
     if let Some(saved) = &saved {
         refuse_drift(saved, &changes, output)?;
     }
@@ -183,6 +158,41 @@ fn apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> Result<u
     } else {
         exit::ERROR
     })
+}
+
+/// Where the run works: the log folder, a work folder for generated
+/// files, and the run's registries (holding tags under `--publish at-end`).
+fn prepare(
+    session: &session::Session,
+    args: &ApplyArgs,
+    output: &mut Output,
+) -> Result<(tempfile::TempDir, Arc<Registries>), u8> {
+    if let Some(dir) = &args.log_dir {
+        std::fs::create_dir_all(dir).map_err(|err| {
+            output.fail(&CliError::new(
+                "cli::io",
+                format!("cannot create the log folder {}: {err}", dir.display()),
+            ))
+        })?;
+    }
+    let workdir = tempfile::Builder::new()
+        .prefix("buildplan-")
+        .tempdir()
+        .map_err(|err| {
+            output.fail(&CliError::new(
+                "cli::io",
+                format!("cannot create a work folder: {err}"),
+            ))
+        })?;
+    let registries = Arc::new(Registries::new(
+        session.plan.registries.clone(),
+        session.plan.mirrors.clone(),
+    ));
+    if args.publish == Publish::AtEnd {
+        refuse_at_end_reads(session, output)?;
+        registries.hold_tags();
+    }
+    Ok((workdir, registries))
 }
 
 /// The first signal stops the run (`cancel`), a second aborts it (`abort`).

@@ -9,7 +9,7 @@ use crate::backend::buildx::Docker;
 use crate::backend::registry::RegistryReader;
 use crate::report::diff::{Counts, json, markdown, text};
 use crate::state::saved::SavedPlan;
-use crate::state::{Action, Observer, decide};
+use crate::state::{Action, Observer, changes};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DiffFormat {
@@ -57,8 +57,7 @@ pub fn run(global: &GlobalArgs, args: &DiffArgs, output: &mut Output) -> u8 {
         session.plan.mirrors.clone(),
     );
     let observer = Observer::new(registries, Docker::default()).timeout(args.timeout);
-    let observed = runtime.block_on(observer.observe(&session.plan, &planned));
-    let changes = decide(&session.plan, &planned, &observed);
+    let changes = runtime.block_on(changes(&observer, &session.plan, &planned));
     let format = if args.json {
         DiffFormat::Json
     } else {

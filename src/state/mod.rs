@@ -12,3 +12,14 @@ pub mod saved;
 pub use change::{Action, Change};
 pub use decide::decide;
 pub use observe::{Observation, Observer};
+
+/// What each job of `run` must do: its live state observed (read-only),
+/// then the one decision. `diff` prints this; `apply` does exactly it.
+pub async fn changes(
+    observer: &Observer,
+    plan: &crate::plan::resolved::Plan,
+    run: &crate::apply::PlannedRun,
+) -> Vec<Change> {
+    let observed = observer.observe(plan, run).await;
+    decide(plan, run, &observed)
+}

@@ -72,37 +72,10 @@ impl Resolver<'_> {
     }
 
     fn matrix_scopes(&mut self, file: FileId, matrix: &model::Matrix) -> Option<Vec<Scope>> {
-        if matrix.value.is_empty() {
-            self.error(
-                Diagnostic::error("plan::empty-matrix", "the matrix has no variables")
-                    .label(origin(file, matrix.span), "empty matrix")
-                    .help("give the matrix at least one variable with values, e.g. `tag: [\"3.12\", \"3.13\"]`, or remove it"),
-            );
-            return None;
-        }
-        let mut axes: Vec<(String, Vec<String>)> = Vec::new();
-        let mut total: usize = 1;
-        for (key, values) in &matrix.value {
-            if values.value.is_empty() {
-                self.error(
-                    Diagnostic::error(
-                        "plan::empty-matrix",
-                        format!("matrix variable `{}` has no values", key.value),
-                    )
-                    .label(origin(file, values.span), "no values")
-                    .help("list at least one value, or remove the variable"),
-                );
-                return None;
-            }
-            let mut rendered: Vec<String> = Vec::with_capacity(values.value.len());
-            for value in &values.value {
-                // A value that does not render was reported; the matrix is
-                // not expanded with a value missing.
-                rendered.push(self.text(file, value, &self.scope.clone())?.value);
-            }
-            total = total.saturating_mul(rendered.len());
-            axes.push((key.value.clone(), rendered));
-        }
+        let axes = self.matrix_axes(file, matrix)?;
+        let total = axes.iter().fold(1usize, |total, (_, values)| {
+            total.saturating_mul(values.len())
+        });
         // Where a budget error points: the matrix's first variable (the
         // mapping itself has no span of its own).
         let first_key = matrix
@@ -110,34 +83,9 @@ impl Resolver<'_> {
             .keys()
             .next()
             .map_or(origin(file, matrix.span), |k| origin(file, k.span));
-        if total > MAX_MATRIX_JOBS {
-            self.error(
-                Diagnostic::error(
-                    "plan::budget",
-                    format!(
-                        "the matrix expands to {total} jobs, over the limit of {MAX_MATRIX_JOBS}"
-                    ),
-                )
-                .label(first_key, "this matrix")
-                .help("split the matrix into smaller ones"),
-            );
+        if !self.within_budget(total, first_key) {
             return None;
         }
-        if self.matrix_jobs + total > MAX_MATRIX_JOBS {
-            self.error(
-                Diagnostic::error(
-                    "plan::budget",
-                    format!(
-                        "the plan's matrices expand to more than {MAX_MATRIX_JOBS} jobs in all ({} before this one, {total} from it)",
-                        self.matrix_jobs
-                    ),
-                )
-                .label(first_key, "this matrix goes over the plan's limit")
-                .help("make the matrices smaller, or split the plan into several runs with `--target`"),
-            );
-            return None;
-        }
-        self.matrix_jobs += total;
         let mut scopes = Vec::with_capacity(total);
         let mut index = vec![0usize; axes.len()];
         loop {
@@ -161,5 +109,78 @@ impl Resolver<'_> {
                 index[axis] = 0;
             }
         }
+    }
+
+    /// Each matrix variable with its values rendered; `None` (reported)
+    /// when the matrix or a variable is empty, or a value does not render.
+    fn matrix_axes(
+        &mut self,
+        file: FileId,
+        matrix: &model::Matrix,
+    ) -> Option<Vec<(String, Vec<String>)>> {
+        if matrix.value.is_empty() {
+            self.error(
+                Diagnostic::error("plan::empty-matrix", "the matrix has no variables")
+                    .label(origin(file, matrix.span), "empty matrix")
+                    .help("give the matrix at least one variable with values, e.g. `tag: [\"3.12\", \"3.13\"]`, or remove it"),
+            );
+            return None;
+        }
+        let mut axes = Vec::with_capacity(matrix.value.len());
+        for (key, values) in &matrix.value {
+            if values.value.is_empty() {
+                self.error(
+                    Diagnostic::error(
+                        "plan::empty-matrix",
+                        format!("matrix variable `{}` has no values", key.value),
+                    )
+                    .label(origin(file, values.span), "no values")
+                    .help("list at least one value, or remove the variable"),
+                );
+                return None;
+            }
+            let mut rendered: Vec<String> = Vec::with_capacity(values.value.len());
+            for value in &values.value {
+                // A value that does not render was reported; the matrix is
+                // not expanded with a value missing.
+                rendered.push(self.text(file, value, &self.scope.clone())?.value);
+            }
+            axes.push((key.value.clone(), rendered));
+        }
+        Some(axes)
+    }
+
+    /// Whether `total` more jobs fit one matrix's cap and the whole plan's
+    /// (reported at `at` when not); counts them when they do.
+    fn within_budget(&mut self, total: usize, at: crate::plan::source::Origin) -> bool {
+        if total > MAX_MATRIX_JOBS {
+            self.error(
+                Diagnostic::error(
+                    "plan::budget",
+                    format!(
+                        "the matrix expands to {total} jobs, over the limit of {MAX_MATRIX_JOBS}"
+                    ),
+                )
+                .label(at, "this matrix")
+                .help("split the matrix into smaller ones"),
+            );
+            return false;
+        }
+        if self.matrix_jobs + total > MAX_MATRIX_JOBS {
+            self.error(
+                Diagnostic::error(
+                    "plan::budget",
+                    format!(
+                        "the plan's matrices expand to more than {MAX_MATRIX_JOBS} jobs in all ({} before this one, {total} from it)",
+                        self.matrix_jobs
+                    ),
+                )
+                .label(at, "this matrix goes over the plan's limit")
+                .help("make the matrices smaller, or split the plan into several runs with `--target`"),
+            );
+            return false;
+        }
+        self.matrix_jobs += total;
+        true
     }
 }
