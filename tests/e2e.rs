@@ -145,17 +145,24 @@ fn assert_multi_arch(reference: &str, expected: &[&str]) {
     assert_eq!(found, expected, "{reference}");
 }
 
+/// A context whose image has one layer per platform, different for each:
+/// as in real multi-arch images, no layer is shared between platforms.
+/// (A layer two platforms share is mounted twice at once into one
+/// repository by `imagetools create`, which distribution 2.8's filesystem
+/// driver does not always survive: "manifest blob unknown".)
 fn workspace(plan: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("ctx")).unwrap();
+    for arch in ["amd64", "arm64"] {
+        std::fs::create_dir_all(dir.path().join("ctx").join(arch)).unwrap();
+        std::fs::write(
+            dir.path().join("ctx").join(arch).join("hello.txt"),
+            format!("hello {} from {arch}\n", std::process::id()),
+        )
+        .unwrap();
+    }
     std::fs::write(
         dir.path().join("ctx/Dockerfile"),
-        "FROM scratch\nCOPY hello.txt /\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("ctx/hello.txt"),
-        format!("hello {}\n", std::process::id()),
+        "FROM scratch\nARG TARGETARCH\nCOPY ${TARGETARCH}/hello.txt /\n",
     )
     .unwrap();
     std::fs::write(dir.path().join("plan.yaml"), plan).unwrap();
