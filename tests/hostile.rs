@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hostile::{Reply, Request};
-use support::test_image;
+use support::{docker_config, make_tls, root, test_image};
 
 const SECRET: &str = "s3cret-password";
 
@@ -30,7 +30,7 @@ fn plan(dir: &Path, plan: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
     cmd.current_dir(dir)
         .args(args)
         .env_remove("GITHUB_ACTIONS")
-        .env("DOCKER_CONFIG", dir.join("docker"))
+        .env("DOCKER_CONFIG", dir.join("docker-config"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     for (k, v) in env {
@@ -54,18 +54,6 @@ fn plan(dir: &Path, plan: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
             String::from_utf8_lossy(&out.stderr)
         ),
     }
-}
-
-/// A Docker config in `dir/docker` with a password for `host`.
-fn credentials(dir: &Path, host: &str) {
-    use base64::Engine as _;
-    let auth = base64::engine::general_purpose::STANDARD.encode(format!("user:{SECRET}"));
-    std::fs::create_dir_all(dir.join("docker")).unwrap();
-    std::fs::write(
-        dir.join("docker/config.json"),
-        format!("{{\"auths\":{{\"{host}\":{{\"auth\":\"{auth}\"}}}}}}"),
-    )
-    .unwrap();
 }
 
 fn sync_plan(from: &str, to: &str) -> String {
@@ -109,7 +97,7 @@ fn credentials_never_go_to_another_origin() {
         _ => Reply::status(202),
     });
     let registry = registry_sending_uploads_to(elsewhere.host());
-    credentials(work.path(), &registry.host());
+    docker_config(work.path(), &registry.host(), "user", SECRET);
     let run = plan(
         work.path(),
         &sync_plan(
@@ -147,7 +135,7 @@ fn another_origin_that_asks_for_credentials_gets_none_and_the_run_says_why() {
         Reply::with(401, &[("WWW-Authenticate", "Basic realm=\"give\"")], b"")
     });
     let registry = registry_sending_uploads_to(elsewhere.host());
-    credentials(work.path(), &registry.host());
+    docker_config(work.path(), &registry.host(), "user", SECRET);
     let run = plan(
         work.path(),
         &sync_plan(
@@ -368,4 +356,47 @@ fn a_layout_blob_that_links_out_of_the_layout_is_never_read() {
         registry.requests().iter().all(|r| r.body_len != secret_len),
         "the private file was uploaded"
     );
+}
+
+#[test]
+fn an_https_registry_whose_token_realm_is_plain_http_gets_no_password() {
+    let work = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = make_tls(work.path());
+    // The realm: plain HTTP, recording what reaches it.
+    let realm = hostile::start(|_: &Request| Reply::with(200, &[], b"{\"token\":\"t\"}"));
+    let port_file = work.path().join("port");
+    let mut registry = Command::new(root().join("tests/support/tls-registry.py"))
+        .arg(&port_file)
+        .arg(&cert)
+        .arg(&key)
+        .arg(format!("http://{}/token", realm.host()))
+        .spawn()
+        .expect("python3 runs the TLS registry");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !port_file.exists() {
+        assert!(Instant::now() < deadline, "the TLS registry did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let host = format!("127.0.0.1:{}", std::fs::read_to_string(&port_file).unwrap());
+    docker_config(work.path(), &host, "user", SECRET);
+    let plan_text = format!(
+        "version: 1\nregistries:\n  \"{host}\":\n    insecure: false\n    ca_file: {}\nsyncs:\n  img:\n    from: {host}/src/img:1\n    to: oci:out:1\n",
+        ca.display()
+    );
+    let run = plan(
+        work.path(),
+        &plan_text,
+        &["apply", "--progress", "plain"],
+        &[],
+    );
+    registry.kill().unwrap();
+    registry.wait().unwrap();
+    assert_eq!(run.code, 1, "{}", run.output);
+    assert!(run.output.contains("over plain HTTP"), "{}", run.output);
+    assert!(
+        realm.requests().is_empty(),
+        "the plain-HTTP realm was asked: {:?}",
+        realm.requests()
+    );
+    assert!(!run.output.contains(SECRET));
 }
