@@ -10,7 +10,7 @@ use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use super::duration::parse_duration;
-use super::signals::cancel_on_signal;
+use super::signals::Handlers;
 use super::{CliError, GlobalArgs, Output, exit, session};
 use crate::apply::{JobRef, JobRunner, plan_run};
 use crate::backend::buildx::{Docker, check_installed};
@@ -93,7 +93,7 @@ fn apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> Result<u
     let runtime = session::runtime(output).ok_or(exit::ERROR)?;
     // Signals are watched from here on: one during observation still ends
     // the run with a summary and exit 130.
-    let signals = Signals::watch(&runtime);
+    let signals = Signals::watch(&runtime, output)?;
     let addresses: Vec<String> = planned.addresses.iter().map(ToString::to_string).collect();
     let run_info = RunInfo {
         addresses: &addresses,
@@ -203,15 +203,28 @@ struct Signals {
 }
 
 impl Signals {
-    fn watch(runtime: &tokio::runtime::Runtime) -> Self {
+    /// Installs the handlers now; `Err` (a message printed) when they
+    /// cannot be, since a run that Ctrl-C could not stop cleanly is not
+    /// started.
+    fn watch(runtime: &tokio::runtime::Runtime, output: &mut Output) -> Result<Self, u8> {
+        let handlers = {
+            let _context = runtime.enter();
+            Handlers::install()
+        }
+        .map_err(|err| {
+            output.fail(&CliError::new(
+                "cli::signals",
+                format!("cannot install the Ctrl-C handler: {err}"),
+            ))
+        })?;
         let cancel = CancellationToken::new();
         let abort = CancellationToken::new();
-        let watcher = runtime.spawn(cancel_on_signal(cancel.clone(), abort.clone()));
-        Self {
+        let watcher = runtime.spawn(handlers.cancel_on_signal(cancel.clone(), abort.clone()));
+        Ok(Self {
             cancel,
             abort,
             watcher,
-        }
+        })
     }
 }
 
