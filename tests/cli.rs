@@ -386,3 +386,24 @@ fn command_line_errors_follow_diagnostics_json_too() {
         assert_eq!(document["diagnostics"][0]["code"], code_word, "{stderr}");
     }
 }
+
+#[test]
+fn a_fifo_or_a_device_is_refused_not_waited_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("plan.yaml");
+    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    for args in [
+        &["validate", "-f", "plan.yaml"][..],
+        &["apply", "plan.yaml"][..],
+        &["validate", "-f", "/dev/zero"][..],
+    ] {
+        let (code, _, stderr) = output(plan().current_dir(dir.path()).args(args));
+        assert_eq!(code, 1, "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("a FIFO") || stderr.contains("a device"),
+            "{args:?}: {stderr}"
+        );
+    }
+}

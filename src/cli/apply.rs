@@ -379,14 +379,21 @@ fn write_summary(
     }
 }
 
+/// Largest saved plan read (it holds one line per job).
+const MAX_SAVED_PLAN_BYTES: u64 = 64 * 1024 * 1024;
+
 /// The plan saved by `plan diff --out`, if one was given.
 fn read_saved(path: Option<&Path>, output: &mut Output) -> Result<Option<SavedPlan>, u8> {
     let Some(path) = path else {
         return Ok(None);
     };
-    std::fs::read_to_string(path)
-        .map_err(|e| e.to_string())
-        .and_then(|t| serde_json::from_str::<SavedPlan>(&t).map_err(|e| e.to_string()))
+    let bytes = crate::local_file::read(path, MAX_SAVED_PLAN_BYTES).map_err(|err| {
+        output.fail(&CliError::new(
+            "cli::io",
+            format!("cannot read {}: {err}", path.display()),
+        ))
+    })?;
+    serde_json::from_slice::<SavedPlan>(&bytes)
         .ok()
         .filter(|saved| {
             saved.kind == crate::state::saved::KIND
