@@ -702,3 +702,87 @@ fn publish_at_end_holds_buildx_tag_moves_until_every_job_succeeded() {
         "tags moved before every job was done"
     );
 }
+
+/// A build with secrets, ssh, a network and the cache switches, on a fake
+/// `docker` (the real engines here have no image with a shell yet).
+const RUN_SETTINGS_PLAN: &str = "version: 1\nbuilders:\n  amd:\n    driver: docker\n    endpoint: unix:///run/amd.sock\n    platforms: [linux/amd64]\nbuilds:\n  app:\n    context: ctx\n    builder: amd\n    tags: [r.test/app:1]\n    secrets:\n      - { id: npmrc, src: npmrc.txt }\n      - { id: token, env: PLAN_TEST_TOKEN }\n    ssh: [default, { id: deploy, paths: [deploy_key] }]\n    network: none\n    no_cache: true\n    pull: true\n";
+
+#[test]
+fn secrets_ssh_and_switches_reach_buildx_by_reference_and_values_appear_nowhere() {
+    let fake = Fake::new(RUN_SETTINGS_PLAN);
+    std::fs::write(fake.path("npmrc.txt"), "FILE-SECRET-VALUE").unwrap();
+    std::fs::write(fake.path("deploy_key"), "KEY-SECRET-VALUE").unwrap();
+    let out = fake
+        .command(&["--log-dir", "logs", "--summary-file", "summary.json"])
+        .env("PLAN_TEST_TOKEN", "ENV-SECRET-VALUE")
+        .env("SSH_AUTH_SOCK", "/tmp/agent.sock")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let build = &fake.calls_with("buildx build")[0];
+    let argv = build.argv.join(" ");
+    // Paths as the plan's folder gives them (relative here: plan runs there).
+    for expected in [
+        "--secret id=npmrc,src=./npmrc.txt".to_owned(),
+        "--secret id=token,env=PLAN_TEST_TOKEN".to_owned(),
+        "--ssh default".to_owned(),
+        "--ssh deploy=./deploy_key".to_owned(),
+        "--network none".to_owned(),
+        "--no-cache".to_owned(),
+        "--pull".to_owned(),
+    ] {
+        assert!(argv.contains(&expected), "{expected} missing: {argv}");
+    }
+    // plan never reads a secret: no value in its output, logs or summary.
+    let mut everything = text.clone();
+    for entry in std::fs::read_dir(fake.path("logs")).unwrap() {
+        everything.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
+    }
+    everything.push_str(&std::fs::read_to_string(fake.path("summary.json")).unwrap());
+    everything.push_str(&argv);
+    for value in ["FILE-SECRET-VALUE", "ENV-SECRET-VALUE", "KEY-SECRET-VALUE"] {
+        assert!(!everything.contains(value), "{value} leaked");
+    }
+}
+
+#[test]
+fn a_missing_secret_stops_diff_and_apply_before_anything_runs() {
+    let fake = Fake::new(RUN_SETTINGS_PLAN);
+    // No npmrc.txt, no deploy_key, no PLAN_TEST_TOKEN, no agent.
+    for command in ["apply", "diff"] {
+        let mut cmd = fake.command(&[]);
+        if command == "diff" {
+            cmd = Command::new(assert_cmd::cargo::cargo_bin("plan"));
+            cmd.current_dir(fake.path("")).arg("diff");
+        }
+        let out = cmd
+            .env_remove("PLAN_TEST_TOKEN")
+            .env_remove("SSH_AUTH_SOCK")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{command}: {stderr}");
+        for words in [
+            "secret `npmrc` of build `app`: its file",
+            "secret `token` of build `app`: the environment variable `PLAN_TEST_TOKEN` is not set",
+            "ssh `default` of build `app`: no ssh agent",
+            "ssh `deploy` of build `app`:",
+            "plan.yaml:13:",
+        ] {
+            assert!(
+                stderr.contains(words),
+                "{command}: `{words}` missing: {stderr}"
+            );
+        }
+    }
+    assert!(
+        fake.calls().is_empty(),
+        "docker ran: {:?}",
+        fake.calls().len()
+    );
+}

@@ -9,7 +9,7 @@ use indexmap::IndexMap;
 use super::process::Invocation;
 use super::registry::manifest::{Manifest, images, plan_platform};
 use crate::plan::platform::Platform;
-use crate::plan::resolved::{Builder, Endpoint};
+use crate::plan::resolved::{Builder, Endpoint, RunSettings, SecretSource};
 
 /// The oldest buildx with `--progress=rawjson`.
 pub const MIN_BUILDX: (u32, u32) = (0, 12);
@@ -68,6 +68,8 @@ pub struct BuildRequest<'a> {
     pub args: &'a IndexMap<String, String>,
     pub labels: &'a IndexMap<String, String>,
     pub target: Option<&'a str>,
+    /// Secrets, ssh, network, cache switches.
+    pub run: &'a RunSettings,
     pub output: Output,
     pub metadata_file: &'a Path,
 }
@@ -101,6 +103,7 @@ impl Docker {
         if let Some(target) = request.target {
             inv = inv.args(["--target", target]);
         }
+        inv = run_flags(inv, request.run);
         inv = match &request.output {
             Output::PushByDigest { repository } => inv.arg("--output").arg(format!(
                 "type=image,name={repository},push-by-digest=true,name-canonical=true,push=true"
@@ -200,6 +203,40 @@ impl Docker {
         self.command(&Engine::Default)
             .args(["buildx", "inspect", "--bootstrap", "--", name])
     }
+}
+
+/// `--secret`, `--ssh`, `--network`, `--no-cache`, `--pull`. Secrets go by
+/// reference (`src=FILE`, `env=NAME`): buildx reads them, plan never does,
+/// so no value is ever on a command line or in a log.
+fn run_flags(mut inv: Invocation, run: &RunSettings) -> Invocation {
+    for secret in &run.secrets {
+        let secret = &secret.value;
+        let from = match &secret.source {
+            SecretSource::File(path) => format!("src={}", path.display()),
+            SecretSource::Env(name) => format!("env={name}"),
+        };
+        inv = inv.arg("--secret").arg(format!("id={},{from}", secret.id));
+    }
+    for ssh in &run.ssh {
+        let ssh = &ssh.value;
+        let value = if ssh.paths.is_empty() {
+            ssh.id.clone()
+        } else {
+            let paths: Vec<String> = ssh.paths.iter().map(|p| p.display().to_string()).collect();
+            format!("{}={}", ssh.id, paths.join(","))
+        };
+        inv = inv.arg("--ssh").arg(value);
+    }
+    if let Some(network) = &run.network {
+        inv = inv.args(["--network", network]);
+    }
+    if run.no_cache {
+        inv = inv.arg("--no-cache");
+    }
+    if run.pull {
+        inv = inv.arg("--pull");
+    }
+    inv
 }
 
 /// The digest `buildx build --metadata-file` recorded.

@@ -88,6 +88,7 @@ fn apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> Result<u
         selected.as_deref(),
         args.timeout,
     );
+    session::require_secrets(&session, &planned, &global, output)?;
     let docker = docker_if_needed(&session, &planned, output)?;
     let (workdir, registries) = prepare(&session, args, output)?;
     let runtime = session::runtime(output).ok_or(exit::ERROR)?;

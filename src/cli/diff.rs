@@ -48,6 +48,9 @@ pub fn run(global: &GlobalArgs, args: &DiffArgs, output: &mut Output) -> u8 {
         Err(code) => return code,
     };
     let planned = plan_run(&session.plan, &session.graph, selected.as_deref(), None);
+    if let Err(code) = session::require_secrets(&session, &planned, global, output) {
+        return code;
+    }
     let Some(runtime) = session::runtime(output) else {
         return exit::ERROR;
     };

@@ -72,7 +72,9 @@ pub fn selection(
     })
 }
 
-fn print_diagnostics(
+/// Prints diagnostics in the form `--diagnostics` asks for (and as GitHub
+/// annotations under Actions).
+pub fn print_diagnostics(
     diagnostics: &[Diagnostic],
     plan: &Plan,
     global: &GlobalArgs,
@@ -134,4 +136,21 @@ pub fn runtime(output: &mut Output) -> Option<tokio::runtime::Runtime> {
             None
         }
     }
+}
+
+/// Every secret and ssh source the run's builds name must be on this
+/// machine; printed as diagnostics (at the secret) when one is not.
+pub fn require_secrets(
+    session: &Session,
+    planned: &crate::apply::PlannedRun,
+    global: &GlobalArgs,
+    output: &mut Output,
+) -> Result<(), u8> {
+    let is_set = |name: &str| std::env::var_os(name).is_some();
+    let missing = crate::state::secrets::missing(&session.plan, planned, &is_set);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    print_diagnostics(&missing, &session.plan, global, output);
+    Err(super::exit::ERROR)
 }

@@ -16,6 +16,7 @@ pub mod resolve;
 pub mod resolved;
 pub mod schema;
 pub mod source;
+pub mod ssh_spec;
 pub mod string_list;
 pub mod template;
 pub mod validate;

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::builder_choice::BuilderChoice;
 use super::located::Located;
 use super::mirror_spec::MirrorSpec;
+use super::ssh_spec::SshSpec;
 use super::string_list::StringList;
 
 pub type Name = Located<String>;
@@ -196,6 +197,18 @@ pub struct BuildSpec {
     pub strategy: Option<Located<Strategy>>,
     /// Job addresses (`build.x`, `sync.y`) that must finish first.
     pub needs: Option<TextList>,
+    /// Build secrets (`--secret`): each from a file or an environment
+    /// variable, passed to buildx by reference; plan never reads a value.
+    pub secrets: Option<Located<Vec<Located<SecretSpec>>>>,
+    /// SSH agents or keys for `RUN --mount=type=ssh` (`--ssh`): `[default]`,
+    /// or `[{id, paths: [...]}]`.
+    pub ssh: Option<Located<Vec<Located<SshSpec>>>>,
+    /// Network for `RUN` steps (`--network`): `default`, `none` or `host`.
+    pub network: Option<Text>,
+    /// Build without the cache (`--no-cache`).
+    pub no_cache: Option<Located<bool>>,
+    /// Pull base images again even when cached (`--pull`).
+    pub pull: Option<Located<bool>>,
 }
 
 /// An image copied under another name.
@@ -234,4 +247,16 @@ pub struct CombineSpec {
     pub builder: Option<Name>,
     /// Job addresses that must finish first.
     pub needs: Option<TextList>,
+}
+
+/// A build secret: `{id, src: FILE}` or `{id, env: NAME}`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecretSpec {
+    /// The id a `RUN --mount=type=secret,id=…` names.
+    pub id: Text,
+    /// A file holding the secret, relative to the plan file (`~` is the home folder).
+    pub src: Option<Text>,
+    /// An environment variable holding the secret.
+    pub env: Option<Text>,
 }

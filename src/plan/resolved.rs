@@ -153,6 +153,45 @@ pub struct Build {
     pub needs: Vec<At<String>>,
     /// Base images named in the Dockerfile's `FROM` lines.
     pub inputs: Vec<At<ImageRef>>,
+    /// What its `RUN` steps get (secrets, ssh, network) and cache switches.
+    pub run: RunSettings,
+}
+
+/// What a build's `RUN` steps get, and how the builder treats its cache.
+/// Secrets are references (a file, a variable's name), never values: plan
+/// does not read them, buildx does.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunSettings {
+    pub secrets: Vec<At<Secret>>,
+    pub ssh: Vec<At<Ssh>>,
+    /// `default`, `none` or `host`.
+    pub network: Option<String>,
+    pub no_cache: bool,
+    pub pull: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Secret {
+    pub id: String,
+    pub source: SecretSource,
+}
+
+/// Where buildx reads a secret from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecretSource {
+    /// A file (absolute, resolved against the plan file's folder).
+    File(PathBuf),
+    /// An environment variable's name.
+    Env(String),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Ssh {
+    /// `default` or the id `RUN --mount=type=ssh,id=…` names.
+    pub id: String,
+    /// Keys or agent sockets; none: the agent in `SSH_AUTH_SOCK`.
+    pub paths: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -122,6 +122,12 @@ fn is_template(text: &str) -> bool {
 }
 
 impl<'a> Templates<'a> {
+    /// The home folder, as the plan's environment says (`HOME`), for `~/`
+    /// in paths. Not recorded as a template input.
+    pub fn home(&self) -> Option<String> {
+        (self.env_lookup)("HOME")
+    }
+
     pub fn new(env_lookup: EnvLookup<'a>) -> Self {
         let mut jinja = Environment::new();
         jinja.set_undefined_behavior(UndefinedBehavior::Strict);

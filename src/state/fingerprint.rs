@@ -48,6 +48,12 @@ impl Fingerprint {
             ),
         );
         parts.insert("target".to_owned(), text(&build.target));
+        // The network `RUN` steps get can change what they make. Only when
+        // set, so builds without one keep the fingerprints they had.
+        // Secrets, ssh and the cache switches are not inputs of the image.
+        if let Some(network) = &build.run.network {
+            parts.insert("network".to_owned(), short(network.as_bytes()));
+        }
         for (image, digest) in bases {
             parts.insert(
                 format!("base:{image}"),

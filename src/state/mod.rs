@@ -8,6 +8,7 @@ pub mod fingerprint;
 pub mod ignore;
 pub mod observe;
 pub mod saved;
+pub mod secrets;
 
 pub use change::{Action, Change};
 pub use decide::decide;

@@ -18,6 +18,7 @@ use crate::backend::process;
 use crate::backend::rawjson::{RawJson, Update};
 use crate::exec::{JobContext, JobError, Outcome};
 use crate::plan::platform::Platform;
+use crate::plan::resolved::RunSettings;
 
 /// What a build publishes: where from, and under which tags.
 pub(super) struct Publish<'a> {
@@ -26,6 +27,7 @@ pub(super) struct Publish<'a> {
     pub(super) args: IndexMap<String, String>,
     pub(super) labels: IndexMap<String, String>,
     pub(super) target: Option<&'a str>,
+    pub(super) run: &'a RunSettings,
     pub(super) tags: Vec<String>,
     pub(super) push: bool,
 }
@@ -50,6 +52,7 @@ impl JobRunner {
             args: build.args.clone(),
             labels,
             target: build.target.as_deref(),
+            run: &build.run,
             tags: build.tags.iter().map(image_text).collect(),
             push: build.push,
         };
@@ -91,6 +94,7 @@ impl JobRunner {
                 args: &what.args,
                 labels: &what.labels,
                 target: what.target,
+                run: what.run,
                 output,
                 metadata_file: &metadata,
             });

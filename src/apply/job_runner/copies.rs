@@ -15,7 +15,7 @@ use crate::backend::registry::manifest::SOURCES_RECORD;
 use crate::exec::{JobContext, JobError, Outcome};
 use crate::plan::platform::Platform;
 use crate::plan::reference::ImageRef;
-use crate::plan::resolved::{At, Driver, Placement, Strategy, Via};
+use crate::plan::resolved::{At, Driver, Placement, RunSettings, Strategy, Via};
 
 impl JobRunner {
     pub(super) async fn sync(
@@ -224,6 +224,8 @@ impl JobRunner {
             args,
             labels,
             target: None,
+            // The seed's generated Dockerfiles run nothing.
+            run: &RunSettings::default(),
             tags,
             push: true,
         };

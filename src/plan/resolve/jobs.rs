@@ -105,6 +105,7 @@ impl Resolver<'_> {
                 strategy,
                 needs: self.needs(file, spec.needs.as_ref(), &scope),
                 inputs,
+                run: self.run_settings(file, spec, &scope),
                 name,
             };
             self.plan.builds.push(build);

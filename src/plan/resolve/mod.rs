@@ -10,6 +10,7 @@ mod builders;
 mod jobs;
 mod matrix;
 mod registries;
+mod run_settings;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};

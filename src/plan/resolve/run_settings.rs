@@ -1,0 +1,191 @@
+//! A build's run settings: secrets, ssh, network and the cache switches.
+//! Secrets and ssh keys are kept as references (a path, a variable's name);
+//! whether they exist is checked before `diff` and `apply` (state/secrets.rs),
+//! not here, so `validate` needs none of them.
+
+use std::path::{Path, PathBuf};
+
+use super::{Resolver, origin};
+use crate::plan::diagnostic::{Diagnostic, did_you_mean};
+use crate::plan::located::Located;
+use crate::plan::model;
+use crate::plan::resolved::{At, RunSettings, Secret, SecretSource, Ssh};
+use crate::plan::source::FileId;
+use crate::plan::template::Scope;
+
+/// What `--network` takes.
+const NETWORKS: &[&str] = &["default", "none", "host"];
+
+impl Resolver<'_> {
+    pub(super) fn run_settings(
+        &mut self,
+        file: FileId,
+        spec: &model::BuildSpec,
+        scope: &Scope,
+    ) -> RunSettings {
+        let dir = self.plan.sources.get(file).dir().to_path_buf();
+        let secrets = spec
+            .secrets
+            .iter()
+            .flat_map(|list| list.value.iter())
+            .filter_map(|secret| self.secret(file, secret, &dir, scope))
+            .collect();
+        let ssh = spec
+            .ssh
+            .iter()
+            .flat_map(|list| list.value.iter())
+            .filter_map(|entry| self.ssh(file, entry, &dir, scope))
+            .collect();
+        let network = spec
+            .network
+            .as_ref()
+            .and_then(|n| self.text(file, n, scope))
+            .filter(|n| self.check_network(n))
+            .map(|n| n.value);
+        RunSettings {
+            secrets,
+            ssh,
+            network,
+            no_cache: spec.no_cache.as_ref().is_some_and(|v| v.value),
+            pull: spec.pull.as_ref().is_some_and(|v| v.value),
+        }
+    }
+
+    fn secret(
+        &mut self,
+        file: FileId,
+        secret: &Located<model::SecretSpec>,
+        dir: &Path,
+        scope: &Scope,
+    ) -> Option<At<Secret>> {
+        let at = origin(file, secret.span);
+        let spec = &secret.value;
+        let id = self.text(file, &spec.id, scope)?;
+        let source = match (&spec.src, &spec.env) {
+            (Some(src), None) => {
+                let src = self.text(file, src, scope)?;
+                self.check_reference("secret file", &src)?;
+                SecretSource::File(expand(dir, &src.value, self.templates.home().as_deref()))
+            }
+            (None, Some(env)) => {
+                let env = self.text(file, env, scope)?;
+                self.check_reference("environment variable name", &env)?;
+                SecretSource::Env(env.value)
+            }
+            (Some(_), Some(_)) => {
+                self.error(
+                    Diagnostic::error(
+                        "plan::conflicting-fields",
+                        format!("secret `{}` has both `src` and `env`", id.value),
+                    )
+                    .label(at, "this secret")
+                    .help("a secret comes from one place: a file (`src`) or a variable (`env`)"),
+                );
+                return None;
+            }
+            (None, None) => {
+                self.error(
+                    Diagnostic::error(
+                        "plan::missing-field",
+                        format!("secret `{}` says neither `src` nor `env`", id.value),
+                    )
+                    .label(at, "this secret")
+                    .help("add `src: FILE` or `env: VARIABLE`"),
+                );
+                return None;
+            }
+        };
+        self.check_reference("secret id", &id)?;
+        Some(At::new(
+            Secret {
+                id: id.value,
+                source,
+            },
+            at,
+        ))
+    }
+
+    fn ssh(
+        &mut self,
+        file: FileId,
+        entry: &Located<crate::plan::ssh_spec::SshSpec>,
+        dir: &Path,
+        scope: &Scope,
+    ) -> Option<At<Ssh>> {
+        let at = origin(file, entry.span);
+        // A bare `default` has no span of its own: the entry's is used.
+        let id_text = Located::new(entry.value.id.value.clone(), entry.span);
+        let id = self.text(file, &id_text, scope)?;
+        self.check_reference("ssh id", &id)?;
+        let mut paths = Vec::new();
+        for path in &entry.value.paths {
+            let path = self.text(file, path, scope)?;
+            self.check_reference("ssh path", &path)?;
+            paths.push(expand(dir, &path.value, self.templates.home().as_deref()));
+        }
+        Some(At::new(
+            Ssh {
+                id: id.value,
+                paths,
+            },
+            at,
+        ))
+    }
+
+    /// A value that goes into buildx's `key=value,…` syntax: no comma,
+    /// quote, `=` (in ids) or control character can split or forge it.
+    fn check_reference(&mut self, what: &str, value: &At<String>) -> Option<()> {
+        let bad = value.value.is_empty()
+            || value
+                .value
+                .chars()
+                .any(|c| c == ',' || c == '"' || c.is_control())
+            || (what.ends_with(" id") && value.value.contains('='));
+        if !bad {
+            return Some(());
+        }
+        self.error(
+            Diagnostic::error(
+                "plan::bad-value",
+                format!(
+                    "`{}` cannot be a {what}",
+                    crate::untrusted::excerpt(&value.value, 200)
+                ),
+            )
+            .label(value.at, "here")
+            .help("buildx reads it in a `key=value,…` list: no commas, quotes or control characters (and no `=` in an id)"),
+        );
+        None
+    }
+
+    fn check_network(&mut self, network: &At<String>) -> bool {
+        if NETWORKS.contains(&network.value.as_str()) {
+            return true;
+        }
+        let help = match did_you_mean(&network.value, NETWORKS.iter().copied()) {
+            Some(close) => {
+                format!("did you mean `{close}`? `network` is one of: default, none, host")
+            }
+            None => "`network` is one of: default, none, host".to_owned(),
+        };
+        self.error(
+            Diagnostic::error(
+                "plan::unknown-value",
+                format!("unknown network `{}`", network.value),
+            )
+            .label(network.at, "not a network buildx knows")
+            .help(help),
+        );
+        false
+    }
+}
+
+/// A path relative to the plan file's folder; `~/` is the home folder.
+fn expand(dir: &Path, text: &str, home: Option<&str>) -> PathBuf {
+    if let Some(rest) = text.strip_prefix("~/")
+        && let Some(home) = home
+    {
+        return PathBuf::from(home).join(rest);
+    }
+    dir.join(text)
+}
