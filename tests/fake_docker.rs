@@ -786,3 +786,50 @@ fn a_missing_secret_stops_diff_and_apply_before_anything_runs() {
         fake.calls().len()
     );
 }
+
+#[test]
+fn a_split_build_gives_each_platform_its_own_cache_and_reads_its_siblings() {
+    for (kind, own, sibling) in [
+        (
+            "registry",
+            "--cache-to type=registry,ref=r.test/app:buildcache-app-linux-amd64,mode=max",
+            "--cache-from type=registry,ref=r.test/app:buildcache-app-linux-arm64",
+        ),
+        (
+            "gha",
+            "--cache-to type=gha,scope=app-linux-amd64,mode=max",
+            "--cache-from type=gha,scope=app-linux-arm64",
+        ),
+    ] {
+        let plan = format!(
+            "version: 1\nbuilders:\n  amd:\n    driver: docker\n    endpoint: unix:///run/amd.sock\n    platforms: [linux/amd64]\n  arm:\n    driver: docker\n    endpoint: ssh://root@arm\n    platforms: [linux/arm64]\nbuilds:\n  app:\n    context: ctx\n    builder: {{ linux/amd64: amd, linux/arm64: arm }}\n    tags: [r.test/app:1]\n    cache: {kind}\n    annotations: {{ org.opencontainers.image.description: \"The app\" }}\n    extra_hosts: {{ mirror.internal: 10.0.0.5 }}\n    shm_size: 2g\n    ulimits: {{ nofile: \"1024:2048\" }}\n"
+        );
+        let fake = Fake::new(&plan);
+        let (code, out) = fake.apply(&[]);
+        assert_eq!(code, 0, "{out}");
+        let builds = fake.calls_with("buildx build");
+        assert_eq!(builds.len(), 2);
+        let amd = builds
+            .iter()
+            .map(|b| b.argv.join(" "))
+            .find(|argv| argv.contains("--platform linux/amd64"))
+            .unwrap();
+        for expected in [
+            own,
+            sibling,
+            "--annotation org.opencontainers.image.description=The app",
+            "--add-host mirror.internal:10.0.0.5",
+            "--shm-size 2g",
+            "--ulimit nofile=1024:2048",
+        ] {
+            assert!(amd.contains(expected), "{kind}: {expected} missing: {amd}");
+        }
+        // The arm64 build writes its own, never the amd64 one's.
+        let arm = builds
+            .iter()
+            .map(|b| b.argv.join(" "))
+            .find(|argv| argv.contains("--platform linux/arm64"))
+            .unwrap();
+        assert!(!arm.contains(own), "{kind}: {arm}");
+    }
+}

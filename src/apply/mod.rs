@@ -5,6 +5,7 @@
 //! [`Schedule`]: crate::exec::Schedule
 //! [`Runner`]: crate::exec::Runner
 
+pub mod cache;
 mod job_runner;
 mod placement;
 mod schedule;

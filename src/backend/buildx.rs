@@ -68,8 +68,11 @@ pub struct BuildRequest<'a> {
     pub args: &'a IndexMap<String, String>,
     pub labels: &'a IndexMap<String, String>,
     pub target: Option<&'a str>,
-    /// Secrets, ssh, network, cache switches.
+    /// Secrets, ssh, network, cache switches, annotations, limits.
     pub run: &'a RunSettings,
+    /// `--cache-from` / `--cache-to` values, scoped for this invocation.
+    pub cache_from: Vec<String>,
+    pub cache_to: Vec<String>,
     pub output: Output,
     pub metadata_file: &'a Path,
 }
@@ -104,6 +107,12 @@ impl Docker {
             inv = inv.args(["--target", target]);
         }
         inv = run_flags(inv, request.run);
+        for from in &request.cache_from {
+            inv = inv.arg("--cache-from").arg(from);
+        }
+        for to in &request.cache_to {
+            inv = inv.arg("--cache-to").arg(to);
+        }
         inv = match &request.output {
             Output::PushByDigest { repository } => inv.arg("--output").arg(format!(
                 "type=image,name={repository},push-by-digest=true,name-canonical=true,push=true"
@@ -235,6 +244,18 @@ fn run_flags(mut inv: Invocation, run: &RunSettings) -> Invocation {
     }
     if run.pull {
         inv = inv.arg("--pull");
+    }
+    for (key, value) in &run.annotations {
+        inv = inv.arg("--annotation").arg(format!("{key}={value}"));
+    }
+    for (host, address) in &run.extra_hosts {
+        inv = inv.arg("--add-host").arg(format!("{host}:{address}"));
+    }
+    if let Some(size) = &run.shm_size {
+        inv = inv.args(["--shm-size", size]);
+    }
+    for (name, limit) in &run.ulimits {
+        inv = inv.arg("--ulimit").arg(format!("{name}={limit}"));
     }
     inv
 }

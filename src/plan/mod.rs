@@ -3,6 +3,7 @@
 
 pub mod address;
 pub mod builder_choice;
+pub mod cache_spec;
 pub mod diagnostic;
 pub mod dockerfile;
 pub mod load;

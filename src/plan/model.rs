@@ -10,6 +10,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::builder_choice::BuilderChoice;
+use super::cache_spec::CacheSpec;
 use super::located::Located;
 use super::mirror_spec::MirrorSpec;
 use super::ssh_spec::SshSpec;
@@ -209,6 +210,24 @@ pub struct BuildSpec {
     pub no_cache: Option<Located<bool>>,
     /// Pull base images again even when cached (`--pull`).
     pub pull: Option<Located<bool>>,
+    /// Build cache: `registry`, `inline`, `gha`, `local` or `none` (scoped by
+    /// plan per job and platform), or `{type, ref, mode}`.
+    pub cache: Option<Located<CacheSpec>>,
+    /// More `--cache-from` entries, in buildx's own `key=value,…` syntax.
+    pub cache_from: Option<TextList>,
+    /// More `--cache-to` entries, in buildx's own `key=value,…` syntax.
+    pub cache_to: Option<TextList>,
+    /// Annotations on the image and its index (`--annotation`).
+    #[serde(default)]
+    pub annotations: IndexMap<Name, Text>,
+    /// Extra `/etc/hosts` entries for `RUN` steps: host -> address (`--add-host`).
+    #[serde(default)]
+    pub extra_hosts: IndexMap<Name, Text>,
+    /// Size of `/dev/shm` for `RUN` steps, e.g. `2g` (`--shm-size`).
+    pub shm_size: Option<Text>,
+    /// Resource limits for `RUN` steps: name -> `soft[:hard]` (`--ulimit`).
+    #[serde(default)]
+    pub ulimits: IndexMap<Name, Text>,
 }
 
 /// An image copied under another name.

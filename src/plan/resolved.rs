@@ -168,6 +168,40 @@ pub struct RunSettings {
     pub network: Option<String>,
     pub no_cache: bool,
     pub pull: bool,
+    /// `None`: no cache export or import beyond the builder's own.
+    pub cache: Option<At<Cache>>,
+    /// Given as written, in buildx's syntax.
+    pub cache_from: Vec<String>,
+    pub cache_to: Vec<String>,
+    pub annotations: IndexMap<String, String>,
+    pub extra_hosts: IndexMap<String, String>,
+    pub shm_size: Option<String>,
+    pub ulimits: IndexMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Cache {
+    pub kind: CacheKind,
+    /// An explicit reference (registry) or folder (local); `None`: plan
+    /// picks one per job and platform.
+    pub reference: Option<String>,
+    pub mode: CacheMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheKind {
+    Registry,
+    Inline,
+    Gha,
+    Local,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheMode {
+    Min,
+    Max,
 }
 
 #[derive(Debug, Clone, Serialize)]

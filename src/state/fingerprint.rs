@@ -54,6 +54,21 @@ impl Fingerprint {
         if let Some(network) = &build.run.network {
             parts.insert("network".to_owned(), short(network.as_bytes()));
         }
+        // What lands in the image or shapes its `RUN` steps, each only when
+        // set; the cache settings change nothing in the image and are left out.
+        let run = &build.run;
+        if !run.annotations.is_empty() {
+            parts.insert("annotations".to_owned(), text(&run.annotations));
+        }
+        if !run.extra_hosts.is_empty() {
+            parts.insert("extra_hosts".to_owned(), text(&run.extra_hosts));
+        }
+        if let Some(size) = &run.shm_size {
+            parts.insert("shm_size".to_owned(), short(size.as_bytes()));
+        }
+        if !run.ulimits.is_empty() {
+            parts.insert("ulimits".to_owned(), text(&run.ulimits));
+        }
         for (image, digest) in bases {
             parts.insert(
                 format!("base:{image}"),

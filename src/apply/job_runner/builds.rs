@@ -9,6 +9,7 @@ use serde_json::json;
 use tokio::task::JoinSet;
 
 use super::{JobRunner, image_text, run_logged, staging_tag};
+use crate::apply::cache::{CacheScope, cache_flags, tag_safe};
 use crate::apply::placement::{Slot, slots};
 use crate::backend::buildx::{
     BuildRequest, Engine, Output, RawManifest, digest_from_metadata, parse_raw_manifest,
@@ -28,6 +29,8 @@ pub(super) struct Publish<'a> {
     pub(super) labels: IndexMap<String, String>,
     pub(super) target: Option<&'a str>,
     pub(super) run: &'a RunSettings,
+    /// Where `cache: local` keeps its folders (the plan file's folder).
+    pub(super) local_root: &'a Path,
     pub(super) tags: Vec<String>,
     pub(super) push: bool,
 }
@@ -53,6 +56,7 @@ impl JobRunner {
             labels,
             target: build.target.as_deref(),
             run: &build.run,
+            local_root: self.plan.sources.get(build.name.at.file).dir(),
             tags: build.tags.iter().map(image_text).collect(),
             push: build.push,
         };
@@ -72,6 +76,15 @@ impl JobRunner {
         let repository = what.tags.first().map(|t| repository_of(t));
         let mut tasks: JoinSet<Result<(usize, Option<String>), JobError>> = JoinSet::new();
         let engines: Vec<Engine> = slots.iter().map(|s| s.engine.clone()).collect();
+        // Each invocation's cache key: its platforms.
+        let keys: Vec<String> = slots
+            .iter()
+            .map(|slot| {
+                let platforms: Vec<String> =
+                    slot.platforms.iter().map(ToString::to_string).collect();
+                tag_safe(&platforms.join("-"))
+            })
+            .collect();
         for (i, slot) in slots.iter().enumerate() {
             let output = match (&repository, what.push) {
                 (Some(repository), true) if slot.push_by_digest => Output::PushByDigest {
@@ -85,6 +98,17 @@ impl JobRunner {
                 },
             };
             let metadata = dir.join(format!("metadata-{i}.json"));
+            let cache = cache_flags(
+                what.run,
+                &CacheScope {
+                    job,
+                    repository: repository.as_deref(),
+                    first_tag: what.tags.first().map(String::as_str),
+                    key: &keys[i],
+                    siblings: &siblings(&keys, i),
+                    local_root: what.local_root,
+                },
+            );
             let invocation = self.docker.build(&BuildRequest {
                 engine: slot.engine.clone(),
                 builder: slot.builder,
@@ -95,6 +119,8 @@ impl JobRunner {
                 labels: &what.labels,
                 target: what.target,
                 run: what.run,
+                cache_from: cache.from,
+                cache_to: cache.to,
                 output,
                 metadata_file: &metadata,
             });
@@ -184,4 +210,13 @@ impl JobRunner {
                 .ok_or_else(|| JobError::fatal(format!("`{reference}` has no {platform} image"))),
         }
     }
+}
+
+/// The other invocations' keys (a split build's other platforms).
+fn siblings(keys: &[String], own: usize) -> Vec<String> {
+    keys.iter()
+        .enumerate()
+        .filter(|(i, _)| *i != own)
+        .map(|(_, key)| key.clone())
+        .collect()
 }

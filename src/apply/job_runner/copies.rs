@@ -226,6 +226,7 @@ impl JobRunner {
             target: None,
             // The seed's generated Dockerfiles run nothing.
             run: &RunSettings::default(),
+            local_root: dir,
             tags,
             push: true,
         };

@@ -9,7 +9,9 @@ use super::{Resolver, origin};
 use crate::plan::diagnostic::{Diagnostic, did_you_mean};
 use crate::plan::located::Located;
 use crate::plan::model;
-use crate::plan::resolved::{At, RunSettings, Secret, SecretSource, Ssh};
+use crate::plan::resolved::{
+    At, Cache, CacheKind, CacheMode, RunSettings, Secret, SecretSource, Ssh,
+};
 use crate::plan::source::FileId;
 use crate::plan::template::Scope;
 
@@ -42,13 +44,128 @@ impl Resolver<'_> {
             .and_then(|n| self.text(file, n, scope))
             .filter(|n| self.check_network(n))
             .map(|n| n.value);
+        let cache = spec.cache.as_ref().and_then(|c| self.cache(file, c, scope));
+        let shm_size = spec
+            .shm_size
+            .as_ref()
+            .and_then(|v| self.text(file, v, scope))
+            .filter(|v| self.check_shm_size(v))
+            .map(|v| v.value);
         RunSettings {
             secrets,
             ssh,
             network,
             no_cache: spec.no_cache.as_ref().is_some_and(|v| v.value),
             pull: spec.pull.as_ref().is_some_and(|v| v.value),
+            cache,
+            cache_from: self
+                .texts(file, spec.cache_from.as_ref(), scope)
+                .into_iter()
+                .map(|t| t.value)
+                .collect(),
+            cache_to: self
+                .texts(file, spec.cache_to.as_ref(), scope)
+                .into_iter()
+                .map(|t| t.value)
+                .collect(),
+            annotations: self.map(file, &spec.annotations, scope),
+            extra_hosts: self.map(file, &spec.extra_hosts, scope),
+            shm_size,
+            ulimits: self.map(file, &spec.ulimits, scope),
         }
+    }
+
+    /// `cache:`; `None` for `none` (or a mistake, reported).
+    fn cache(
+        &mut self,
+        file: FileId,
+        cache: &Located<crate::plan::cache_spec::CacheSpec>,
+        scope: &Scope,
+    ) -> Option<At<Cache>> {
+        let at = origin(file, cache.span);
+        // A shorthand has no span of its own: the field's is used.
+        let kind_text = Located::new(
+            cache.value.kind.value.clone(),
+            if cache.value.kind.span == Default::default() {
+                cache.span
+            } else {
+                cache.value.kind.span
+            },
+        );
+        let kind = self.text(file, &kind_text, scope)?;
+        let kind = match kind.value.as_str() {
+            "none" if cache.value.reference.is_none() => return None,
+            "registry" => CacheKind::Registry,
+            "inline" => CacheKind::Inline,
+            "gha" => CacheKind::Gha,
+            "local" => CacheKind::Local,
+            other => {
+                let known = ["registry", "inline", "gha", "local", "none"];
+                let help = match did_you_mean(other, known.iter().copied()) {
+                    Some(close) => format!(
+                        "did you mean `{close}`? The kinds are: {}",
+                        known.join(", ")
+                    ),
+                    None => format!("the kinds are: {}", known.join(", ")),
+                };
+                self.error(
+                    Diagnostic::error("plan::unknown-value", format!("unknown cache `{other}`"))
+                        .label(kind.at, "not a cache kind")
+                        .help(help),
+                );
+                return None;
+            }
+        };
+        let reference = match &cache.value.reference {
+            Some(r) => {
+                let r = self.text(file, r, scope)?;
+                self.check_reference("cache reference", &r)?;
+                Some(r.value)
+            }
+            None => None,
+        };
+        let mode = match &cache.value.mode {
+            None => CacheMode::Max,
+            Some(m) => {
+                match self.text(file, m, scope)?.value.as_str() {
+                    "min" => CacheMode::Min,
+                    "max" => CacheMode::Max,
+                    other => {
+                        self.error(
+                        Diagnostic::error("plan::unknown-value", format!("unknown cache mode `{other}`"))
+                            .label(origin(file, m.span), "not a mode")
+                            .help("`mode` is `min` (the final stage's layers) or `max` (every stage's)"),
+                    );
+                        return None;
+                    }
+                }
+            }
+        };
+        Some(At::new(
+            Cache {
+                kind,
+                reference,
+                mode,
+            },
+            at,
+        ))
+    }
+
+    /// `shm_size`: a size as Docker writes it (`64m`, `2g`, bytes).
+    fn check_shm_size(&mut self, size: &At<String>) -> bool {
+        let text = size.value.to_ascii_lowercase();
+        let digits = text.trim_end_matches(['b', 'k', 'm', 'g']);
+        let ok = !digits.is_empty()
+            && digits.chars().all(|c| c.is_ascii_digit())
+            && text.len() - digits.len() <= 1;
+        if !ok {
+            self.error(
+                Diagnostic::error("plan::bad-value", format!("`{}` is not a size", size.value))
+                    .label(size.at, "not a size")
+                    .help("write a number of bytes, or with a unit: `64m`, `2g`"),
+            );
+        }
+        ok
     }
 
     fn secret(
