@@ -705,7 +705,7 @@ fn publish_at_end_holds_buildx_tag_moves_until_every_job_succeeded() {
 
 /// A build with secrets, ssh, a network and the cache switches, on a fake
 /// `docker` (the real engines here have no image with a shell yet).
-const RUN_SETTINGS_PLAN: &str = "version: 1\nbuilders:\n  amd:\n    driver: docker\n    endpoint: unix:///run/amd.sock\n    platforms: [linux/amd64]\nbuilds:\n  app:\n    context: ctx\n    builder: amd\n    tags: [r.test/app:1]\n    secrets:\n      - { id: npmrc, src: npmrc.txt }\n      - { id: token, env: PLAN_TEST_TOKEN }\n    ssh: [default, { id: deploy, paths: [deploy_key] }]\n    network: none\n    no_cache: true\n    pull: true\n";
+const RUN_SETTINGS_PLAN: &str = "version: 1\nbuilders:\n  amd:\n    driver: docker\n    endpoint: unix:///run/amd.sock\n    platforms: [linux/amd64]\nbuilds:\n  app:\n    context: ctx\n    builder: amd\n    tags: [r.test/app:1]\n    secrets:\n      - { id: npmrc, src: npmrc.txt }\n      - { id: token, env: PLAN_TEST_TOKEN }\n    ssh: [default, { id: deploy, paths: [deploy_key] }]\n    network: none\n    no_cache: true\n    pull: true\n    attest: { provenance: max, sbom: false }\n";
 
 #[test]
 fn secrets_ssh_and_switches_reach_buildx_by_reference_and_values_appear_nowhere() {
@@ -735,6 +735,8 @@ fn secrets_ssh_and_switches_reach_buildx_by_reference_and_values_appear_nowhere(
         "--network none".to_owned(),
         "--no-cache".to_owned(),
         "--pull".to_owned(),
+        "--provenance mode=max".to_owned(),
+        "--sbom false".to_owned(),
     ] {
         assert!(argv.contains(&expected), "{expected} missing: {argv}");
     }

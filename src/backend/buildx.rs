@@ -9,7 +9,7 @@ use indexmap::IndexMap;
 use super::process::Invocation;
 use super::registry::manifest::{Manifest, images, plan_platform};
 use crate::plan::platform::Platform;
-use crate::plan::resolved::{Builder, Endpoint, RunSettings, SecretSource};
+use crate::plan::resolved::{Builder, Endpoint, Provenance, RunSettings, SecretSource};
 
 /// The oldest buildx with `--progress=rawjson`.
 pub const MIN_BUILDX: (u32, u32) = (0, 12);
@@ -256,6 +256,15 @@ fn run_flags(mut inv: Invocation, run: &RunSettings) -> Invocation {
     }
     for (name, limit) in &run.ulimits {
         inv = inv.arg("--ulimit").arg(format!("{name}={limit}"));
+    }
+    match run.provenance {
+        Some(Provenance::Off) => inv = inv.args(["--provenance", "false"]),
+        Some(Provenance::Min) => inv = inv.args(["--provenance", "mode=min"]),
+        Some(Provenance::Max) => inv = inv.args(["--provenance", "mode=max"]),
+        None => {}
+    }
+    if let Some(sbom) = run.sbom {
+        inv = inv.args(["--sbom", if sbom { "true" } else { "false" }]);
     }
     inv
 }

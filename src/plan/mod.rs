@@ -2,6 +2,7 @@
 //! reads the plan files it is given and nothing else.
 
 pub mod address;
+pub mod attest_spec;
 pub mod builder_choice;
 pub mod cache_spec;
 pub mod diagnostic;

@@ -9,6 +9,7 @@ use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use super::attest_spec::AttestSpec;
 use super::builder_choice::BuilderChoice;
 use super::cache_spec::CacheSpec;
 use super::located::Located;
@@ -228,6 +229,8 @@ pub struct BuildSpec {
     /// Resource limits for `RUN` steps: name -> `soft[:hard]` (`--ulimit`).
     #[serde(default)]
     pub ulimits: IndexMap<Name, Text>,
+    /// Attestations: `{provenance: false|min|max, sbom: true|false}`.
+    pub attest: Option<Located<AttestSpec>>,
 }
 
 /// An image copied under another name.

@@ -8,6 +8,7 @@ use indexmap::IndexMap;
 use serde::{Serialize, Serializer};
 
 use super::address::{Address, JobKind};
+pub use super::attest_spec::Provenance;
 pub use super::model::{Driver, Strategy, Via};
 use super::platform::Platform;
 use super::reference::ImageRef;
@@ -177,6 +178,9 @@ pub struct RunSettings {
     pub extra_hosts: IndexMap<String, String>,
     pub shm_size: Option<String>,
     pub ulimits: IndexMap<String, String>,
+    /// `None`: buildx's default (it may add provenance by itself).
+    pub provenance: Option<Provenance>,
+    pub sbom: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -69,6 +69,19 @@ impl Fingerprint {
         if !run.ulimits.is_empty() {
             parts.insert("ulimits".to_owned(), text(&run.ulimits));
         }
+        if run.provenance.is_some() || run.sbom.is_some() {
+            parts.insert("attest".to_owned(), text(&(run.provenance, run.sbom)));
+        }
+        // buildx reads these from its environment, and they change what it
+        // makes: default attestations, and every timestamp in the image.
+        for variable in ["BUILDX_NO_DEFAULT_ATTESTATIONS", "SOURCE_DATE_EPOCH"] {
+            if let Some(value) = std::env::var_os(variable) {
+                parts.insert(
+                    format!("env:{variable}"),
+                    short(value.to_string_lossy().as_bytes()),
+                );
+            }
+        }
         for (image, digest) in bases {
             parts.insert(
                 format!("base:{image}"),

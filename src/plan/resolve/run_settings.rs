@@ -72,6 +72,16 @@ impl Resolver<'_> {
             extra_hosts: self.map(file, &spec.extra_hosts, scope),
             shm_size,
             ulimits: self.map(file, &spec.ulimits, scope),
+            provenance: spec
+                .attest
+                .as_ref()
+                .and_then(|a| a.value.provenance.as_ref())
+                .map(|p| p.value),
+            sbom: spec
+                .attest
+                .as_ref()
+                .and_then(|a| a.value.sbom.as_ref())
+                .map(|s| s.value),
         }
     }
 
