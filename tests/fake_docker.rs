@@ -835,3 +835,35 @@ fn a_split_build_gives_each_platform_its_own_cache_and_reads_its_siblings() {
         assert!(!arm.contains(own), "{kind}: {arm}");
     }
 }
+
+#[test]
+fn a_job_named_as_a_context_runs_first_and_is_passed_as_its_result() {
+    let plan = "version: 1\nbuilders:\n  amd:\n    driver: docker\n    endpoint: unix:///run/amd.sock\n    platforms: [linux/amd64]\nbuilds:\n  app:\n    context: ctx\n    builder: amd\n    tags: [r.test/app:1]\n    contexts: { base: build.base, tools: \"docker-image://r.test/tools:2\", assets: ctx }\n  base:\n    context: ctx\n    builder: amd\n    tags: [r.test/base:1]\n";
+    let fake = Fake::new(plan);
+    // At the end, so the base's result is known without a registry (the
+    // fake pushes nothing): the content its held tag will point at. (With
+    // tags moved as jobs finish, it is `REPO@DIGEST`, read from the registry.)
+    let (code, out) = fake.apply(&["--publish", "at-end"]);
+    assert_eq!(code, 0, "{out}");
+    let builds = fake.calls_with("buildx build");
+    assert_eq!(builds.len(), 2, "{out}");
+    let base = builds
+        .iter()
+        .find(|b| !b.argv.join(" ").contains("--build-context"))
+        .unwrap();
+    let app = builds
+        .iter()
+        .find(|b| b.argv.join(" ").contains("--build-context"))
+        .unwrap();
+    assert!(app.start >= base.end, "the base is built first");
+    let argv = app.argv.join(" ");
+    assert!(
+        argv.contains("--build-context base=docker-image://r.test/base:buildplan-base-"),
+        "{argv}"
+    );
+    assert!(
+        argv.contains("--build-context tools=docker-image://r.test/tools:2"),
+        "{argv}"
+    );
+    assert!(argv.contains("--build-context assets=./ctx"), "{argv}");
+}

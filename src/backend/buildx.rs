@@ -73,6 +73,8 @@ pub struct BuildRequest<'a> {
     /// `--cache-from` / `--cache-to` values, scoped for this invocation.
     pub cache_from: Vec<String>,
     pub cache_to: Vec<String>,
+    /// `--build-context NAME=VALUE`, each value as buildx takes it.
+    pub contexts: &'a [(String, String)],
     pub output: Output,
     pub metadata_file: &'a Path,
 }
@@ -112,6 +114,9 @@ impl Docker {
         }
         for to in &request.cache_to {
             inv = inv.arg("--cache-to").arg(to);
+        }
+        for (name, value) in request.contexts {
+            inv = inv.arg("--build-context").arg(format!("{name}={value}"));
         }
         inv = match &request.output {
             Output::PushByDigest { repository } => inv.arg("--output").arg(format!(

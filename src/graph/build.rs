@@ -9,7 +9,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use super::{Edge, Job, JobGraph, Unchecked};
 use crate::plan::address::{Address, JobKind};
 use crate::plan::reference::ImageRef;
-use crate::plan::resolved::{At, Placement, Plan, Via};
+use crate::plan::resolved::{At, ContextSource, Placement, Plan, Via};
 
 /// The graph under construction, with the indexes edges are found through.
 struct Linker<'a> {
@@ -64,6 +64,14 @@ impl<'a> Linker<'a> {
             && producer != job
         {
             self.link(producer, job, Edge::Image(key));
+        }
+    }
+
+    /// A named context that is another job's result: it runs first, and
+    /// this job consumes what it makes.
+    fn context(&mut self, address: &Address, job: NodeIndex) {
+        if let Some(&producer) = self.by_address.get(address) {
+            self.link(producer, job, Edge::Context(address.to_string()));
         }
     }
 
@@ -130,6 +138,11 @@ pub fn build_graph(plan: &Plan) -> JobGraph<Unchecked> {
         }
         for input in &build.inputs {
             linker.input(input, job);
+        }
+        for context in &build.contexts {
+            if let ContextSource::Job(address) = &context.value.source {
+                linker.context(address, job);
+            }
         }
         linker.needs(&build.needs, job);
     }

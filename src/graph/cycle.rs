@@ -42,6 +42,7 @@ pub fn find_cycles(graph: &DiGraph<Job, Edge>) -> Vec<Diagnostic> {
                     Edge::Builder => " (its builder)".into(),
                     Edge::Image(image) => format!(" (writes {image})"),
                     Edge::Needs => " (needs)".into(),
+                    Edge::Context(_) => " (its result, a named context)".into(),
                 });
             diagnostic = diagnostic.label(
                 graph[node].at,

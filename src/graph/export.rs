@@ -50,7 +50,7 @@ fn dot<S>(graph: &JobGraph<S>) -> String {
         let style = match edge {
             Edge::Builder => " style=dashed",
             Edge::Needs => " style=dotted",
-            Edge::Image(_) => "",
+            Edge::Image(_) | Edge::Context(_) => "",
         };
         let _ = writeln!(
             out,
@@ -80,7 +80,7 @@ fn mermaid<S>(graph: &JobGraph<S>) -> String {
     for (from, to, edge) in graph.edges() {
         let arrow = match edge {
             Edge::Builder | Edge::Needs => "-.->",
-            Edge::Image(_) => "-->",
+            Edge::Image(_) | Edge::Context(_) => "-->",
         };
         let label = edge.describe().replace('"', "'");
         let _ = writeln!(

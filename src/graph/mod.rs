@@ -48,6 +48,8 @@ pub enum Edge {
     Image(String),
     /// Ordered by `needs:`.
     Needs,
+    /// The job reads the other's result as a named context, by digest.
+    Context(String),
 }
 
 impl Edge {
@@ -56,6 +58,7 @@ impl Edge {
             Self::Builder => "builder".into(),
             Self::Image(image) => image.clone(),
             Self::Needs => "needs".into(),
+            Self::Context(address) => format!("context {address}"),
         }
     }
 }

@@ -231,6 +231,11 @@ pub struct BuildSpec {
     pub ulimits: IndexMap<Name, Text>,
     /// Attestations: `{provenance: false|min|max, sbom: true|false}`.
     pub attest: Option<Located<AttestSpec>>,
+    /// Named build contexts (`--build-context NAME=…`): a folder, a
+    /// `docker-image://REF`, an `oci-layout://PATH`, or a job's address
+    /// (`build.base`), whose result is passed pinned by digest.
+    #[serde(default)]
+    pub contexts: IndexMap<Name, Text>,
 }
 
 /// An image copied under another name.

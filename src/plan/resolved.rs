@@ -47,6 +47,42 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The image the job at `address` publishes (its first target); `None`
+    /// for a builder, a build that pushes nothing, or no such job.
+    pub fn published_image(&self, address: &Address) -> Option<&At<ImageRef>> {
+        let name = address.name.as_str();
+        match address.kind {
+            JobKind::Build => self
+                .builds
+                .iter()
+                .find(|b| b.name.value == name)
+                .filter(|b| b.push)
+                .and_then(|b| b.tags.first()),
+            JobKind::Sync => self
+                .syncs
+                .iter()
+                .find(|s| s.name.value == name)
+                .and_then(|s| s.to.first()),
+            JobKind::Combine => self
+                .combines
+                .iter()
+                .find(|c| c.name.value == name)
+                .and_then(|c| c.to.first()),
+            JobKind::Builder => None,
+        }
+    }
+
+    /// Whether the plan has a job at `address`.
+    pub fn has_job(&self, address: &Address) -> bool {
+        let name = address.name.as_str();
+        match address.kind {
+            JobKind::Builder => self.builders.iter().any(|b| b.name.value == name),
+            JobKind::Build => self.builds.iter().any(|b| b.name.value == name),
+            JobKind::Sync => self.syncs.iter().any(|s| s.name.value == name),
+            JobKind::Combine => self.combines.iter().any(|c| c.name.value == name),
+        }
+    }
+
     /// Keeps only the jobs whose address `keep` accepts (`--target`); the
     /// settings (vars, registries, mirrors) stay whole. A graph built
     /// before names entries of the whole plan (`Job::entry`): build it again.
@@ -156,6 +192,29 @@ pub struct Build {
     pub inputs: Vec<At<ImageRef>>,
     /// What its `RUN` steps get (secrets, ssh, network) and cache switches.
     pub run: RunSettings,
+    /// Named build contexts, in the order written.
+    pub contexts: Vec<At<NamedContext>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NamedContext {
+    /// What the Dockerfile calls it (`FROM base`, `COPY --from=base`).
+    pub name: String,
+    pub source: ContextSource,
+}
+
+/// Where a named context comes from.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContextSource {
+    /// A folder, relative to the plan file.
+    Path(PathBuf),
+    /// An image (`docker-image://REF`); an input like a `FROM` line's.
+    Image(ImageRef),
+    /// An OCI layout on disk (`oci-layout://PATH[@DIGEST]`, as written).
+    Layout(String),
+    /// Another job's result, passed pinned by digest.
+    Job(Address),
 }
 
 /// What a build's `RUN` steps get, and how the builder treats its cache.

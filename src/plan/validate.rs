@@ -21,7 +21,39 @@ pub fn validate(plan: &mut Plan) -> Vec<Diagnostic> {
     check_combine_platforms(plan, &mut diagnostics);
     check_targets(plan, &mut diagnostics);
     check_needs(plan, &mut diagnostics);
+    check_context_jobs(plan, &mut diagnostics);
     diagnostics
+}
+
+/// A named context that is a job's address names a job of the plan that
+/// publishes an image (a build with tags it pushes, a sync, a combine).
+fn check_context_jobs(plan: &Plan, diagnostics: &mut Vec<Diagnostic>) {
+    for build in &plan.builds {
+        for context in &build.contexts {
+            let super::resolved::ContextSource::Job(address) = &context.value.source else {
+                continue;
+            };
+            match (plan.has_job(address), plan.published_image(address)) {
+                (true, Some(_)) => {}
+                (true, None) => diagnostics.push(
+                    Diagnostic::error(
+                        "plan::bad-value",
+                        format!("context `{}` reads `{address}`, which pushes no image", context.value.name),
+                    )
+                    .label(context.at, "this context")
+                    .help(format!("give `{address}` tags it pushes: its result is passed by digest")),
+                ),
+                (false, _) => diagnostics.push(
+                    Diagnostic::error(
+                        "plan::unknown-need",
+                        format!("context `{}` names `{address}`, which is not a job of the plan", context.value.name),
+                    )
+                    .label(context.at, "unknown job")
+                    .help("name a build, sync or combine (`build.base`), or write a folder as `./build.base`"),
+                ),
+            }
+        }
+    }
 }
 
 /// Each builder's nodes, and mirrors that cannot reach a `docker` builder.

@@ -10,7 +10,7 @@ use std::path::Path;
 use sha2::Digest as _;
 
 use super::ignore::DockerIgnore;
-use crate::plan::resolved::Build;
+use crate::plan::resolved::{Build, ContextSource};
 
 pub const FINGERPRINT_LABEL: &str = "dev.buildplan.fingerprint";
 pub const INPUTS_LABEL: &str = "dev.buildplan.inputs";
@@ -87,6 +87,31 @@ impl Fingerprint {
                 format!("base:{image}"),
                 digest.clone().unwrap_or_else(|| "unknown".into()),
             );
+        }
+        // A folder given as a named context is sent like the main context:
+        // its files are inputs too.
+        for context in &build.contexts {
+            match &context.value.source {
+                ContextSource::Path(path) => {
+                    let mut all = sha2::Sha256::new();
+                    for (file, hash) in context_files(path)? {
+                        all.update(file.as_bytes());
+                        all.update(hash.as_bytes());
+                    }
+                    parts.insert(
+                        format!("context:{}", context.value.name),
+                        hex::encode(all.finalize())[..16].to_owned(),
+                    );
+                }
+                ContextSource::Layout(path) => {
+                    parts.insert(
+                        format!("context:{}", context.value.name),
+                        short(path.as_bytes()),
+                    );
+                }
+                // Images and jobs are in `bases`, with their digests.
+                ContextSource::Image(_) | ContextSource::Job(_) => {}
+            }
         }
         let files = context_files(&build.context.value)?;
         let mut all = sha2::Sha256::new();

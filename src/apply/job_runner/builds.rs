@@ -18,8 +18,9 @@ use crate::backend::buildx::{
 use crate::backend::process;
 use crate::backend::rawjson::{RawJson, Update};
 use crate::exec::{JobContext, JobError, Outcome};
+use crate::plan::address::Address;
 use crate::plan::platform::Platform;
-use crate::plan::resolved::RunSettings;
+use crate::plan::resolved::{Build, ContextSource, RunSettings};
 
 /// What a build publishes: where from, and under which tags.
 pub(super) struct Publish<'a> {
@@ -31,6 +32,8 @@ pub(super) struct Publish<'a> {
     pub(super) run: &'a RunSettings,
     /// Where `cache: local` keeps its folders (the plan file's folder).
     pub(super) local_root: &'a Path,
+    /// Named contexts, resolved (a job's result pinned by digest).
+    pub(super) contexts: Vec<(String, String)>,
     pub(super) tags: Vec<String>,
     pub(super) push: bool,
 }
@@ -49,7 +52,9 @@ impl JobRunner {
         for (key, value) in &self.changes[context.job].labels {
             labels.insert(key.clone(), value.clone());
         }
+        let contexts = self.named_contexts(build).await?;
         let publish = Publish {
+            contexts,
             context: &build.context.value,
             dockerfile: &build.dockerfile.value,
             args: build.args.clone(),
@@ -62,6 +67,41 @@ impl JobRunner {
         };
         self.publish(&build.name.value, slots, &publish, dir, context)
             .await
+    }
+
+    /// Each named context as buildx takes it. A job's result is passed as
+    /// the image its first target names, pinned by the digest it has now
+    /// (the job ran before this one: the graph says so).
+    async fn named_contexts(&self, build: &Build) -> Result<Vec<(String, String)>, JobError> {
+        let mut out = Vec::new();
+        for context in &build.contexts {
+            let value = match &context.value.source {
+                ContextSource::Path(path) => path.display().to_string(),
+                ContextSource::Layout(path) => format!("oci-layout://{path}"),
+                ContextSource::Image(image) => format!("docker-image://{}", self.resolve(image)),
+                ContextSource::Job(address) => {
+                    format!("docker-image://{}", self.pinned_result(address).await?)
+                }
+            };
+            out.push((context.value.name.clone(), value));
+        }
+        Ok(out)
+    }
+
+    /// `REPO@DIGEST` of what the job at `address` published.
+    async fn pinned_result(&self, address: &Address) -> Result<String, JobError> {
+        let image = self
+            .plan
+            .published_image(address)
+            .map(|image| image.value.clone())
+            .ok_or_else(|| JobError::fatal(format!("`{address}` publishes no image to read")))?;
+        if let Some(pinned) = self.registries.pinned(&image) {
+            return Ok(pinned.to_string());
+        }
+        let digest = self.registries.current(&image).await?.ok_or_else(|| {
+            JobError::fatal(format!("`{image}` ({address}'s result) is not there"))
+        })?;
+        Ok(format!("{}@{digest}", repository_of(&image.to_string())))
     }
 
     /// Builds on each slot (concurrently), then moves the tags in one step.
@@ -121,6 +161,7 @@ impl JobRunner {
                 run: what.run,
                 cache_from: cache.from,
                 cache_to: cache.to,
+                contexts: &what.contexts,
                 output,
                 metadata_file: &metadata,
             });

@@ -227,6 +227,7 @@ impl JobRunner {
             // The seed's generated Dockerfiles run nothing.
             run: &RunSettings::default(),
             local_root: dir,
+            contexts: Vec::new(),
             tags,
             push: true,
         };

@@ -87,7 +87,16 @@ impl Resolver<'_> {
                 );
             }
             let strategy = spec.strategy.as_ref().map_or(Strategy::Auto, |s| s.value);
-            let inputs = self.base_images(&dockerfile, &args);
+            let mut inputs = self.base_images(&dockerfile, &args);
+            // A `FROM` that names a named context reads the context, not an
+            // image of that name.
+            let shadowed: Vec<ImageRef> = spec
+                .contexts
+                .keys()
+                .filter_map(|name| ImageRef::parse(&name.value).ok())
+                .collect();
+            inputs.retain(|input| !shadowed.contains(&input.value));
+            let contexts = self.named_contexts(file, spec, &scope, &mut inputs);
             let build = Build {
                 context,
                 dockerfile,
@@ -106,6 +115,7 @@ impl Resolver<'_> {
                 needs: self.needs(file, spec.needs.as_ref(), &scope),
                 inputs,
                 run: self.run_settings(file, spec, &scope),
+                contexts,
                 name,
             };
             self.plan.builds.push(build);

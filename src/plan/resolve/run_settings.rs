@@ -10,7 +10,8 @@ use crate::plan::diagnostic::{Diagnostic, did_you_mean};
 use crate::plan::located::Located;
 use crate::plan::model;
 use crate::plan::resolved::{
-    At, Cache, CacheKind, CacheMode, RunSettings, Secret, SecretSource, Ssh,
+    At, Cache, CacheKind, CacheMode, ContextSource, NamedContext, RunSettings, Secret,
+    SecretSource, Ssh,
 };
 use crate::plan::source::FileId;
 use crate::plan::template::Scope;
@@ -315,4 +316,65 @@ fn expand(dir: &Path, text: &str, home: Option<&str>) -> PathBuf {
         return PathBuf::from(home).join(rest);
     }
     dir.join(text)
+}
+
+impl Resolver<'_> {
+    /// `contexts:`; an image context is also an input of the build (an
+    /// edge from the job that writes it, its digest in the fingerprint).
+    pub(super) fn named_contexts(
+        &mut self,
+        file: FileId,
+        spec: &model::BuildSpec,
+        scope: &Scope,
+        inputs: &mut Vec<At<crate::plan::reference::ImageRef>>,
+    ) -> Vec<At<NamedContext>> {
+        let dir = self.plan.sources.get(file).dir().to_path_buf();
+        let mut contexts = Vec::new();
+        for (name, value) in &spec.contexts {
+            let Some(name) = self.text(file, name, scope) else {
+                continue;
+            };
+            let Some(value) = self.text(file, value, scope) else {
+                continue;
+            };
+            if self.check_reference("context id", &name).is_none() {
+                continue;
+            }
+            let source = if let Some(reference) = value.value.strip_prefix("docker-image://") {
+                match crate::plan::reference::ImageRef::parse(reference) {
+                    Ok(image) => {
+                        inputs.push(At::new(image.clone(), value.at));
+                        ContextSource::Image(image)
+                    }
+                    Err(err) => {
+                        self.error(
+                            Diagnostic::error(
+                                "plan::bad-reference",
+                                format!("`{reference}` is not an image reference: {}", err.message),
+                            )
+                            .label(value.at, "in this context")
+                            .help(err.help),
+                        );
+                        continue;
+                    }
+                }
+            } else if let Some(path) = value.value.strip_prefix("oci-layout://") {
+                ContextSource::Layout(dir.join(path).display().to_string())
+            } else if let Some(address) = crate::plan::address::Address::parse(&value.value)
+                .filter(|a| a.kind != crate::plan::address::JobKind::Builder)
+            {
+                ContextSource::Job(address)
+            } else {
+                ContextSource::Path(dir.join(&value.value))
+            };
+            contexts.push(At::new(
+                NamedContext {
+                    name: name.value,
+                    source,
+                },
+                value.at,
+            ));
+        }
+        contexts
+    }
 }
