@@ -5,11 +5,15 @@
 
 #[path = "support/hostile.rs"]
 mod hostile;
+#[path = "support/run.rs"]
+mod run;
 #[path = "support/registry.rs"]
 mod support;
 
+use run::{Run, run_plan};
+
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use hostile::{Reply, Request};
@@ -17,43 +21,13 @@ use support::{docker_config, make_tls, root, test_image};
 
 const SECRET: &str = "s3cret-password";
 
-struct Run {
-    code: i32,
-    output: String,
-}
-
-/// Runs `plan ARGS` in `dir` with `plan.yaml` holding `plan`; a run that has
-/// not ended after two minutes is a hang, and fails the test.
+/// Runs `plan ARGS` in `dir` with `plan.yaml` holding `plan`, the Docker
+/// config in `dir/docker-config`.
 fn plan(dir: &Path, plan: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
-    std::fs::write(dir.join("plan.yaml"), plan).unwrap();
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("plan"));
-    cmd.current_dir(dir)
-        .args(args)
-        .env_remove("GITHUB_ACTIONS")
-        .env("DOCKER_CONFIG", dir.join("docker-config"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("plan {args:?} hung");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        output: format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    }
+    let config = dir.join("docker-config").display().to_string();
+    let mut env = env.to_vec();
+    env.insert(0, ("DOCKER_CONFIG", config.as_str()));
+    run_plan(dir, plan, args, &env)
 }
 
 fn sync_plan(from: &str, to: &str) -> String {

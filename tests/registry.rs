@@ -6,8 +6,12 @@
 
 #[path = "support/fault_proxy.rs"]
 mod fault_proxy;
+#[path = "support/run.rs"]
+mod run;
 #[path = "support/registry.rs"]
 mod support;
+
+use run::{Run, run_plan};
 
 use support::{TestRegistry, docker_config, make_tls, root, seed, skopeo_raw, test_image};
 
@@ -38,30 +42,10 @@ fn platforms(index: &[u8]) -> Vec<String> {
     out
 }
 
-struct Run {
-    code: i32,
-    output: String,
-}
-
 fn apply(dir: &Path, plan: &str, env: &[(&str, &str)], args: &[&str]) -> Run {
-    std::fs::write(dir.join("plan.yaml"), plan).unwrap();
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("plan"));
-    cmd.current_dir(dir)
-        .args(["apply", "--progress", "plain"])
-        .args(args)
-        .env_remove("GITHUB_ACTIONS");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        output: format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    }
+    let mut full = vec!["apply", "--progress", "plain"];
+    full.extend_from_slice(args);
+    run_plan(dir, plan, &full, env)
 }
 
 /// A plan with one sync, `img`, from `from` to `to`.
@@ -599,17 +583,14 @@ fn a_registry_that_is_down_is_given_up_on_once_per_run() {
     );
 }
 
-#[test]
-fn a_killed_run_leaves_the_tag_untouched_and_a_rerun_completes() {
-    let source = TestRegistry::start("");
-    let target = TestRegistry::start("");
-    let work = tempfile::tempdir().unwrap();
-    let old = test_image(work.path(), "16K", "16K", 6);
-    let new = test_image(work.path(), "2M,2M", "1M", 7);
-    seed(&old, "1", &format!("{}/dst/img:1", target.host()));
-    seed(&new, "1", &source.image());
-    let old_bytes = skopeo_raw(&format!("{}/dst/img:1", target.host()), &[]).unwrap();
-    // Slow uploads, so the run can be killed in the middle of them.
+/// A sync of `source`'s test image to `target` through a proxy that slows
+/// every 64 KiB by 40 ms (about 2 s for a 5 MiB image), so a run can be
+/// stopped in the middle of its uploads; the plan is written to `dir`.
+fn throttled_sync(
+    source: &TestRegistry,
+    target: &TestRegistry,
+    dir: &Path,
+) -> (fault_proxy::Proxy, String) {
     let proxy = fault_proxy::start(
         target.port,
         fault_proxy::Behaviour {
@@ -621,7 +602,37 @@ fn a_killed_run_leaves_the_tag_untouched_and_a_rerun_completes() {
         &source.image(),
         &format!("127.0.0.1:{}/dst/img:1", proxy.port),
     );
-    std::fs::write(work.path().join("plan.yaml"), &plan).unwrap();
+    std::fs::write(dir.join("plan.yaml"), &plan).unwrap();
+    (proxy, plan)
+}
+
+/// Waits until an upload reached the proxy (at most 30 s).
+fn wait_for_an_upload(proxy: &fault_proxy::Proxy) {
+    let puts = || {
+        proxy
+            .counters
+            .puts
+            .load(std::sync::atomic::Ordering::SeqCst)
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while puts() == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(puts() > 0, "no upload started");
+}
+
+#[test]
+fn a_killed_run_leaves_the_tag_untouched_and_a_rerun_completes() {
+    let source = TestRegistry::start("");
+    let target = TestRegistry::start("");
+    let work = tempfile::tempdir().unwrap();
+    let old = test_image(work.path(), "16K", "16K", 6);
+    let new = test_image(work.path(), "2M,2M", "1M", 7);
+    seed(&old, "1", &format!("{}/dst/img:1", target.host()));
+    seed(&new, "1", &source.image());
+    let old_bytes = skopeo_raw(&format!("{}/dst/img:1", target.host()), &[]).unwrap();
+    // Slow uploads, so the run can be killed in the middle of them.
+    let (proxy, plan) = throttled_sync(&source, &target, work.path());
     let mut child = Command::new(assert_cmd::cargo::cargo_bin("plan"))
         .current_dir(work.path())
         .args(["apply", "--progress", "plain"])
@@ -629,24 +640,7 @@ fn a_killed_run_leaves_the_tag_untouched_and_a_rerun_completes() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while proxy
-        .counters
-        .puts
-        .load(std::sync::atomic::Ordering::SeqCst)
-        == 0
-        && Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(
-        proxy
-            .counters
-            .puts
-            .load(std::sync::atomic::Ordering::SeqCst)
-            > 0,
-        "no upload started"
-    );
+    wait_for_an_upload(&proxy);
     child.kill().unwrap(); // SIGKILL: no chance to clean up
     child.wait().unwrap();
     assert_eq!(
@@ -669,20 +663,8 @@ fn interrupt_a_native_sync(signals: usize) {
     let work = tempfile::tempdir().unwrap();
     let image = test_image(work.path(), "2M,2M", "1M", 11 + signals as u32);
     seed(&image, "1", &source.image());
-    // Slow uploads (40 ms per 64 KiB: about 2 s for the image), so the
-    // signal lands in the middle of them.
-    let proxy = fault_proxy::start(
-        target.port,
-        fault_proxy::Behaviour {
-            throttle: Some(Duration::from_millis(40)),
-            ..Default::default()
-        },
-    );
-    let plan = one_sync(
-        &source.image(),
-        &format!("127.0.0.1:{}/dst/img:1", proxy.port),
-    );
-    std::fs::write(work.path().join("plan.yaml"), &plan).unwrap();
+    // Slow uploads, so the signal lands in the middle of them.
+    let (proxy, plan) = throttled_sync(&source, &target, work.path());
     // A long grace: the copy must stop because it is told to, not because
     // the grace ran out.
     let child = Command::new(assert_cmd::cargo::cargo_bin("plan"))
@@ -692,16 +674,7 @@ fn interrupt_a_native_sync(signals: usize) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while proxy
-        .counters
-        .puts
-        .load(std::sync::atomic::Ordering::SeqCst)
-        == 0
-        && Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_an_upload(&proxy);
     let pid = i32::try_from(child.id()).unwrap();
     for _ in 0..signals {
         // SAFETY: signalling our own child process.

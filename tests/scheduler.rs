@@ -15,6 +15,15 @@ use buildplan::exec::{
 use proptest::prelude::*;
 use tokio_util::sync::CancellationToken;
 
+/// A runtime on tokio's paused clock: sleeps cost nothing, times are exact.
+fn paused_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap()
+}
+
 #[derive(Default)]
 struct Log {
     /// (job, sequence number) at start and at end of each attempt.
@@ -173,11 +182,7 @@ fn execute_with_events(
     policy: ContinuePolicy,
     cancel_after: Option<Duration>,
 ) -> (Vec<JobRecord>, Arc<FakeRunner>, Vec<Event>) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .unwrap();
+    let runtime = paused_runtime();
     let n = case.schedule.jobs.len();
     let runner = Arc::new(FakeRunner {
         durations: case.durations.clone(),
@@ -457,11 +462,7 @@ fn two_independent_jobs() -> Schedule {
 
 #[test]
 fn a_panicking_job_is_failed_with_its_message_and_the_others_still_run() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .unwrap();
+    let runtime = paused_runtime();
     let options = Options {
         continue_policy: ContinuePolicy::DependenciesSuccessful,
         ..Options::default()
@@ -482,11 +483,7 @@ fn a_panicking_job_is_failed_with_its_message_and_the_others_still_run() {
 /// Runs the deaf job, cancels at 1 s (and aborts at 2 s when `abort`);
 /// returns its record and when the run ended.
 fn cancel_a_deaf_job(abort: bool) -> (JobRecord, Duration) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .unwrap();
+    let runtime = paused_runtime();
     let options = Options {
         grace: Duration::from_secs(60),
         ..Options::default()

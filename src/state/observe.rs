@@ -98,6 +98,15 @@ pub enum Observation {
     Failed(String),
 }
 
+/// How a buildx-made copy's target says what it holds.
+#[derive(Clone, Copy)]
+enum Record {
+    /// The images (platform, digest) of its index: `imagetools`.
+    Images,
+    /// The record label on its image: `via: builder`.
+    Label,
+}
+
 /// A target of a buildx-made copy: what it points at, and the record of
 /// what it was made from (see `backend::registry::record`).
 #[derive(Debug, Clone, serde::Serialize)]
@@ -216,17 +225,18 @@ impl Observer {
                 .await
                 .and_then(|index| children(&index));
             return self
-                .observe_children(desired, sync.to.iter().map(|t| &t.value))
+                .observe_made(desired, Record::Images, sync.to.iter().map(|t| &t.value))
                 .await;
         }
         if sync.via == Via::Builder {
             let made_by = format!("sync.{}", sync.name.value);
+            let desired = self
+                .registries
+                .sources_record(&made_by, &[&sync.from.value])
+                .await
+                .map(|record| record.text());
             return self
-                .observe_recorded(
-                    &made_by,
-                    &[&sync.from.value],
-                    sync.to.iter().map(|t| &t.value),
-                )
+                .observe_made(desired, Record::Label, sync.to.iter().map(|t| &t.value))
                 .await;
         }
         let targets = match self.targets_now(sync.to.iter().map(|t| &t.value)).await {
@@ -277,14 +287,19 @@ impl Observer {
                 .await
                 .and_then(|index| children(&index));
             return self
-                .observe_children(desired, combine.to.iter().map(|t| &t.value))
+                .observe_made(desired, Record::Images, combine.to.iter().map(|t| &t.value))
                 .await;
         }
         if combine.via == Via::Builder {
             let sources: Vec<&ImageRef> = combine.from.iter().map(|s| &s.image.value).collect();
             let made_by = format!("combine.{}", combine.name.value);
+            let desired = self
+                .registries
+                .sources_record(&made_by, &sources)
+                .await
+                .map(|record| record.text());
             return self
-                .observe_recorded(&made_by, &sources, combine.to.iter().map(|t| &t.value))
+                .observe_made(desired, Record::Label, combine.to.iter().map(|t| &t.value))
                 .await;
         }
         let sources: Vec<(Platform, ImageRef)> = combine
@@ -319,56 +334,17 @@ impl Observer {
         Observation::Copy { desired, targets }
     }
 
-    /// An `imagetools` copy: the images its sources give now (`desired`),
-    /// and the images each target holds, compared as records are.
-    async fn observe_children(
+    /// A buildx-made copy: what its sources give now (`desired`: the images
+    /// for `imagetools`, the record for `via: builder`), against what each
+    /// target holds, read the same way (`record`).
+    async fn observe_made(
         &self,
         desired: Result<String, RegistryError>,
+        record: Record,
         targets: impl Iterator<Item = &ImageRef>,
     ) -> Observation {
         let desired = match desired {
             Ok(desired) => desired,
-            Err(err) => {
-                return Observation::Recorded {
-                    desired: Err(err.message),
-                    targets: Vec::new(),
-                };
-            }
-        };
-        let mut seen = Vec::new();
-        for target in targets {
-            let held = match self.registries.children_of(target).await {
-                Ok(held) => held,
-                Err(err) => return Observation::Failed(err.message),
-            };
-            let digest = match &held {
-                Some(_) => match self.registries.current(target).await {
-                    Ok(digest) => digest,
-                    Err(err) => return Observation::Failed(err.message),
-                },
-                None => None,
-            };
-            seen.push(RecordedTarget {
-                reference: target.to_string(),
-                digest,
-                record: held,
-            });
-        }
-        Observation::Recorded {
-            desired: Ok(desired),
-            targets: seen,
-        }
-    }
-
-    /// A `via: builder` copy: its sources' record now, and each target's.
-    async fn observe_recorded(
-        &self,
-        made_by: &str,
-        sources: &[&ImageRef],
-        targets: impl Iterator<Item = &ImageRef>,
-    ) -> Observation {
-        let desired = match self.registries.sources_record(made_by, sources).await {
-            Ok(desired) => desired.text(),
             // Nothing to compare with: the copy runs (a source may be made
             // earlier in this run), and its targets need not be read.
             Err(err) => {
@@ -384,17 +360,19 @@ impl Observer {
                 Ok(digest) => digest,
                 Err(err) => return Observation::Failed(err.message),
             };
-            let record = match &digest {
-                Some(_) => match self.registries.made_from(target).await {
-                    Ok(record) => record,
-                    Err(err) => return Observation::Failed(err.message),
-                },
-                None => None,
+            let held = match (&digest, record) {
+                (None, _) => Ok(None),
+                (Some(_), Record::Images) => self.registries.children_of(target).await,
+                (Some(_), Record::Label) => self.registries.made_from(target).await,
+            };
+            let held = match held {
+                Ok(held) => held,
+                Err(err) => return Observation::Failed(err.message),
             };
             seen.push(RecordedTarget {
                 reference: target.to_string(),
                 digest,
-                record,
+                record: held,
             });
         }
         Observation::Recorded {

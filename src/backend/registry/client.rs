@@ -216,6 +216,8 @@ impl RegistryClient {
                 let challenge = response
                     .headers()
                     .get(reqwest::header::WWW_AUTHENTICATE)
+                    // A challenge that is not text is none: the 401 is
+                    // reported below as the refusal it is.
                     .and_then(|v| v.to_str().ok())
                     .and_then(parse_challenge);
                 if let Some(challenge) = challenge {
@@ -238,7 +240,10 @@ impl RegistryClient {
     /// it says a pull quota is spent, which no retry fixes.
     fn throttled(&self, response: &Response) -> RegistryError {
         let status = response.status();
-        // Header values are the registry's words: escaped before they reach a message.
+        // Header values are the registry's words: escaped before they reach
+        // a message. One that is not ASCII text says nothing we can use, and
+        // is treated as absent (a `Retry-After` date likewise: the policy's
+        // own backoff applies).
         let header = |name| {
             response
                 .headers()
@@ -250,20 +255,20 @@ impl RegistryClient {
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
         let remaining = header("ratelimit-remaining");
-        if status == StatusCode::TOO_MANY_REQUESTS
-            && quota_exhausted(remaining.as_deref(), retry_after)
-        {
+        if let Some(spent) = remaining.as_deref().filter(|r| {
+            status == StatusCode::TOO_MANY_REQUESTS && quota_exhausted(Some(r), retry_after)
+        }) {
             // A spent pull quota (Docker Hub: a count per six hours)
             // does not come back within any sensible retry: say so now.
             return RegistryError::fatal(format!(
-                "{} refused: pull limit reached (RateLimit-Limit: {}, RateLimit-Remaining: {}); log in with `docker login {}` for a higher limit, add a mirror for it under `mirrors:`, or wait for the window to pass",
+                "{} refused: pull limit reached (RateLimit-Limit: {}, RateLimit-Remaining: {spent}); log in with `docker login {}` for a higher limit, add a mirror for it under `mirrors:`, or wait for the window to pass",
                 self.host,
                 header("ratelimit-limit").unwrap_or_else(|| "?".into()),
-                remaining.unwrap_or_default(),
                 self.host
             ))
             .status(status);
         }
+        // Said when the registry says it; nothing to add otherwise.
         let remaining = remaining
             .map(|v| format!(" (RateLimit-Remaining: {v})"))
             .unwrap_or_default();
@@ -304,10 +309,15 @@ impl RegistryClient {
         // The URL in reqwest's message has no credentials (they go in headers).
         let chain = untrusted::escape(&error_chain(err)).into_owned();
         if err.is_timeout() {
+            let (what, limit) = if err.is_connect() {
+                ("could not be connected to", CONNECT_TIMEOUT)
+            } else {
+                ("did not answer", READ_TIMEOUT)
+            };
             return RegistryError::transient(format!(
-                "{} did not answer within {}s: {chain}",
+                "{} {what} within {}s: {chain}",
                 self.host,
-                READ_TIMEOUT.as_secs()
+                limit.as_secs()
             ));
         }
         // A name that does not resolve will not resolve in a second either.

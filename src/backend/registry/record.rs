@@ -27,7 +27,8 @@ pub struct Record {
 impl Record {
     /// Compact JSON with sorted keys: the same record is the same text.
     pub fn text(&self) -> String {
-        // Strings and a map with string keys: serializing cannot fail.
+        // Strings and a map with string keys: serializing cannot fail, so
+        // the empty default is never taken.
         serde_json::to_string(self).unwrap_or_default()
     }
 
@@ -86,6 +87,8 @@ pub fn children(manifest: &Manifest) -> Result<String, RegistryError> {
                     .as_ref()
                     .and_then(plan_platform)
                     .map(|p| p.to_string())
+                    // An entry without a platform plan knows is kept as one
+                    // (its digest still tells it apart).
                     .unwrap_or_default();
                 (platform, d.digest().to_string())
             })

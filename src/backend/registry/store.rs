@@ -116,17 +116,28 @@ impl Store {
                 else {
                     return Ok(None);
                 };
+                // A content type that is not text is none: the type is then
+                // read from the document itself.
                 let media_type = response
                     .headers()
                     .get(reqwest::header::CONTENT_TYPE)
                     .and_then(|v| v.to_str().ok())
                     .map(|v| v.split(';').next().unwrap_or(v).trim().to_owned());
-                let declared = response
-                    .headers()
-                    .get("docker-content-digest")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned);
                 let what = format!("{}/{repository}@{reference}", client.host);
+                let declared = match response.headers().get("docker-content-digest") {
+                    None => None,
+                    Some(value) => match value.to_str().ok().filter(|d| is_digest(d)) {
+                        Some(digest) => Some(digest.to_owned()),
+                        // Garbage where a digest belongs is not a registry to trust.
+                        None => {
+                            return Err(RegistryError::fatal(format!(
+                                "{}: the registry declared `{}` as the manifest's digest, which is not a sha256 digest; refused",
+                                untrusted::escape(&what),
+                                untrusted::excerpt(&String::from_utf8_lossy(value.as_bytes()), 100)
+                            )));
+                        }
+                    },
+                };
                 let bytes = client
                     .bounded_body(response, MAX_MANIFEST_BYTES, "a manifest")
                     .await?;
@@ -165,17 +176,33 @@ impl Store {
             Self::Registry { client, repository } => {
                 let response =
                     Self::manifest_response(client, repository, reference, Method::HEAD).await?;
-                Ok(response.and_then(|r| {
-                    let header = |name| r.headers().get(name).and_then(|v| v.to_str().ok());
-                    Some(ManifestHead {
-                        digest: header("docker-content-digest")
-                            .filter(|d| is_digest(d))?
-                            .to_owned(),
-                        media_type: header("content-type")
-                            .map(|t| t.split(';').next().unwrap_or(t).trim().to_owned())
-                            .filter(|t| t.contains("manifest") || t.contains("index")),
-                        size: header("content-length").and_then(|n| n.parse().ok()),
-                    })
+                let Some(r) = response else {
+                    return Ok(None);
+                };
+                // Header values that are not text say nothing: treated as absent.
+                let header = |name| r.headers().get(name).and_then(|v| v.to_str().ok());
+                let digest = match header("docker-content-digest") {
+                    Some(digest) if is_digest(digest) => Some(digest.to_owned()),
+                    // A registry that does not say the digest on `HEAD` (the
+                    // distribution spec asks it to; distribution and Docker
+                    // Hub do): nothing is known by this check, so a target is
+                    // written again and a source is reported as not found.
+                    None => None,
+                    Some(other) => {
+                        return Err(RegistryError::fatal(format!(
+                            "{}/{repository}:{}: the registry declared `{}` as the manifest's digest, which is not a sha256 digest; refused",
+                            client.host,
+                            untrusted::escape(reference),
+                            untrusted::excerpt(other, 100)
+                        )));
+                    }
+                };
+                Ok(digest.map(|digest| ManifestHead {
+                    digest,
+                    media_type: header("content-type")
+                        .map(|t| t.split(';').next().unwrap_or(t).trim().to_owned())
+                        .filter(|t| t.contains("manifest") || t.contains("index")),
+                    size: header("content-length").and_then(|n| n.parse().ok()),
                 }))
             }
             Self::Layout(layout) => Ok(layout

@@ -16,6 +16,13 @@ use crate::plan::resolved::{
 use crate::plan::source::FileId;
 use crate::plan::template::Scope;
 
+/// Which side of buildx's `key=value` a checked text goes on.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Key {
+    Id,
+    Value,
+}
+
 /// What `--network` takes.
 const NETWORKS: &[&str] = &["default", "none", "host"];
 
@@ -130,7 +137,7 @@ impl Resolver<'_> {
         let reference = match &cache.value.reference {
             Some(r) => {
                 let r = self.text(file, r, scope)?;
-                self.check_reference("cache reference", &r)?;
+                self.check_reference(Key::Value, "cache reference", &r)?;
                 Some(r.value)
             }
             None => None,
@@ -192,12 +199,12 @@ impl Resolver<'_> {
         let source = match (&spec.src, &spec.env) {
             (Some(src), None) => {
                 let src = self.text(file, src, scope)?;
-                self.check_reference("secret file", &src)?;
+                self.check_reference(Key::Value, "secret file", &src)?;
                 SecretSource::File(expand(dir, &src.value, self.templates.home().as_deref()))
             }
             (None, Some(env)) => {
                 let env = self.text(file, env, scope)?;
-                self.check_reference("environment variable name", &env)?;
+                self.check_reference(Key::Value, "environment variable name", &env)?;
                 SecretSource::Env(env.value)
             }
             (Some(_), Some(_)) => {
@@ -223,7 +230,7 @@ impl Resolver<'_> {
                 return None;
             }
         };
-        self.check_reference("secret id", &id)?;
+        self.check_reference(Key::Id, "secret id", &id)?;
         Some(At::new(
             Secret {
                 id: id.value,
@@ -244,11 +251,11 @@ impl Resolver<'_> {
         // A bare `default` has no span of its own: the entry's is used.
         let id_text = Located::new(entry.value.id.value.clone(), entry.span);
         let id = self.text(file, &id_text, scope)?;
-        self.check_reference("ssh id", &id)?;
+        self.check_reference(Key::Id, "ssh id", &id)?;
         let mut paths = Vec::new();
         for path in &entry.value.paths {
             let path = self.text(file, path, scope)?;
-            self.check_reference("ssh path", &path)?;
+            self.check_reference(Key::Value, "ssh path", &path)?;
             paths.push(expand(dir, &path.value, self.templates.home().as_deref()));
         }
         Some(At::new(
@@ -261,14 +268,15 @@ impl Resolver<'_> {
     }
 
     /// A value that goes into buildx's `key=value,…` syntax: no comma,
-    /// quote, `=` (in ids) or control character can split or forge it.
-    fn check_reference(&mut self, what: &str, value: &At<String>) -> Option<()> {
+    /// quote or control character can split or forge it, and an id (the
+    /// key side) holds no `=` either.
+    fn check_reference(&mut self, key: Key, what: &str, value: &At<String>) -> Option<()> {
         let bad = value.value.is_empty()
             || value
                 .value
                 .chars()
                 .any(|c| c == ',' || c == '"' || c.is_control())
-            || (what.ends_with(" id") && value.value.contains('='));
+            || (key == Key::Id && value.value.contains('='));
         if !bad {
             return Some(());
         }
@@ -337,7 +345,7 @@ impl Resolver<'_> {
             let Some(value) = self.text(file, value, scope) else {
                 continue;
             };
-            if self.check_reference("context id", &name).is_none() {
+            if self.check_reference(Key::Id, "context id", &name).is_none() {
                 continue;
             }
             let source = if let Some(reference) = value.value.strip_prefix("docker-image://") {
