@@ -47,7 +47,7 @@ fn examples_carry_the_modeline_and_match_the_schema() {
             "{} lacks the yaml-language-server modeline on its first line",
             path.display()
         );
-        let document: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+        let document: serde_json::Value = buildplan::plan::yaml::from_str(&text).unwrap();
         let errors: Vec<String> = validator
             .iter_errors(&document)
             .map(|e| format!("{} at {}", e, e.instance_path()))
@@ -72,7 +72,7 @@ fn schema_rejects_what_the_parser_rejects() {
         "version: 1\nsyncs: {a: {from: x, to: y, via: z}}", // unknown variant
         "version: 1\nbuilders: {b: {driver: podman}}",      // unknown driver
     ] {
-        let document: serde_json::Value = serde_saphyr::from_str(bad).unwrap();
+        let document: serde_json::Value = buildplan::plan::yaml::from_str(bad).unwrap();
         assert!(!validator.is_valid(&document), "schema accepts {bad:?}");
     }
 }

@@ -1,16 +1,13 @@
 //! Finding, reading and parsing plan files.
 //!
 //! Reading is bounded: a file over [`MAX_FILE_BYTES`] is refused before it is
-//! parsed, and the YAML parser runs with budgets on events, nodes, depth and
-//! alias expansion, so a hostile or runaway file fails fast with a
-//! diagnostic instead of hanging or eating memory.
+//! parsed, and the YAML reader (`super::yaml`) bounds nesting and alias
+//! expansion, so a hostile or runaway file fails fast with a diagnostic
+//! instead of hanging or eating memory.
 
 use std::path::{Path, PathBuf};
 
-use serde_saphyr::{Budget, Options};
-
 use super::diagnostic::{Diagnostic, did_you_mean};
-use super::located::span_of;
 use super::model::PlanFile;
 use super::source::{FileId, Origin, SourceFile, SourceMap, Span};
 
@@ -101,23 +98,6 @@ pub fn read(path: &Path, base: &Path, sources: &mut SourceMap) -> Result<FileId,
     }))
 }
 
-fn options() -> Options {
-    let mut budget = Budget::default();
-    budget.max_reader_input_bytes = Some(usize::try_from(MAX_FILE_BYTES).unwrap_or(usize::MAX));
-    budget.max_events = 8_000_000;
-    budget.max_nodes = 4_000_000;
-    budget.max_aliases = 10_000;
-    budget.max_anchors = 10_000;
-    budget.max_documents = 1;
-    let mut options = Options::default();
-    options.budget = Some(budget);
-    options.alias_limits.max_total_replayed_events = 100_000;
-    // `to: y` must stay the string "y", not YAML 1.1's `true`.
-    options.strict_booleans = true;
-    options.with_snippet = false;
-    options
-}
-
 /// Parses one file; a syntax or type error becomes a diagnostic at its place.
 pub fn parse(file: FileId, source: &SourceFile) -> Result<PlanFile, Diagnostic> {
     if source.text.lines().all(|line| {
@@ -131,67 +111,24 @@ pub fn parse(file: FileId, source: &SourceFile) -> Result<PlanFile, Diagnostic> 
         .label(Origin::new(file, Span::default()), "nothing here")
         .help("start the file with `version: 1`"));
     }
-    serde_saphyr::from_str_with_options::<PlanFile>(&source.text, options())
-        .map_err(|err| yaml_error(file, source, &err))
+    super::yaml::from_str::<PlanFile>(&source.text).map_err(|err| yaml_error(file, source, err))
 }
 
-fn yaml_error(file: FileId, source: &SourceFile, err: &serde_saphyr::Error) -> Diagnostic {
-    let span = err.location().map_or(Span::default(), |location| {
-        let span = span_of(&location);
-        if span.start == 0 && span.len == 0 && location.line() > 1 {
-            // Some errors carry only a line and column.
-            Span::new(offset_of(source, location.line(), location.column()), 0)
-        } else {
-            span
-        }
-    });
-    let mut message = strip_location(&err.to_string());
-    if let Some(detail) = message.strip_prefix("budget breached: ") {
-        message = format!("`{}` is over the parser's budget: {detail}", source.name);
-    }
-    let origin = Origin::new(file, source.clamp(span));
-    let (code, help) = explain(&message);
+fn yaml_error(file: FileId, source: &SourceFile, err: super::yaml::Error) -> Diagnostic {
+    let origin = Origin::new(file, source.clamp(err.span.unwrap_or_default()));
+    let (code, help) = explain(&err.message);
+    // serde's word for an enum's value means nothing to a plan's author.
+    let message = err
+        .message
+        .replacen("unknown variant `", "unknown value `", 1);
     Diagnostic::error(code, message)
         .label(origin, "here")
         .help(help)
 }
 
-fn offset_of(source: &SourceFile, line: u64, column: u64) -> usize {
-    let line = usize::try_from(line.saturating_sub(1)).unwrap_or(0);
-    let column = usize::try_from(column.saturating_sub(1)).unwrap_or(0);
-    let line_start: usize = source
-        .text
-        .split_inclusive('\n')
-        .take(line)
-        .map(str::len)
-        .sum();
-    let rest = &source.text[line_start.min(source.text.len())..];
-    line_start
-        + rest
-            .char_indices()
-            .nth(column)
-            .map_or(rest.len(), |(i, _)| i)
-}
-
-/// serde-saphyr appends " at line L column C"; we show the place ourselves.
-fn strip_location(message: &str) -> String {
-    let message = message.lines().next().unwrap_or(message);
-    let message = match message.rfind(" at line ") {
-        Some(i) => &message[..i],
-        None => message,
-    };
-    // A hint meant for programs using the parser, not for people.
-    message
-        .strip_suffix(", set DuplicateKeyPolicy in Options if acceptable")
-        .unwrap_or(message)
-        .to_owned()
-}
-
 /// A code and a way out for the errors serde reports in plain words.
 fn explain(message: &str) -> (&'static str, String) {
-    // First: the parser's wording ("…DuplicateKeyPolicy…acceptable") would
-    // match the checks below.
-    if message.starts_with("duplicate mapping key") {
+    if message.starts_with("duplicate key") {
         return (
             "plan::duplicate-key",
             "a key may appear once in a mapping: remove or rename one of the two (the later one is not silently taken)".into(),

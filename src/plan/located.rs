@@ -1,15 +1,16 @@
 //! `Located<T>`: a value deserialized together with where it was written.
 //!
-//! A thin wrapper over `serde_saphyr::Spanned` that keeps only what later
-//! stages need (a byte span) and is transparent to the JSON Schema, so the
-//! schema describes the YAML a user writes, not our bookkeeping.
+//! Our YAML deserializer (`super::yaml`) recognises it by its struct name and
+//! hands it the value, then the byte span the value was written in. It is
+//! transparent to the JSON Schema, so the schema describes the YAML a user
+//! writes, not our bookkeeping.
 
 use std::borrow::Cow;
 use std::hash::{Hash, Hasher};
 
 use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
-use serde_saphyr::Spanned;
 
 use super::source::Span;
 
@@ -41,25 +42,43 @@ impl<T: Hash> Hash for Located<T> {
     }
 }
 
-pub(crate) fn span_of(location: &serde_saphyr::Location) -> Span {
-    let span = location.span();
-    match (span.byte_offset(), span.byte_len()) {
-        (Some(start), Some(len)) => Span::new(to_usize(start), to_usize(len)),
-        _ => Span::new(to_usize(span.offset()), to_usize(span.len())),
-    }
-}
-
-fn to_usize(value: u64) -> usize {
-    usize::try_from(value).unwrap_or(usize::MAX)
-}
+/// The struct name by which the YAML deserializer knows a `Located`.
+pub(crate) const LOCATED_NAME: &str = "$buildplan::Located";
+/// The order the deserializer gives them in: the value first, so that the
+/// span's end is known when it is asked for.
+pub(crate) const LOCATED_FIELDS: &[&str] = &["$value", "$start", "$len"];
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Located<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let spanned = Spanned::<T>::deserialize(deserializer)?;
-        Ok(Self {
-            span: span_of(&spanned.referenced),
-            value: spanned.value,
-        })
+        struct LocatedVisitor<T>(std::marker::PhantomData<T>);
+
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for LocatedVisitor<T> {
+            type Value = Located<T>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a value with its place in the file")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Located<T>, A::Error> {
+                let missing = || serde::de::Error::custom("a located value without its place");
+                map.next_key::<serde::de::IgnoredAny>()?
+                    .ok_or_else(missing)?;
+                let value: T = map.next_value()?;
+                map.next_key::<serde::de::IgnoredAny>()?
+                    .ok_or_else(missing)?;
+                let start: usize = map.next_value()?;
+                map.next_key::<serde::de::IgnoredAny>()?
+                    .ok_or_else(missing)?;
+                let len: usize = map.next_value()?;
+                Ok(Located::new(value, Span::new(start, len)))
+            }
+        }
+
+        deserializer.deserialize_struct(
+            LOCATED_NAME,
+            LOCATED_FIELDS,
+            LocatedVisitor(std::marker::PhantomData),
+        )
     }
 }
 

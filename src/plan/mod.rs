@@ -22,3 +22,4 @@ pub mod ssh_spec;
 pub mod string_list;
 pub mod template;
 pub mod validate;
+pub mod yaml;

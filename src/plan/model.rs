@@ -44,7 +44,7 @@ pub struct PlanFile {
     pub builders: IndexMap<Name, Located<BuilderSpec>>,
     /// Image builds, keyed by job name (a template when `matrix` is set).
     #[serde(default)]
-    pub builds: IndexMap<Name, Located<BuildSpec>>,
+    pub builds: IndexMap<Name, Located<Box<BuildSpec>>>,
     /// An image published under another name, all platforms (or those listed).
     #[serde(default)]
     pub syncs: IndexMap<Name, Located<SyncSpec>>,

@@ -21,10 +21,10 @@ impl Resolver<'_> {
         &mut self,
         file: FileId,
         name: &Located<String>,
-        spec: &Located<model::BuildSpec>,
+        spec: &Located<Box<model::BuildSpec>>,
     ) {
         let spec_at = origin(file, spec.span);
-        let spec = &spec.value;
+        let spec = &*spec.value;
         for (name, scope) in self.expand(JobKind::Build, file, name, spec.matrix.as_ref()) {
             let dir = self.plan.sources.get(file).dir().to_path_buf();
             let context = match &spec.context {

@@ -71,6 +71,12 @@ pub fn resolve(
             resolver.builder(*file, name, spec);
         }
     }
+    // Sized once: a 5,000-build plan would otherwise copy its builds as the
+    // lists grow (matrices may still add more).
+    let count = |each: fn(&PlanFile) -> usize| files.iter().map(|(_, p)| each(p)).sum::<usize>();
+    resolver.plan.builds.reserve(count(|p| p.builds.len()));
+    resolver.plan.syncs.reserve(count(|p| p.syncs.len()));
+    resolver.plan.combines.reserve(count(|p| p.combines.len()));
     for (file, parsed) in files {
         for (name, spec) in &parsed.builds {
             resolver.build(*file, name, spec);

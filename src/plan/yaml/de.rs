@@ -1,0 +1,444 @@
+//! The serde `Deserializer` over [`Events`]: one event of lookahead, no
+//! buffering. Scalars get their type from how they are read: a field that
+//! wants text takes any scalar's text as written (`VERSION: 1.10` stays
+//! "1.10"); a field that wants a number or a boolean takes an unquoted one.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+
+use serde::de::{self, DeserializeSeed, IntoDeserializer, Unexpected, Visitor};
+
+use super::Error;
+use super::events::{Event, Events, Kind};
+use super::scalar::{self, Plain};
+use crate::plan::located::{LOCATED_FIELDS, LOCATED_NAME};
+use crate::plan::source::Span;
+
+pub struct Deserializer<'e, 'a> {
+    events: &'e mut Events<'a>,
+}
+
+impl<'e, 'a> Deserializer<'e, 'a> {
+    pub fn new(events: &'e mut Events<'a>) -> Self {
+        Self { events }
+    }
+
+    /// The next node's first event; there must be one.
+    fn start(&mut self) -> Result<Event<'a>, Error> {
+        match self.events.next()? {
+            Some(event) => match event.kind {
+                Kind::SequenceEnd | Kind::MappingEnd => {
+                    Err(Error::new("expected a value here", event.span))
+                }
+                _ => Ok(event),
+            },
+            None => Err(Error::new(
+                "unexpected end of the file: a value is missing",
+                Span::new(self.events.last_end(), 0),
+            )),
+        }
+    }
+
+    fn peek_span(&mut self) -> Result<Span, Error> {
+        let end = Span::new(self.events.last_end(), 0);
+        Ok(self.events.peek()?.map_or(end, |event| event.span))
+    }
+
+    fn peek_is_null(&mut self) -> Result<bool, Error> {
+        Ok(matches!(
+            self.events.peek()?,
+            Some(Event { kind: Kind::Scalar { text, plain: true }, .. })
+                if scalar::resolve(text) == Plain::Null
+        ))
+    }
+
+    fn sequence<'de, V: Visitor<'de>>(
+        &mut self,
+        visitor: V,
+        span: Span,
+    ) -> Result<V::Value, Error> {
+        let value = visitor
+            .visit_seq(Items { de: self })
+            .map_err(|err| err.at(span))?;
+        match self.events.next()? {
+            Some(Event {
+                kind: Kind::SequenceEnd,
+                ..
+            }) => Ok(value),
+            Some(event) => Err(Error::new("more items than expected here", event.span)),
+            None => Err(Error::new("unexpected end of the file", span)),
+        }
+    }
+
+    fn mapping<'de, V: Visitor<'de>>(&mut self, visitor: V, span: Span) -> Result<V::Value, Error> {
+        let mut entries = Entries {
+            de: self,
+            keys: Keys::default(),
+            first_key: None,
+        };
+        let value = visitor.visit_map(&mut entries);
+        let head = entries.first_key.unwrap_or(span);
+        let value = value.map_err(|err| err.at(head))?;
+        match self.events.next()? {
+            Some(Event {
+                kind: Kind::MappingEnd,
+                ..
+            }) => Ok(value),
+            Some(event) => Err(Error::new("unexpected key here", event.span)),
+            None => Err(Error::new("unexpected end of the file", span)),
+        }
+    }
+
+    /// Reads past one node without looking at it.
+    fn skip(&mut self) -> Result<(), Error> {
+        let mut depth = 0usize;
+        loop {
+            let event = self.start_or_end()?;
+            match event.kind {
+                Kind::SequenceStart | Kind::MappingStart => depth += 1,
+                Kind::SequenceEnd | Kind::MappingEnd => depth = depth.saturating_sub(1),
+                Kind::Scalar { .. } => {}
+            }
+            if depth == 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    fn start_or_end(&mut self) -> Result<Event<'a>, Error> {
+        self.events.next()?.ok_or_else(|| {
+            Error::new(
+                "unexpected end of the file",
+                Span::new(self.events.last_end(), 0),
+            )
+        })
+    }
+}
+
+/// What a scalar's text means to a visitor that takes any type.
+fn visit_scalar<'de, V: Visitor<'de>>(
+    text: &str,
+    plain: bool,
+    visitor: V,
+) -> Result<V::Value, Error> {
+    if !plain {
+        return visitor.visit_str(text);
+    }
+    match scalar::resolve(text) {
+        Plain::Null => visitor.visit_unit(),
+        Plain::Bool(value) => visitor.visit_bool(value),
+        Plain::Int(value) => visitor.visit_i64(value),
+        Plain::UInt(value) => visitor.visit_u64(value),
+        Plain::Float(value) => visitor.visit_f64(value),
+        Plain::Str => visitor.visit_str(text),
+    }
+}
+
+impl<'de> de::Deserializer<'de> for &mut Deserializer<'_, '_> {
+    type Error = Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        let event = self.start()?;
+        let span = event.span;
+        match event.kind {
+            Kind::Scalar { text, plain } => {
+                visit_scalar(&text, plain, visitor).map_err(|err| err.at(span))
+            }
+            Kind::SequenceStart => self.sequence(visitor, span),
+            Kind::MappingStart => self.mapping(visitor, span),
+            Kind::SequenceEnd | Kind::MappingEnd => Err(Error::new("expected a value here", span)),
+        }
+    }
+
+    /// Text fields take any scalar as written; only null is not text.
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        if self.peek_is_null()? {
+            return self.deserialize_any(visitor);
+        }
+        let event = self.start()?;
+        let span = event.span;
+        match event.kind {
+            Kind::Scalar { text, .. } => {
+                visitor.visit_str(&text).map_err(|err: Error| err.at(span))
+            }
+            Kind::SequenceStart => self.sequence(visitor, span),
+            _ => self.mapping(visitor, span),
+        }
+    }
+
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        if self.peek_is_null()? {
+            self.start()?;
+            visitor.visit_none()
+        } else {
+            visitor.visit_some(self)
+        }
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        if name == LOCATED_NAME && fields == LOCATED_FIELDS {
+            let start = self.peek_span()?.start;
+            return visitor.visit_map(Location {
+                de: self,
+                start,
+                step: 0,
+            });
+        }
+        self.deserialize_any(visitor)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        let event = self.start()?;
+        let span = event.span;
+        match event.kind {
+            Kind::Scalar { text, .. } => visitor
+                .visit_enum(UnitVariant { name: text })
+                .map_err(|err| err.at(span)),
+            _ => {
+                // Let the visitor say what it expected.
+                self.skip_rest_of(&event)?;
+                Err(de::Error::invalid_type(Unexpected::Map, &visitor))
+                    .map_err(|err: Error| err.at(span))
+            }
+        }
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.skip()?;
+        visitor.visit_unit()
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char bytes byte_buf
+        unit unit_struct seq tuple tuple_struct map
+    }
+}
+
+impl Deserializer<'_, '_> {
+    /// After a collection's start was read: reads up to its end.
+    fn skip_rest_of(&mut self, start: &Event<'_>) -> Result<(), Error> {
+        let mut depth = match start.kind {
+            Kind::SequenceStart | Kind::MappingStart => 1usize,
+            _ => return Ok(()),
+        };
+        while depth > 0 {
+            let event = self.start_or_end()?;
+            match event.kind {
+                Kind::SequenceStart | Kind::MappingStart => depth += 1,
+                Kind::SequenceEnd | Kind::MappingEnd => depth -= 1,
+                Kind::Scalar { .. } => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The items of a sequence.
+struct Items<'d, 'e, 'a> {
+    de: &'d mut Deserializer<'e, 'a>,
+}
+
+impl<'de> de::SeqAccess<'de> for Items<'_, '_, '_> {
+    type Error = Error;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, Error> {
+        match self.de.events.peek()? {
+            Some(Event {
+                kind: Kind::SequenceEnd,
+                ..
+            })
+            | None => Ok(None),
+            Some(_) => seed.deserialize(&mut *self.de).map(Some),
+        }
+    }
+}
+
+/// The entries of a mapping; each key once.
+struct Entries<'d, 'e, 'a> {
+    de: &'d mut Deserializer<'e, 'a>,
+    keys: Keys<'a>,
+    /// Where an error about the whole mapping (a missing field) is shown.
+    first_key: Option<Span>,
+}
+
+impl<'de> de::MapAccess<'de> for Entries<'_, '_, '_> {
+    type Error = Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Error> {
+        let (text, span) = match self.de.events.peek()? {
+            Some(Event {
+                kind: Kind::MappingEnd,
+                ..
+            })
+            | None => return Ok(None),
+            Some(Event {
+                kind: Kind::Scalar { text, .. },
+                span,
+            }) => (text.clone(), *span),
+            Some(event) => {
+                return Err(Error::new(
+                    "a key must be a single value, not a list or a mapping",
+                    event.span,
+                ));
+            }
+        };
+        self.first_key.get_or_insert(span);
+        if !self.keys.insert(text.clone()) {
+            return Err(Error::new(
+                format!("duplicate key `{text}` in this mapping"),
+                span,
+            ));
+        }
+        seed.deserialize(&mut *self.de).map(Some)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
+        seed.deserialize(&mut *self.de)
+    }
+}
+
+/// The keys seen in one mapping: a short list for the many small mappings,
+/// a set once a mapping is large (the jobs of a 5,000-build plan).
+#[derive(Default)]
+enum Keys<'a> {
+    #[default]
+    None,
+    Few(Vec<Cow<'a, str>>),
+    Many(HashSet<Cow<'a, str>>),
+}
+
+impl<'a> Keys<'a> {
+    const FEW: usize = 16;
+
+    /// False when the key was there already.
+    fn insert(&mut self, key: Cow<'a, str>) -> bool {
+        match self {
+            Self::None => {
+                *self = Self::Few(vec![key]);
+                true
+            }
+            Self::Few(keys) => {
+                if keys.contains(&key) {
+                    return false;
+                }
+                if keys.len() < Self::FEW {
+                    keys.push(key);
+                } else {
+                    let mut set: HashSet<Cow<'a, str>> = keys.drain(..).collect();
+                    set.insert(key);
+                    *self = Self::Many(set);
+                }
+                true
+            }
+            Self::Many(keys) => keys.insert(key),
+        }
+    }
+}
+
+/// Feeds a [`Located`](crate::plan::located::Located) its value, then the
+/// byte span the value was written in.
+struct Location<'d, 'e, 'a> {
+    de: &'d mut Deserializer<'e, 'a>,
+    start: usize,
+    step: usize,
+}
+
+impl<'de> de::MapAccess<'de> for Location<'_, '_, '_> {
+    type Error = Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Error> {
+        let Some(field) = LOCATED_FIELDS.get(self.step) else {
+            return Ok(None);
+        };
+        seed.deserialize(field.into_deserializer()).map(Some)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
+        self.step += 1;
+        match self.step {
+            1 => seed.deserialize(&mut *self.de),
+            2 => seed.deserialize(self.start.into_deserializer()),
+            _ => {
+                let end = self.de.events.last_end().max(self.start);
+                seed.deserialize((end - self.start).into_deserializer())
+            }
+        }
+    }
+}
+
+/// An enum written as its variant's name.
+struct UnitVariant<'a> {
+    name: Cow<'a, str>,
+}
+
+impl<'de> de::EnumAccess<'de> for UnitVariant<'_> {
+    type Error = Error;
+    type Variant = Self;
+
+    fn variant_seed<V: DeserializeSeed<'de>>(self, seed: V) -> Result<(V::Value, Self), Error> {
+        let value = seed.deserialize(self.name.as_ref().into_deserializer())?;
+        Ok((value, self))
+    }
+}
+
+impl<'de> de::VariantAccess<'de> for UnitVariant<'_> {
+    type Error = Error;
+
+    fn unit_variant(self) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, _seed: T) -> Result<T::Value, Error> {
+        Err(de::Error::invalid_type(
+            Unexpected::UnitVariant,
+            &"a mapping",
+        ))
+    }
+
+    fn tuple_variant<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, Error> {
+        Err(de::Error::invalid_type(Unexpected::UnitVariant, &visitor))
+    }
+
+    fn struct_variant<V: Visitor<'de>>(
+        self,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        Err(de::Error::invalid_type(Unexpected::UnitVariant, &visitor))
+    }
+}

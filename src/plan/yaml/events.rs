@@ -1,0 +1,413 @@
+//! The YAML event stream the deserializer reads: saphyr-parser's events with
+//! byte spans, aliases replayed, tags checked, and budgets enforced.
+//!
+//! Aliases are expanded here (the deserializer never sees one): an anchored
+//! node's events are recorded while it is parsed and replayed where an alias
+//! names it. Replays are bounded ([`MAX_ALIASES`], [`MAX_REPLAYED_EVENTS`])
+//! so an alias bomb fails at once instead of eating memory.
+
+use std::borrow::Cow;
+use std::rc::Rc;
+
+use saphyr_parser::{Event as RawEvent, Parser, ScalarStyle, Span as RawSpan, StrInput, Tag};
+
+use super::Error;
+use crate::plan::source::Span;
+
+/// Most aliases a file may use.
+pub const MAX_ALIASES: usize = 10_000;
+/// Most events aliases may replay in total (an alias of a 1,000-event
+/// mapping counts 1,000).
+pub const MAX_REPLAYED_EVENTS: usize = 100_000;
+/// Deepest nesting of mappings and sequences; the deserializer recurses once
+/// per level, so this also bounds its stack.
+pub const MAX_DEPTH: usize = 128;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Kind<'a> {
+    Scalar {
+        text: Cow<'a, str>,
+        /// Written without quotes and without a `!!str` tag: its type comes
+        /// from its text (`1` is a number, `true` a boolean, `~` null).
+        plain: bool,
+    },
+    SequenceStart,
+    SequenceEnd,
+    MappingStart,
+    MappingEnd,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event<'a> {
+    pub kind: Kind<'a>,
+    pub span: Span,
+}
+
+/// An anchored node being recorded, until its end.
+struct Recording<'a> {
+    anchor: usize,
+    depth: usize,
+    events: Vec<Event<'a>>,
+}
+
+/// An alias being replayed.
+struct Replay<'a> {
+    events: Rc<[Event<'a>]>,
+    next: usize,
+}
+
+pub struct Events<'a> {
+    text: &'a str,
+    parser: Parser<'a, StrInput<'a>>,
+    offsets: Offsets,
+    peeked: Option<Event<'a>>,
+    anchors: Vec<Option<Rc<[Event<'a>]>>>,
+    recordings: Vec<Recording<'a>>,
+    replays: Vec<Replay<'a>>,
+    aliases: usize,
+    replayed: usize,
+    depth: usize,
+    documents: usize,
+    /// The end of the last event with content (a scalar, a flow bracket):
+    /// where a node that just ended stops. Block collections end where the
+    /// next line starts, which would take in trailing blank lines.
+    last_end: usize,
+    finished: bool,
+}
+
+impl<'a> Events<'a> {
+    pub fn new(text: &'a str) -> Self {
+        Self {
+            text,
+            parser: Parser::new_from_str(text),
+            offsets: Offsets::new(text),
+            peeked: None,
+            anchors: Vec::new(),
+            recordings: Vec::new(),
+            replays: Vec::new(),
+            aliases: 0,
+            replayed: 0,
+            depth: 0,
+            documents: 0,
+            last_end: 0,
+            finished: false,
+        }
+    }
+
+    /// The next event of the document's content; `None` after its end.
+    pub fn peek(&mut self) -> Result<Option<&Event<'a>>, Error> {
+        if self.peeked.is_none() {
+            self.peeked = self.read()?;
+        }
+        Ok(self.peeked.as_ref())
+    }
+
+    pub fn next(&mut self) -> Result<Option<Event<'a>>, Error> {
+        let event = match self.peeked.take() {
+            Some(event) => Some(event),
+            None => self.read()?,
+        };
+        if let Some(event) = event.as_ref().filter(|e| e.span.len > 0) {
+            self.last_end = event.span.end();
+        }
+        Ok(event)
+    }
+
+    /// Where the last consumed node with content ended.
+    pub const fn last_end(&self) -> usize {
+        self.last_end
+    }
+
+    /// Checks that nothing but the end of the stream follows the document.
+    pub fn finish(&mut self) -> Result<(), Error> {
+        if let Some(event) = self.peek()? {
+            let span = event.span;
+            return Err(Error::new(
+                "unexpected content after the end of the document",
+                span,
+            ));
+        }
+        Ok(())
+    }
+
+    fn read(&mut self) -> Result<Option<Event<'a>>, Error> {
+        loop {
+            if let Some(event) = self.next_replayed() {
+                self.track_depth(&event)?;
+                self.record(&event);
+                return Ok(Some(event));
+            }
+            if self.finished {
+                return Ok(None);
+            }
+            let Some(result) = self.parser.next_event() else {
+                self.finished = true;
+                return Ok(None);
+            };
+            let (raw, raw_span) = result.map_err(|err| {
+                let at = self.offsets.byte(err.marker().index());
+                Error::new(err.info().to_owned(), self.character_at(at))
+            })?;
+            let mut span = self.span(raw_span);
+            let (kind, anchor) = match raw {
+                RawEvent::StreamStart | RawEvent::Nothing => continue,
+                RawEvent::StreamEnd => {
+                    self.finished = true;
+                    continue;
+                }
+                RawEvent::DocumentEnd => continue,
+                RawEvent::DocumentStart(_) => {
+                    self.documents += 1;
+                    if self.documents > 1 {
+                        return Err(Error::new(
+                            "a plan file holds one YAML document; this is a second one (after `---`)",
+                            span,
+                        ));
+                    }
+                    continue;
+                }
+                RawEvent::Alias(anchor) => {
+                    self.start_replay(anchor, span)?;
+                    continue;
+                }
+                RawEvent::Scalar(text, style, anchor, tag) => {
+                    span = self.quoted(span, style);
+                    let plain = matches!(style, ScalarStyle::Plain)
+                        && !scalar_tag_is_string(tag.as_deref(), span)?;
+                    (Kind::Scalar { text, plain }, anchor)
+                }
+                RawEvent::SequenceStart(anchor, tag) => {
+                    check_collection_tag(tag.as_deref(), "seq", span)?;
+                    (Kind::SequenceStart, anchor)
+                }
+                RawEvent::MappingStart(anchor, tag) => {
+                    check_collection_tag(tag.as_deref(), "map", span)?;
+                    (Kind::MappingStart, anchor)
+                }
+                RawEvent::SequenceEnd => (Kind::SequenceEnd, 0),
+                RawEvent::MappingEnd => (Kind::MappingEnd, 0),
+            };
+            let event = Event { kind, span };
+            self.track_depth(&event)?;
+            self.record(&event);
+            if anchor != 0 {
+                self.start_recording(anchor, &event);
+            }
+            return Ok(Some(event));
+        }
+    }
+
+    fn span(&self, raw: RawSpan) -> Span {
+        let start = self.offsets.byte(raw.start.index());
+        let end = self.offsets.byte(raw.end.index()).max(start);
+        Span::new(start, end - start)
+    }
+
+    /// The character a syntax error is found at (the last one at the end
+    /// of the file), so that the diagnostic points at something.
+    fn character_at(&self, at: usize) -> Span {
+        let text = self.text;
+        if let Some(c) = text.get(at..).and_then(|rest| rest.chars().next()) {
+            return Span::new(at, c.len_utf8());
+        }
+        text.char_indices()
+            .next_back()
+            .map_or(Span::new(text.len(), 0), |(i, c)| {
+                Span::new(i, c.len_utf8())
+            })
+    }
+
+    /// The parser's span of a quoted scalar runs on over the spaces and
+    /// comment after it; it ends at the closing quote.
+    fn quoted(&self, span: Span, style: ScalarStyle) -> Span {
+        let quote = match style {
+            ScalarStyle::SingleQuoted => b'\'',
+            ScalarStyle::DoubleQuoted => b'"',
+            _ => return span,
+        };
+        let bytes = &self.text.as_bytes()[span.start..span.end()];
+        let mut i = 1;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\\' if quote == b'"' => i += 2,
+                b'\'' if quote == b'\'' && bytes.get(i + 1) == Some(&b'\'') => i += 2,
+                byte if byte == quote => return Span::new(span.start, i + 1),
+                _ => i += 1,
+            }
+        }
+        span
+    }
+
+    fn track_depth(&mut self, event: &Event<'a>) -> Result<(), Error> {
+        match event.kind {
+            Kind::SequenceStart | Kind::MappingStart => {
+                self.depth += 1;
+                if self.depth > MAX_DEPTH {
+                    return Err(Error::new(
+                        format!("nesting is over the limit of {MAX_DEPTH} levels"),
+                        event.span,
+                    ));
+                }
+            }
+            Kind::SequenceEnd | Kind::MappingEnd => self.depth = self.depth.saturating_sub(1),
+            Kind::Scalar { .. } => {}
+        }
+        Ok(())
+    }
+
+    fn start_recording(&mut self, anchor: usize, event: &Event<'a>) {
+        match event.kind {
+            Kind::Scalar { .. } => self.store(anchor, vec![event.clone()]),
+            _ => self.recordings.push(Recording {
+                anchor,
+                depth: 1,
+                events: vec![event.clone()],
+            }),
+        }
+    }
+
+    /// Adds an event to every node being recorded and closes those it ends.
+    fn record(&mut self, event: &Event<'a>) {
+        if self.recordings.is_empty() {
+            return;
+        }
+        let delta: isize = match event.kind {
+            Kind::SequenceStart | Kind::MappingStart => 1,
+            Kind::SequenceEnd | Kind::MappingEnd => -1,
+            Kind::Scalar { .. } => 0,
+        };
+        for recording in &mut self.recordings {
+            recording.events.push(event.clone());
+            recording.depth = recording.depth.saturating_add_signed(delta);
+        }
+        // Only the innermost recordings can end on this event.
+        while self.recordings.last().is_some_and(|r| r.depth == 0) {
+            if let Some(done) = self.recordings.pop() {
+                self.store(done.anchor, done.events);
+            }
+        }
+    }
+
+    fn store(&mut self, anchor: usize, events: Vec<Event<'a>>) {
+        if self.anchors.len() <= anchor {
+            self.anchors.resize(anchor + 1, None);
+        }
+        self.anchors[anchor] = Some(events.into());
+    }
+
+    fn start_replay(&mut self, anchor: usize, span: Span) -> Result<(), Error> {
+        self.aliases += 1;
+        if self.aliases > MAX_ALIASES {
+            return Err(Error::new(
+                format!("over the limit of {MAX_ALIASES} aliases in one file"),
+                span,
+            ));
+        }
+        let Some(events) = self.anchors.get(anchor).and_then(Clone::clone) else {
+            return Err(Error::new(
+                "this alias names the node it is inside of (a recursive alias)",
+                span,
+            ));
+        };
+        self.replayed += events.len();
+        if self.replayed > MAX_REPLAYED_EVENTS {
+            return Err(Error::new(
+                format!(
+                    "aliases expand to over {MAX_REPLAYED_EVENTS} YAML events (an alias bomb?)"
+                ),
+                span,
+            ));
+        }
+        if self.replays.len() >= MAX_DEPTH {
+            return Err(Error::new("aliases nest too deeply", span));
+        }
+        self.replays.push(Replay { events, next: 0 });
+        Ok(())
+    }
+
+    fn next_replayed(&mut self) -> Option<Event<'a>> {
+        while let Some(replay) = self.replays.last_mut() {
+            if let Some(event) = replay.events.get(replay.next) {
+                replay.next += 1;
+                return Some(event.clone());
+            }
+            self.replays.pop();
+        }
+        None
+    }
+}
+
+/// `!!str 1` is the string "1"; the other core tags (`!!int`, `!!bool`,
+/// `!!null`, `!!float`) agree with what the text says anyway; a non-specific
+/// `!` makes a string, as YAML says. Application tags mean nothing in a plan.
+fn scalar_tag_is_string(tag: Option<&Tag>, span: Span) -> Result<bool, Error> {
+    let Some(tag) = tag else { return Ok(false) };
+    if tag.is_yaml_core_schema() {
+        return match tag.suffix.as_str() {
+            "str" => Ok(true),
+            "int" | "bool" | "null" | "float" => Ok(false),
+            _ => Err(unsupported_tag(tag, span)),
+        };
+    }
+    if is_non_specific(tag) {
+        return Ok(true);
+    }
+    Err(unsupported_tag(tag, span))
+}
+
+fn check_collection_tag(tag: Option<&Tag>, core: &str, span: Span) -> Result<(), Error> {
+    match tag {
+        None => Ok(()),
+        Some(tag) if tag.is_yaml_core_schema() && tag.suffix == core => Ok(()),
+        Some(tag) if is_non_specific(tag) => Ok(()),
+        Some(tag) => Err(unsupported_tag(tag, span)),
+    }
+}
+
+/// The lone `!` (the parser reports it as an empty handle and suffix `!`).
+fn is_non_specific(tag: &Tag) -> bool {
+    tag.handle.is_empty() && tag.suffix == "!"
+}
+
+fn unsupported_tag(tag: &Tag, span: Span) -> Error {
+    Error::new(
+        format!(
+            "unsupported YAML tag `{tag}`: plan files use plain values (quote a value to make it a string)"
+        ),
+        span,
+    )
+}
+
+/// The parser counts characters; spans are bytes. An ASCII file needs no
+/// table.
+struct Offsets {
+    /// Byte offset of each character, and the text's length at the end;
+    /// empty when the text is ASCII.
+    table: Vec<usize>,
+    len: usize,
+}
+
+impl Offsets {
+    fn new(text: &str) -> Self {
+        let table = if text.is_ascii() {
+            Vec::new()
+        } else {
+            text.char_indices()
+                .map(|(i, _)| i)
+                .chain(std::iter::once(text.len()))
+                .collect()
+        };
+        Self {
+            table,
+            len: text.len(),
+        }
+    }
+
+    fn byte(&self, char_index: usize) -> usize {
+        if self.table.is_empty() {
+            char_index.min(self.len)
+        } else {
+            self.table.get(char_index).copied().unwrap_or(self.len)
+        }
+    }
+}

@@ -1,0 +1,139 @@
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+use super::{Error, from_str};
+use crate::plan::located::Located;
+use crate::plan::source::Span;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Job {
+    from: Located<String>,
+    to: Option<Located<Vec<Located<String>>>>,
+    push: Option<bool>,
+    count: Option<u32>,
+    #[serde(default)]
+    args: IndexMap<String, String>,
+}
+
+fn text_at(text: &str, span: Span) -> &str {
+    &text[span.start..span.end()]
+}
+
+#[test]
+fn spans_are_bytes_of_what_was_written() {
+    let text = "from: \"é/alpine\"\nto:\n  - a:1\n  - [b]\n";
+    let err = from_str::<Job>(text).unwrap_err();
+    assert_eq!(text_at(text, err.span.unwrap()), "[");
+    let text = "from: é/alpine # note\nto:\n  - a:1\n  - 'b'\n\n\npush: true\n";
+    let job: Job = from_str(text).unwrap();
+    assert_eq!(text_at(text, job.from.span), "é/alpine");
+    let to = job.to.unwrap();
+    assert_eq!(text_at(text, to.span), "- a:1\n  - 'b'");
+    assert_eq!(text_at(text, to.value[1].span), "'b'");
+    assert_eq!(job.push, Some(true));
+}
+
+#[test]
+fn text_fields_take_scalars_as_written() {
+    let job: Job = from_str("from: 3.10\nargs: {A: 1.10, B: true, C: '~'}").unwrap();
+    assert_eq!(job.from.value, "3.10");
+    assert_eq!(job.args["A"], "1.10");
+    assert_eq!(job.args["B"], "true");
+    assert_eq!(job.args["C"], "~");
+}
+
+#[test]
+fn typed_fields_want_unquoted_values() {
+    let err = from_str::<Job>("from: a\npush: maybe").unwrap_err();
+    assert!(err.message.contains("expected a boolean"), "{err:?}");
+    let err = from_str::<Job>("from: a\npush: 'true'").unwrap_err();
+    assert!(err.message.starts_with("invalid type"), "{err:?}");
+    let err = from_str::<Job>("from: a\ncount: -1").unwrap_err();
+    assert!(err.message.starts_with("invalid value"), "{err:?}");
+    assert_eq!(err.span, Some(Span::new(15, 2)));
+    let job: Job = from_str("from: a\npush: ~\ncount: 0x10").unwrap();
+    assert_eq!((job.push, job.count), (None, Some(16)));
+}
+
+#[test]
+fn errors_say_where() {
+    let text = "from: a\nfrom: b\n";
+    let err = from_str::<Job>(text).unwrap_err();
+    assert_eq!(err.message, "duplicate key `from` in this mapping");
+    assert_eq!(text_at(text, err.span.unwrap()), "from");
+    let text = "push: true\ncolor: red\n";
+    let err = from_str::<Job>(text).unwrap_err();
+    assert!(err.message.starts_with("unknown field `color`"), "{err:?}");
+    assert_eq!(text_at(text, err.span.unwrap()), "color");
+    let text = "\n  push: true\n";
+    let err = from_str::<Job>(text).unwrap_err();
+    assert_eq!(err.message, "missing field `from`");
+    assert_eq!(text_at(text, err.span.unwrap()), "push");
+    let err = from_str::<Job>("from: a\n---\nfrom: b\n").unwrap_err();
+    assert!(err.message.contains("one YAML document"), "{err:?}");
+    let err = from_str::<Job>("from: [a\n").unwrap_err();
+    assert!(err.span.is_some(), "{err:?}");
+}
+
+#[test]
+fn aliases_replay_their_anchor() {
+    let job: Job = from_str("from: &x alpine\nto: [*x, &l b, *l]\nargs: &m {A: '1'}").unwrap();
+    let to: Vec<_> = job.to.unwrap().value.into_iter().map(|t| t.value).collect();
+    assert_eq!(to, ["alpine", "b", "b"]);
+    #[derive(Deserialize)]
+    struct Two {
+        a: IndexMap<String, Vec<String>>,
+        b: IndexMap<String, Vec<String>>,
+    }
+    let two: Two = from_str("a: &a {x: [1, 2]}\nb: *a\n").unwrap();
+    assert_eq!(two.b["x"], ["1", "2"]);
+    assert_eq!(two.a, two.b);
+}
+
+#[test]
+fn alias_bombs_and_deep_nesting_fail_fast() {
+    let mut text = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+    for level in 1..9 {
+        let prev = if level == 1 {
+            "a".to_owned()
+        } else {
+            format!("a{}", level - 1)
+        };
+        text.push_str(&format!(
+            "a{level}: &a{level} [{}]\n",
+            vec![format!("*{prev}"); 10].join(", ")
+        ));
+    }
+    let err = from_str::<serde_json::Value>(&text).unwrap_err();
+    assert!(err.message.contains("alias"), "{err:?}");
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let err: Error = from_str::<serde_json::Value>(&deep).unwrap_err();
+    assert!(
+        err.message.contains("nesting") || err.message.contains("recursion limit"),
+        "{err:?}"
+    );
+    let err = from_str::<serde_json::Value>("a: &a [*a]").unwrap_err();
+    assert!(err.span.is_some(), "{err:?}");
+}
+
+#[test]
+fn tags() {
+    let value: IndexMap<String, serde_json::Value> = from_str("a: !!str 1\nb: 1\nc: ! 2").unwrap();
+    assert_eq!(value["a"], "1");
+    assert_eq!(value["b"], 1);
+    assert_eq!(value["c"], "2");
+    let err = from_str::<serde_json::Value>("a: !custom 1").unwrap_err();
+    assert!(err.message.contains("unsupported YAML tag"), "{err:?}");
+}
+
+#[test]
+fn quoted_spans_end_at_the_closing_quote() {
+    let text = "from: \"a\\\"b\"  # it's\nto: ['x''y' , \"z\"]\n";
+    let job: Job = from_str(text).unwrap();
+    assert_eq!(text_at(text, job.from.span), "\"a\\\"b\"");
+    let to = job.to.unwrap().value;
+    assert_eq!(text_at(text, to[0].span), "'x''y'");
+    assert_eq!(to[0].value, "x'y");
+    assert_eq!(text_at(text, to[1].span), "\"z\"");
+}
