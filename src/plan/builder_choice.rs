@@ -3,7 +3,6 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use indexmap::IndexMap;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Deserialize;
 use serde::de::{Deserializer, MapAccess, Visitor};
@@ -15,7 +14,7 @@ pub enum BuilderChoice {
     /// Every platform on this builder.
     One(String),
     /// Each platform on its own builder; the build is split per platform.
-    PerPlatform(IndexMap<Located<String>, Located<String>>),
+    PerPlatform(crate::plan::model::Map<Located<String>, Located<String>>),
 }
 
 impl<'de> Deserialize<'de> for BuilderChoice {
@@ -34,7 +33,7 @@ impl<'de> Deserialize<'de> for BuilderChoice {
             }
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<BuilderChoice, A::Error> {
-                let mut entries = IndexMap::new();
+                let mut entries = crate::plan::model::Map::default();
                 while let Some((key, value)) =
                     map.next_entry::<Located<String>, Located<String>>()?
                 {

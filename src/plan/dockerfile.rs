@@ -8,6 +8,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use indexmap::IndexMap;
+
 /// One `FROM` image and the line it is on (1-based).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BaseImage {
@@ -15,49 +17,92 @@ pub struct BaseImage {
     pub line: usize,
 }
 
-pub fn base_images(text: &str, build_args: &HashMap<String, String>) -> Vec<BaseImage> {
-    let mut global_args: HashMap<String, String> = HashMap::new();
-    let mut stages: HashSet<String> = HashSet::new();
-    let mut seen_from = false;
-    let mut images = Vec::new();
-    for (line_number, line) in logical_lines(text) {
-        let mut words = line.split_whitespace();
-        let Some(instruction) = words.next() else {
-            continue;
-        };
-        if instruction.eq_ignore_ascii_case("ARG") && !seen_from {
-            for declaration in words {
-                let (name, default) = declaration.split_once('=').unwrap_or((declaration, ""));
-                let value = build_args
-                    .get(name)
-                    .cloned()
-                    .unwrap_or_else(|| default.trim_matches('"').to_owned());
-                global_args.insert(name.to_owned(), value);
-            }
-        } else if instruction.eq_ignore_ascii_case("FROM") {
-            seen_from = true;
-            let rest: Vec<&str> = words.filter(|w| !w.starts_with("--")).collect();
-            let Some(image) = rest.first() else { continue };
-            if let Some(alias) = rest.get(2).filter(|_| rest[1].eq_ignore_ascii_case("AS")) {
-                stages.insert(alias.to_ascii_lowercase());
-            }
-            let Some(image) = substitute(image, &global_args) else {
+/// What the graph needs of a Dockerfile, read once however many builds use
+/// it: the `ARG`s before the first `FROM`, and each `FROM` line.
+#[derive(Debug, Clone, Default)]
+pub struct Dockerfile {
+    /// Name and default, in order.
+    global_args: Vec<(String, String)>,
+    froms: Vec<FromLine>,
+}
+
+#[derive(Debug, Clone)]
+struct FromLine {
+    line: usize,
+    /// As written, variables and all.
+    image: String,
+    /// `AS NAME`, lowercased.
+    stage: Option<String>,
+}
+
+impl Dockerfile {
+    pub fn parse(text: &str) -> Self {
+        let mut parsed = Self::default();
+        for (line_number, line) in logical_lines(text) {
+            let mut words = line.split_whitespace();
+            let Some(instruction) = words.next() else {
                 continue;
             };
-            if image.eq_ignore_ascii_case("scratch") || stages.contains(&image.to_ascii_lowercase())
+            if instruction.eq_ignore_ascii_case("ARG") && parsed.froms.is_empty() {
+                for declaration in words {
+                    let (name, default) = declaration.split_once('=').unwrap_or((declaration, ""));
+                    parsed
+                        .global_args
+                        .push((name.to_owned(), default.trim_matches('"').to_owned()));
+                }
+            } else if instruction.eq_ignore_ascii_case("FROM") {
+                let rest: Vec<&str> = words.filter(|w| !w.starts_with("--")).collect();
+                let Some(image) = rest.first() else { continue };
+                let stage = rest
+                    .get(2)
+                    .filter(|_| rest[1].eq_ignore_ascii_case("AS"))
+                    .map(|alias| alias.to_ascii_lowercase());
+                parsed.froms.push(FromLine {
+                    line: line_number,
+                    image: (*image).to_owned(),
+                    stage,
+                });
+            }
+        }
+        parsed
+    }
+
+    /// The images the `FROM` lines name with these build args.
+    pub fn base_images(&self, build_args: &IndexMap<String, String>) -> Vec<BaseImage> {
+        let args: HashMap<&str, &str> = self
+            .global_args
+            .iter()
+            .map(|(name, default)| {
+                let value = build_args
+                    .get(name)
+                    .map_or(default.as_str(), String::as_str);
+                (name.as_str(), value)
+            })
+            .collect();
+        let mut stages: HashSet<&str> = HashSet::new();
+        let mut images = Vec::new();
+        for from in &self.froms {
+            if let Some(stage) = &from.stage {
+                stages.insert(stage);
+            }
+            let Some(image) = substitute(&from.image, &args) else {
+                continue;
+            };
+            if image.eq_ignore_ascii_case("scratch")
+                || stages.contains(image.to_ascii_lowercase().as_str())
             {
                 continue;
             }
             // A stage may be named before it is used as an alias of this line.
             images.push(BaseImage {
                 image,
-                line: line_number,
+                line: from.line,
             });
         }
+        // `FROM base AS a` then `FROM a`: `a` is a stage, not an image.
+        images.retain(|base| !stages.contains(base.image.to_ascii_lowercase().as_str()));
+        images
     }
-    // `FROM base AS a` then `FROM a`: `a` is a stage, not an image.
-    images.retain(|base| !stages.contains(&base.image.to_ascii_lowercase()));
-    images
 }
 
 /// Lines joined over `\` continuations, comments dropped, with their first line number.
@@ -91,7 +136,7 @@ fn logical_lines(text: &str) -> Vec<(usize, String)> {
 }
 
 /// `${NAME}`, `${NAME:-default}` and `$NAME` replaced; `None` if a name is unknown or empty.
-fn substitute(word: &str, args: &HashMap<String, String>) -> Option<String> {
+fn substitute(word: &str, args: &HashMap<&str, &str>) -> Option<String> {
     let mut out = String::new();
     let mut rest = word;
     while let Some(dollar) = rest.find('$') {
@@ -112,8 +157,8 @@ fn substitute(word: &str, args: &HashMap<String, String>) -> Option<String> {
         };
         let value = args
             .get(name)
+            .copied()
             .filter(|v| !v.is_empty())
-            .map(String::as_str)
             .or(default)?;
         out.push_str(value);
         rest = after;
@@ -131,7 +176,8 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        base_images(text, &args)
+        Dockerfile::parse(text)
+            .base_images(&args)
             .into_iter()
             .map(|b| b.image)
             .collect()

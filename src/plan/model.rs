@@ -17,10 +17,15 @@ use super::mirror_spec::MirrorSpec;
 use super::ssh_spec::SshSpec;
 use super::string_list::StringList;
 
+/// The mappings of a plan file, in the order written. Keys are unique
+/// already (the YAML reader refuses a repeated key) and come from the plan's
+/// own author, so hashing needs speed, not resistance to collisions.
+pub type Map<K, V> = IndexMap<K, V, foldhash::fast::FixedState>;
+
 pub type Name = Located<String>;
 pub type Text = Located<String>;
 pub type TextList = Located<Vec<Text>>;
-pub type Matrix = Located<IndexMap<Name, TextList>>;
+pub type Matrix = Located<Map<Name, TextList>>;
 
 /// A build plan: builders, mirrors, builds, syncs and combines.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -32,25 +37,25 @@ pub struct PlanFile {
     pub version: Option<Located<u32>>,
     /// Template variables (strings). `--var NAME=VALUE` overrides them; a var may use `env.NAME` and earlier vars.
     #[serde(default)]
-    pub vars: IndexMap<Name, Text>,
+    pub vars: Map<Name, Text>,
     /// How to reach registries, keyed by registry host (`host[:port]`).
     #[serde(default)]
-    pub registries: IndexMap<Name, Located<RegistrySpec>>,
+    pub registries: Map<Name, Located<RegistrySpec>>,
     /// Registry mirrors: upstream registry host -> mirrors tried in order before it.
     #[serde(default)]
-    pub mirrors: IndexMap<Name, Located<Vec<Located<MirrorSpec>>>>,
+    pub mirrors: Map<Name, Located<Vec<Located<MirrorSpec>>>>,
     /// buildx builders, keyed by builder name.
     #[serde(default)]
-    pub builders: IndexMap<Name, Located<BuilderSpec>>,
+    pub builders: Map<Name, Located<BuilderSpec>>,
     /// Image builds, keyed by job name (a template when `matrix` is set).
     #[serde(default)]
-    pub builds: IndexMap<Name, Located<Box<BuildSpec>>>,
+    pub builds: Map<Name, Located<Box<BuildSpec>>>,
     /// An image published under another name, all platforms (or those listed).
     #[serde(default)]
-    pub syncs: IndexMap<Name, Located<SyncSpec>>,
+    pub syncs: Map<Name, Located<SyncSpec>>,
     /// Per-platform images merged into one multi-platform index.
     #[serde(default)]
-    pub combines: IndexMap<Name, Located<CombineSpec>>,
+    pub combines: Map<Name, Located<CombineSpec>>,
 }
 
 fn version_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
@@ -112,7 +117,7 @@ pub struct BuilderSpec {
     pub buildkitd_flags: Option<Text>,
     /// Driver options (`--driver-opt KEY=VALUE`), for every node.
     #[serde(default)]
-    pub driver_opts: IndexMap<Name, Text>,
+    pub driver_opts: Map<Name, Text>,
     /// The nodes of the builder; each is a Docker engine, pinned to its platforms.
     pub nodes: Option<Located<Vec<Located<NodeSpec>>>>,
     /// For `driver: docker`: the engine (`ssh://user@host`, `unix://…`, `tcp://…`).
@@ -142,7 +147,7 @@ pub struct NodeSpec {
     pub max_parallel: Option<Located<u32>>,
     /// Driver options for this node only, merged over the builder's.
     #[serde(default)]
-    pub driver_opts: IndexMap<Name, Text>,
+    pub driver_opts: Map<Name, Text>,
 }
 
 /// How a multi-platform build runs.
@@ -187,10 +192,10 @@ pub struct BuildSpec {
     pub tags: Option<Located<StringList>>,
     /// Build arguments (`--build-arg`).
     #[serde(default)]
-    pub args: IndexMap<Name, Text>,
+    pub args: Map<Name, Text>,
     /// Image labels.
     #[serde(default)]
-    pub labels: IndexMap<Name, Text>,
+    pub labels: Map<Name, Text>,
     /// Dockerfile stage to build.
     pub target: Option<Text>,
     /// Push the tags (default true when there are tags).
@@ -220,22 +225,22 @@ pub struct BuildSpec {
     pub cache_to: Option<TextList>,
     /// Annotations on the image and its index (`--annotation`).
     #[serde(default)]
-    pub annotations: IndexMap<Name, Text>,
+    pub annotations: Map<Name, Text>,
     /// Extra `/etc/hosts` entries for `RUN` steps: host -> address (`--add-host`).
     #[serde(default)]
-    pub extra_hosts: IndexMap<Name, Text>,
+    pub extra_hosts: Map<Name, Text>,
     /// Size of `/dev/shm` for `RUN` steps, e.g. `2g` (`--shm-size`).
     pub shm_size: Option<Text>,
     /// Resource limits for `RUN` steps: name -> `soft[:hard]` (`--ulimit`).
     #[serde(default)]
-    pub ulimits: IndexMap<Name, Text>,
+    pub ulimits: Map<Name, Text>,
     /// Attestations: `{provenance: false|min|max, sbom: true|false}`.
     pub attest: Option<Located<AttestSpec>>,
     /// Named build contexts (`--build-context NAME=…`): a folder, a
     /// `docker-image://REF`, an `oci-layout://PATH`, or a job's address
     /// (`build.base`), whose result is passed pinned by digest.
     #[serde(default)]
-    pub contexts: IndexMap<Name, Text>,
+    pub contexts: Map<Name, Text>,
 }
 
 /// An image copied under another name.
@@ -265,7 +270,7 @@ pub struct CombineSpec {
     /// Expand this job once per combination of these values; the job name must use them.
     pub matrix: Option<Matrix>,
     /// Platform -> source image reference.
-    pub from: Located<IndexMap<Name, Text>>,
+    pub from: Located<Map<Name, Text>>,
     /// Target reference, or a list of them.
     pub to: Located<StringList>,
     /// `registry` (default), `imagetools` or `builder`.

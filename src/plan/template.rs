@@ -117,8 +117,19 @@ fn capped(rendered: String, at: Origin, diagnostics: &mut Vec<Diagnostic>) -> Op
     None
 }
 
+/// `{{`, `{%` or `{#` anywhere. Most plan strings are plain: this runs for
+/// every one, so it looks for `{` bytes rather than three substrings.
 fn is_template(text: &str) -> bool {
-    text.contains("{{") || text.contains("{%") || text.contains("{#")
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    while let Some(i) = bytes[from..].iter().position(|&b| b == b'{') {
+        let at = from + i;
+        if matches!(bytes.get(at + 1), Some(b'{' | b'%' | b'#')) {
+            return true;
+        }
+        from = at + 1;
+    }
+    false
 }
 
 impl<'a> Templates<'a> {

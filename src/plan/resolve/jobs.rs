@@ -1,8 +1,8 @@
 //! `builds:`, `syncs:` and `combines:`: each job's references, platforms,
 //! builder and inputs, with build contexts relative to the plan file.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
+use std::rc::Rc;
 
 use indexmap::IndexMap;
 
@@ -10,11 +10,12 @@ use super::{Resolver, origin, tidy};
 use crate::plan::address::JobKind;
 use crate::plan::builder_choice::BuilderChoice;
 use crate::plan::diagnostic::Diagnostic;
+use crate::plan::dockerfile::Dockerfile;
 use crate::plan::located::Located;
+use crate::plan::model;
 use crate::plan::reference::ImageRef;
 use crate::plan::resolved::{At, Build, Combine, CombineSource, Placement, Strategy, Sync, Via};
 use crate::plan::source::FileId;
-use crate::plan::{dockerfile, model};
 
 impl Resolver<'_> {
     pub(super) fn build(
@@ -132,8 +133,8 @@ impl Resolver<'_> {
             .dockerfiles
             .entry(dockerfile.value.clone())
             .or_insert_with(|| read_dockerfile(&dockerfile.value));
-        let text = match read {
-            Ok(text) => text.clone(),
+        let parsed = match read {
+            Ok(parsed) => Rc::clone(parsed),
             Err(err) => {
                 let shown = self
                     .plan
@@ -156,9 +157,8 @@ impl Resolver<'_> {
                 return Vec::new();
             }
         };
-        let args: HashMap<String, String> =
-            args.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        dockerfile::base_images(&text, &args)
+        parsed
+            .base_images(args)
             .into_iter()
             // `scratch`, earlier stages and references still holding an
             // unresolved `${ARG}` are not images another job could produce.
@@ -248,12 +248,15 @@ impl Resolver<'_> {
 const MAX_DOCKERFILE_BYTES: u64 = 1024 * 1024;
 
 /// A Dockerfile's text: a regular file, bounded, UTF-8.
-fn read_dockerfile(path: &std::path::Path) -> Result<String, crate::local_file::LocalFileError> {
+fn read_dockerfile(
+    path: &std::path::Path,
+) -> Result<Rc<Dockerfile>, crate::local_file::LocalFileError> {
     let bytes = crate::local_file::read(path, MAX_DOCKERFILE_BYTES)?;
-    String::from_utf8(bytes).map_err(|err| {
+    let text = String::from_utf8(bytes).map_err(|err| {
         crate::local_file::LocalFileError::Io(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             format!("not UTF-8 (byte {})", err.utf8_error().valid_up_to()),
         ))
-    })
+    })?;
+    Ok(Rc::new(Dockerfile::parse(&text)))
 }

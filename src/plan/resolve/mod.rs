@@ -14,12 +14,14 @@ mod run_settings;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use indexmap::IndexMap;
 use minijinja::value::Value;
 
 use super::address::JobKind;
 use super::diagnostic::Diagnostic;
+use super::dockerfile::Dockerfile;
 use super::located::Located;
 use super::model::{self, PlanFile};
 use super::platform::Platform;
@@ -97,7 +99,7 @@ struct Resolver<'a> {
     /// Where each name was first defined, by (section, name), to report clashes.
     defined: HashMap<(&'static str, String), Origin>,
     /// Each Dockerfile read (or why it could not be), so a matrix reads each once.
-    dockerfiles: HashMap<PathBuf, Result<String, crate::local_file::LocalFileError>>,
+    dockerfiles: HashMap<PathBuf, Result<Rc<Dockerfile>, crate::local_file::LocalFileError>>,
     plan: Plan,
     scope: Scope,
     /// Jobs the matrices made so far: the cap is for the whole plan, not
@@ -323,7 +325,7 @@ impl Resolver<'_> {
     fn map(
         &mut self,
         file: FileId,
-        map: &IndexMap<Located<String>, Located<String>>,
+        map: &crate::plan::model::Map<Located<String>, Located<String>>,
         scope: &Scope,
     ) -> IndexMap<String, String> {
         map.iter()

@@ -9,9 +9,10 @@
 use std::borrow::Cow;
 use std::rc::Rc;
 
-use saphyr_parser::{Event as RawEvent, Parser, ScalarStyle, Span as RawSpan, StrInput, Tag};
+use saphyr_parser::{Event as RawEvent, ScalarStyle, Tag};
 
 use super::Error;
+use super::raw::RawEvents;
 use crate::plan::source::Span;
 
 /// Most aliases a file may use.
@@ -57,9 +58,7 @@ struct Replay<'a> {
 }
 
 pub struct Events<'a> {
-    text: &'a str,
-    parser: Parser<'a, StrInput<'a>>,
-    offsets: Offsets,
+    raw: RawEvents<'a>,
     peeked: Option<Event<'a>>,
     anchors: Vec<Option<Rc<[Event<'a>]>>>,
     recordings: Vec<Recording<'a>>,
@@ -76,11 +75,9 @@ pub struct Events<'a> {
 }
 
 impl<'a> Events<'a> {
-    pub fn new(text: &'a str) -> Self {
+    pub fn new(raw: RawEvents<'a>) -> Self {
         Self {
-            text,
-            parser: Parser::new_from_str(text),
-            offsets: Offsets::new(text),
+            raw,
             peeked: None,
             anchors: Vec::new(),
             recordings: Vec::new(),
@@ -140,15 +137,11 @@ impl<'a> Events<'a> {
             if self.finished {
                 return Ok(None);
             }
-            let Some(result) = self.parser.next_event() else {
+            let Some(result) = self.raw.next() else {
                 self.finished = true;
                 return Ok(None);
             };
-            let (raw, raw_span) = result.map_err(|err| {
-                let at = self.offsets.byte(err.marker().index());
-                Error::new(err.info().to_owned(), self.character_at(at))
-            })?;
-            let mut span = self.span(raw_span);
+            let (raw, span) = result?;
             let (kind, anchor) = match raw {
                 RawEvent::StreamStart | RawEvent::Nothing => continue,
                 RawEvent::StreamEnd => {
@@ -171,7 +164,6 @@ impl<'a> Events<'a> {
                     continue;
                 }
                 RawEvent::Scalar(text, style, anchor, tag) => {
-                    span = self.quoted(span, style);
                     let plain = matches!(style, ScalarStyle::Plain)
                         && !scalar_tag_is_string(tag.as_deref(), span)?;
                     (Kind::Scalar { text, plain }, anchor)
@@ -195,47 +187,6 @@ impl<'a> Events<'a> {
             }
             return Ok(Some(event));
         }
-    }
-
-    fn span(&self, raw: RawSpan) -> Span {
-        let start = self.offsets.byte(raw.start.index());
-        let end = self.offsets.byte(raw.end.index()).max(start);
-        Span::new(start, end - start)
-    }
-
-    /// The character a syntax error is found at (the last one at the end
-    /// of the file), so that the diagnostic points at something.
-    fn character_at(&self, at: usize) -> Span {
-        let text = self.text;
-        if let Some(c) = text.get(at..).and_then(|rest| rest.chars().next()) {
-            return Span::new(at, c.len_utf8());
-        }
-        text.char_indices()
-            .next_back()
-            .map_or(Span::new(text.len(), 0), |(i, c)| {
-                Span::new(i, c.len_utf8())
-            })
-    }
-
-    /// The parser's span of a quoted scalar runs on over the spaces and
-    /// comment after it; it ends at the closing quote.
-    fn quoted(&self, span: Span, style: ScalarStyle) -> Span {
-        let quote = match style {
-            ScalarStyle::SingleQuoted => b'\'',
-            ScalarStyle::DoubleQuoted => b'"',
-            _ => return span,
-        };
-        let bytes = &self.text.as_bytes()[span.start..span.end()];
-        let mut i = 1;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'\\' if quote == b'"' => i += 2,
-                b'\'' if quote == b'\'' && bytes.get(i + 1) == Some(&b'\'') => i += 2,
-                byte if byte == quote => return Span::new(span.start, i + 1),
-                _ => i += 1,
-            }
-        }
-        span
     }
 
     fn track_depth(&mut self, event: &Event<'a>) -> Result<(), Error> {
@@ -376,38 +327,4 @@ fn unsupported_tag(tag: &Tag, span: Span) -> Error {
         ),
         span,
     )
-}
-
-/// The parser counts characters; spans are bytes. An ASCII file needs no
-/// table.
-struct Offsets {
-    /// Byte offset of each character, and the text's length at the end;
-    /// empty when the text is ASCII.
-    table: Vec<usize>,
-    len: usize,
-}
-
-impl Offsets {
-    fn new(text: &str) -> Self {
-        let table = if text.is_ascii() {
-            Vec::new()
-        } else {
-            text.char_indices()
-                .map(|(i, _)| i)
-                .chain(std::iter::once(text.len()))
-                .collect()
-        };
-        Self {
-            table,
-            len: text.len(),
-        }
-    }
-
-    fn byte(&self, char_index: usize) -> usize {
-        if self.table.is_empty() {
-            char_index.min(self.len)
-        } else {
-            self.table.get(char_index).copied().unwrap_or(self.len)
-        }
-    }
 }

@@ -13,6 +13,7 @@
 
 mod de;
 mod events;
+mod raw;
 mod scalar;
 
 use std::fmt;
@@ -25,10 +26,12 @@ pub use events::{MAX_ALIASES, MAX_DEPTH, MAX_REPLAYED_EVENTS};
 
 /// Deserializes one YAML document.
 pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, Error> {
-    let mut events = events::Events::new(text);
-    let value = T::deserialize(&mut de::Deserializer::new(&mut events))?;
-    events.finish()?;
-    Ok(value)
+    raw::with_events(text, |raw| {
+        let mut events = events::Events::new(raw);
+        let value = T::deserialize(&mut de::Deserializer::new(&mut events))?;
+        events.finish()?;
+        Ok(value)
+    })
 }
 
 /// What is wrong, and where (when the place is known).

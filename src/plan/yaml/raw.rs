@@ -1,0 +1,211 @@
+//! saphyr-parser's events with byte spans, read on the calling thread for a
+//! small file or, for a large one, parsed on a thread of their own a few
+//! batches ahead of the deserializer (the two halves take about as long as
+//! each other, so a large plan is read in little more than the parser's
+//! time).
+
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+use saphyr_parser::{Event, Parser, ScalarStyle, Span as RawSpan, StrInput};
+
+use super::Error;
+use crate::plan::source::Span;
+
+/// Files at least this large are parsed on a thread of their own.
+const PIPE_FROM_BYTES: usize = 64 * 1024;
+/// Events sent to the deserializer at a time.
+const BATCH: usize = 1024;
+/// Batches the parser may be ahead.
+const AHEAD: usize = 8;
+
+pub type RawItem<'a> = Result<(Event<'a>, Span), Error>;
+
+/// Runs `read` over the events of `text`.
+pub fn with_events<'a, T>(text: &'a str, read: impl FnOnce(RawEvents<'a>) -> T) -> T {
+    if text.len() < PIPE_FROM_BYTES {
+        return read(RawEvents::Inline(Box::new(Spanned::new(text))));
+    }
+    std::thread::scope(|scope| {
+        let (sender, receiver) = sync_channel(AHEAD);
+        let parser = std::thread::Builder::new()
+            .name("yaml-parser".into())
+            .spawn_scoped(scope, move || pump(Spanned::new(text), &sender));
+        match parser {
+            Ok(_) => read(RawEvents::Piped {
+                receiver,
+                batch: Vec::new().into_iter(),
+            }),
+            // No thread to be had: read inline.
+            Err(_) => read(RawEvents::Inline(Box::new(Spanned::new(text)))),
+        }
+    })
+}
+
+/// Parses until the end, an error, or the reader hanging up.
+fn pump<'a>(mut events: Spanned<'a>, sender: &SyncSender<Vec<RawItem<'a>>>) {
+    loop {
+        let mut batch = Vec::with_capacity(BATCH);
+        let mut done = false;
+        while batch.len() < BATCH {
+            match events.next() {
+                Some(item) => {
+                    done = item.is_err();
+                    batch.push(item);
+                    if done {
+                        break;
+                    }
+                }
+                None => {
+                    done = true;
+                    break;
+                }
+            }
+        }
+        if sender.send(batch).is_err() || done {
+            return;
+        }
+    }
+}
+
+pub enum RawEvents<'a> {
+    Inline(Box<Spanned<'a>>),
+    Piped {
+        receiver: Receiver<Vec<RawItem<'a>>>,
+        batch: std::vec::IntoIter<RawItem<'a>>,
+    },
+}
+
+impl<'a> Iterator for RawEvents<'a> {
+    type Item = RawItem<'a>;
+
+    fn next(&mut self) -> Option<RawItem<'a>> {
+        match self {
+            Self::Inline(events) => events.next(),
+            Self::Piped { receiver, batch } => loop {
+                if let Some(item) = batch.next() {
+                    return Some(item);
+                }
+                // A closed channel is the end: the parser sent all it had.
+                *batch = receiver.recv().ok()?.into_iter();
+            },
+        }
+    }
+}
+
+/// The parser's events with spans in bytes.
+pub struct Spanned<'a> {
+    text: &'a str,
+    parser: Parser<'a, StrInput<'a>>,
+    offsets: Offsets,
+    failed: bool,
+}
+
+impl<'a> Spanned<'a> {
+    fn new(text: &'a str) -> Self {
+        Self {
+            text,
+            parser: Parser::new_from_str(text),
+            offsets: Offsets::new(text),
+            failed: false,
+        }
+    }
+
+    fn span(&self, raw: RawSpan) -> Span {
+        let start = self.offsets.byte(raw.start.index());
+        let end = self.offsets.byte(raw.end.index()).max(start);
+        Span::new(start, end - start)
+    }
+
+    /// The character a syntax error is found at (the last one at the end
+    /// of the file), so that the diagnostic points at something.
+    fn character_at(&self, at: usize) -> Span {
+        let text = self.text;
+        if let Some(c) = text.get(at..).and_then(|rest| rest.chars().next()) {
+            return Span::new(at, c.len_utf8());
+        }
+        text.char_indices()
+            .next_back()
+            .map_or(Span::new(text.len(), 0), |(i, c)| {
+                Span::new(i, c.len_utf8())
+            })
+    }
+
+    /// The parser's span of a quoted scalar runs on over the spaces and
+    /// comment after it; it ends at the closing quote.
+    fn quoted(&self, span: Span, style: ScalarStyle) -> Span {
+        let quote = match style {
+            ScalarStyle::SingleQuoted => b'\'',
+            ScalarStyle::DoubleQuoted => b'"',
+            _ => return span,
+        };
+        let bytes = &self.text.as_bytes()[span.start..span.end()];
+        let mut i = 1;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\\' if quote == b'"' => i += 2,
+                b'\'' if quote == b'\'' && bytes.get(i + 1) == Some(&b'\'') => i += 2,
+                byte if byte == quote => return Span::new(span.start, i + 1),
+                _ => i += 1,
+            }
+        }
+        span
+    }
+}
+
+impl<'a> Iterator for Spanned<'a> {
+    type Item = RawItem<'a>;
+
+    fn next(&mut self) -> Option<RawItem<'a>> {
+        if self.failed {
+            return None;
+        }
+        Some(match self.parser.next_event()? {
+            Ok((event, raw)) => {
+                let mut span = self.span(raw);
+                if let Event::Scalar(_, style, _, _) = &event {
+                    span = self.quoted(span, *style);
+                }
+                Ok((event, span))
+            }
+            Err(err) => {
+                self.failed = true;
+                let at = self.offsets.byte(err.marker().index());
+                Err(Error::new(err.info().to_owned(), self.character_at(at)))
+            }
+        })
+    }
+}
+
+/// The parser counts characters; spans are bytes. An ASCII file needs no
+/// table.
+struct Offsets {
+    /// Byte offset of each character, and the text's length at the end;
+    /// empty when the text is ASCII.
+    table: Vec<usize>,
+    len: usize,
+}
+
+impl Offsets {
+    fn new(text: &str) -> Self {
+        let table = if text.is_ascii() {
+            Vec::new()
+        } else {
+            text.char_indices()
+                .map(|(i, _)| i)
+                .chain(std::iter::once(text.len()))
+                .collect()
+        };
+        Self {
+            table,
+            len: text.len(),
+        }
+    }
+
+    fn byte(&self, char_index: usize) -> usize {
+        if self.table.is_empty() {
+            char_index.min(self.len)
+        } else {
+            self.table.get(char_index).copied().unwrap_or(self.len)
+        }
+    }
+}
