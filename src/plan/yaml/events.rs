@@ -9,10 +9,8 @@
 use std::borrow::Cow;
 use std::rc::Rc;
 
-use saphyr_parser::{Event as RawEvent, ScalarStyle, Tag};
-
 use super::Error;
-use super::raw::RawEvents;
+use super::raw::{Raw, RawEvents};
 use crate::plan::source::Span;
 
 /// Most aliases a file may use.
@@ -143,13 +141,7 @@ impl<'a> Events<'a> {
             };
             let (raw, span) = result?;
             let (kind, anchor) = match raw {
-                RawEvent::StreamStart | RawEvent::Nothing => continue,
-                RawEvent::StreamEnd => {
-                    self.finished = true;
-                    continue;
-                }
-                RawEvent::DocumentEnd => continue,
-                RawEvent::DocumentStart(_) => {
+                Raw::DocumentStart => {
                     self.documents += 1;
                     if self.documents > 1 {
                         return Err(Error::new(
@@ -159,25 +151,29 @@ impl<'a> Events<'a> {
                     }
                     continue;
                 }
-                RawEvent::Alias(anchor) => {
+                Raw::Alias(anchor) => {
                     self.start_replay(anchor, span)?;
                     continue;
                 }
-                RawEvent::Scalar(text, style, anchor, tag) => {
-                    let plain = matches!(style, ScalarStyle::Plain)
-                        && !scalar_tag_is_string(tag.as_deref(), span)?;
+                Raw::Scalar {
+                    text,
+                    plain,
+                    anchor,
+                    tag,
+                } => {
+                    let plain = plain && !scalar_tag_is_string(tag.as_deref(), span)?;
                     (Kind::Scalar { text, plain }, anchor)
                 }
-                RawEvent::SequenceStart(anchor, tag) => {
+                Raw::SequenceStart { anchor, tag } => {
                     check_collection_tag(tag.as_deref(), "seq", span)?;
                     (Kind::SequenceStart, anchor)
                 }
-                RawEvent::MappingStart(anchor, tag) => {
+                Raw::MappingStart { anchor, tag } => {
                     check_collection_tag(tag.as_deref(), "map", span)?;
                     (Kind::MappingStart, anchor)
                 }
-                RawEvent::SequenceEnd => (Kind::SequenceEnd, 0),
-                RawEvent::MappingEnd => (Kind::MappingEnd, 0),
+                Raw::SequenceEnd => (Kind::SequenceEnd, 0),
+                Raw::MappingEnd => (Kind::MappingEnd, 0),
             };
             let event = Event { kind, span };
             self.track_depth(&event)?;
@@ -288,42 +284,37 @@ impl<'a> Events<'a> {
     }
 }
 
+/// The core schema's tags, as the parser resolves `!!`.
+const CORE: &str = "tag:yaml.org,2002:";
+
 /// `!!str 1` is the string "1"; the other core tags (`!!int`, `!!bool`,
 /// `!!null`, `!!float`) agree with what the text says anyway; a non-specific
 /// `!` makes a string, as YAML says. Application tags mean nothing in a plan.
-fn scalar_tag_is_string(tag: Option<&Tag>, span: Span) -> Result<bool, Error> {
+fn scalar_tag_is_string(tag: Option<&str>, span: Span) -> Result<bool, Error> {
     let Some(tag) = tag else { return Ok(false) };
-    if tag.is_yaml_core_schema() {
-        return match tag.suffix.as_str() {
-            "str" => Ok(true),
-            "int" | "bool" | "null" | "float" => Ok(false),
-            _ => Err(unsupported_tag(tag, span)),
-        };
+    match tag.strip_prefix(CORE) {
+        Some("str") => Ok(true),
+        Some("int" | "bool" | "null" | "float") => Ok(false),
+        _ if tag == "!" => Ok(true),
+        _ => Err(unsupported_tag(tag, span)),
     }
-    if is_non_specific(tag) {
-        return Ok(true);
-    }
-    Err(unsupported_tag(tag, span))
 }
 
-fn check_collection_tag(tag: Option<&Tag>, core: &str, span: Span) -> Result<(), Error> {
+fn check_collection_tag(tag: Option<&str>, core: &str, span: Span) -> Result<(), Error> {
     match tag {
-        None => Ok(()),
-        Some(tag) if tag.is_yaml_core_schema() && tag.suffix == core => Ok(()),
-        Some(tag) if is_non_specific(tag) => Ok(()),
+        None | Some("!") => Ok(()),
+        Some(tag) if tag.strip_prefix(CORE) == Some(core) => Ok(()),
         Some(tag) => Err(unsupported_tag(tag, span)),
     }
 }
 
-/// The lone `!` (the parser reports it as an empty handle and suffix `!`).
-fn is_non_specific(tag: &Tag) -> bool {
-    tag.handle.is_empty() && tag.suffix == "!"
-}
-
-fn unsupported_tag(tag: &Tag, span: Span) -> Error {
+fn unsupported_tag(tag: &str, span: Span) -> Error {
+    let shown = tag
+        .strip_prefix(CORE)
+        .map_or_else(|| tag.to_owned(), |suffix| format!("!!{suffix}"));
     Error::new(
         format!(
-            "unsupported YAML tag `{tag}`: plan files use plain values (quote a value to make it a string)"
+            "unsupported YAML tag `{shown}`: plan files use plain values (quote a value to make it a string)"
         ),
         span,
     )

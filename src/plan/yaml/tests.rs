@@ -137,3 +137,24 @@ fn quoted_spans_end_at_the_closing_quote() {
     assert_eq!(to[0].value, "x'y");
     assert_eq!(text_at(text, to[1].span), "\"z\"");
 }
+
+/// Inputs that make other Rust YAML parsers panic (libyaml-safer 0.3 on
+/// each of these): here each is an error with a place.
+#[test]
+fn malformed_input_is_an_error_never_a_panic() {
+    for text in [
+        "\"\\",
+        "a: \"x\\",
+        "|\n =>0,!.|",
+        "| \n é",
+        "[é| [!'=,?=0.a",
+        "[!,",
+        "{!,\\]\r{?",
+    ] {
+        match from_str::<serde_json::Value>(text) {
+            Ok(_) => {}
+            Err(err) => assert!(err.span.is_some(), "{text:?}: {err:?}"),
+        }
+    }
+    assert!(from_str::<serde_json::Value>("a: \"x\\").is_err());
+}
