@@ -5,152 +5,17 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
+
+#[path = "support/engines.rs"]
+mod engines;
+use engines::{Services, assert_multi_arch, services, skopeo_raw};
 use std::time::{Duration, Instant};
 
-struct Services {
-    home: String,
-    bin: String,
-    engine_a: String,
-    engine_b: String,
-    registry: String,
-}
-
-fn services() -> Services {
-    let var = |name: &str| {
-        std::env::var(name).unwrap_or_else(|_| {
-            panic!(
-                "{name} is not set: the end-to-end tests need the real services. Run the suite with \
-                 `scripts/test`, or `scripts/services start DIR` and `source DIR/env` first."
-            )
-        })
-    };
-    Services {
-        home: var("BUILDPLAN_TEST_HOME"),
-        bin: var("BUILDPLAN_TEST_BIN"),
-        engine_a: var("BUILDPLAN_TEST_ENGINE_A"),
-        engine_b: var("BUILDPLAN_TEST_ENGINE_B"),
-        registry: var("BUILDPLAN_TEST_REGISTRY"),
-    }
-}
-
-impl Services {
-    fn path(&self) -> String {
-        format!("{}:{}", self.bin, std::env::var("PATH").unwrap_or_default())
-    }
-
-    fn plan(&self, dir: &Path, args: &[&str]) -> Command {
-        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("plan"));
-        cmd.current_dir(dir)
-            .args(args)
-            .env("HOME", &self.home)
-            .env("PATH", self.path())
-            .env_remove("GITHUB_ACTIONS")
-            .env("NO_COLOR", "1");
-        cmd
-    }
-
-    fn apply(&self, dir: &Path, args: &[&str]) -> (i32, String) {
-        let mut full = vec!["apply", "--progress", "plain"];
-        full.extend_from_slice(args);
-        let out = self.plan(dir, &full).output().unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.code().unwrap_or(-1), text)
-    }
-
-    fn docker(&self, args: &[&str]) -> String {
-        let out = Command::new("docker")
-            .args(args)
-            .env("HOME", &self.home)
-            .env("PATH", self.path())
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
-
-/// What `skopeo inspect --raw` says is at `reference` (the independent check).
-fn skopeo_raw(reference: &str) -> serde_json::Value {
-    let out = Command::new("skopeo")
-        .args([
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
-            &format!("docker://{reference}"),
-        ])
-        .output()
-        .expect("skopeo is installed (scripts/provision)");
-    assert!(
-        out.status.success(),
-        "skopeo inspect {reference}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn skopeo_config(reference: &str) -> serde_json::Value {
-    let out = Command::new("skopeo")
-        .args([
-            "inspect",
-            "--config",
-            "--tls-verify=false",
-            &format!("docker://{reference}"),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "skopeo inspect --config {reference}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-/// The index at `reference` has exactly these platforms, and each entry's
-/// image config names the architecture the index claims.
-fn assert_multi_arch(reference: &str, expected: &[&str]) {
-    let index = skopeo_raw(reference);
-    let manifests = index["manifests"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{reference} is not an index: {index}"));
-    let repository = &reference[..reference.rfind(':').unwrap()];
-    let mut found: Vec<String> = Vec::new();
-    for entry in manifests {
-        let platform = &entry["platform"];
-        if platform["os"] == "unknown" {
-            continue; // attestations
-        }
-        let name = format!(
-            "{}/{}",
-            platform["os"].as_str().unwrap(),
-            platform["architecture"].as_str().unwrap()
-        );
-        let config = skopeo_config(&format!(
-            "{repository}@{}",
-            entry["digest"].as_str().unwrap()
-        ));
-        assert_eq!(
-            config["architecture"], platform["architecture"],
-            "{reference}: config of {name}"
-        );
-        assert_eq!(config["os"], platform["os"]);
-        found.push(name);
-    }
-    found.sort();
-    let mut expected: Vec<String> = expected.iter().map(|s| (*s).to_owned()).collect();
-    expected.sort();
-    assert_eq!(found, expected, "{reference}");
-}
-
-/// A context whose image has one layer per platform, different for each:
-/// as in real multi-arch images, no layer is shared between platforms.
-/// (A layer two platforms share is mounted twice at once into one
-/// repository by `imagetools create`, which distribution 2.8's filesystem
-/// driver does not always survive: "manifest blob unknown".)
-fn workspace(plan: &str) -> tempfile::TempDir {
+/// A context built the way users' are: `FROM` an image with a shell (the
+/// test registry's busybox), a file per platform, and a `RUN` step (under
+/// qemu for arm64) that records what it saw. The engines have no network
+/// bridge, so builds say `network: none`.
+fn workspace(s: &Services, plan: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for arch in ["amd64", "arm64"] {
         std::fs::create_dir_all(dir.path().join("ctx").join(arch)).unwrap();
@@ -162,7 +27,10 @@ fn workspace(plan: &str) -> tempfile::TempDir {
     }
     std::fs::write(
         dir.path().join("ctx/Dockerfile"),
-        "FROM scratch\nARG TARGETARCH\nCOPY ${TARGETARCH}/hello.txt /\n",
+        format!(
+            "FROM {}\nARG TARGETARCH\nCOPY ${{TARGETARCH}}/hello.txt /\nRUN cat /hello.txt > /seen && uname -m >> /seen\n",
+            s.base_image
+        ),
     )
     .unwrap();
     std::fs::write(dir.path().join("plan.yaml"), plan).unwrap();
@@ -181,16 +49,28 @@ fn a_build_split_over_two_engines_is_one_multi_arch_tag() {
     let s = services();
     let repo = format!("{}/e2e-split-{}", s.registry, std::process::id());
     let plan = format!(
-        "{}builds:\n  hello:\n    context: ctx\n    builder:\n      linux/amd64: amd\n      linux/arm64: arm\n    tags: [\"{repo}:1\", \"{repo}:latest\"]\n",
+        "{}builds:\n  hello:\n    context: ctx\n    network: none\n    builder:\n      linux/amd64: amd\n      linux/arm64: arm\n    tags: [\"{repo}:1\", \"{repo}:latest\"]\n",
         engines_plan(&s)
     );
-    let dir = workspace(&plan);
+    let dir = workspace(&s, &plan);
     let (code, out) = s.apply(dir.path(), &["--summary-file", "summary.json"]);
     assert_eq!(code, 0, "{out}");
     assert_multi_arch(&format!("{repo}:1"), &["linux/amd64", "linux/arm64"]);
     assert_eq!(
         skopeo_raw(&format!("{repo}:1")),
         skopeo_raw(&format!("{repo}:latest"))
+    );
+    // The RUN step ran on each platform's own architecture (arm64 under
+    // emulation), on the file of that platform.
+    let seen = s.read_file(&format!("{repo}:1"), "linux/arm64", "/seen");
+    assert!(
+        seen.contains("from arm64") && seen.contains("aarch64"),
+        "{seen}"
+    );
+    let seen = s.read_file(&format!("{repo}:1"), "linux/amd64", "/seen");
+    assert!(
+        seen.contains("from amd64") && seen.contains("x86_64"),
+        "{seen}"
     );
     // The arm64 half really went through ssh to engine B.
     assert!(
@@ -211,11 +91,13 @@ fn syncs_and_combines_via_builder_and_via_imagetools() {
         "{engines}builds:
   app-amd64:
     context: ctx
+    network: none
     builder: amd
     platforms: [linux/amd64]
     tags: [\"{repo}/app:1-amd64\"]
   app-arm64:
     context: ctx
+    network: none
     builder: arm
     platforms: [linux/arm64]
     tags: [\"{repo}/app:1-arm64\"]
@@ -251,7 +133,7 @@ syncs:
 ",
         engines = engines_plan(&s)
     );
-    let dir = workspace(&plan);
+    let dir = workspace(&s, &plan);
     let (code, out) = s.apply(dir.path(), &[]);
     assert_eq!(code, 0, "{out}");
     for name in [
@@ -337,7 +219,7 @@ builders:
 ",
         s.engine_a, s.engine_b
     );
-    let dir = workspace(&plan);
+    let dir = workspace(&s, &plan);
     let (code, out) = s.apply(dir.path(), &[]);
     // Booting needs the moby/buildkit image, which cannot be pulled here.
     assert_eq!(code, 1, "{out}");
@@ -406,10 +288,10 @@ fn an_interrupted_run_leaves_nothing_behind_and_a_rerun_finishes() {
     let marker = format!("e2e-interrupt-{}", std::process::id());
     let repo = format!("{}/{marker}", s.registry);
     let plan = format!(
-        "version: 1\nbuilders:\n  amd:\n    driver: docker\n    endpoint: {}\n    platforms: [linux/amd64]\nbuilds:\n  big:\n    context: ctx\n    builder: amd\n    platforms: [linux/amd64]\n    tags: [\"{repo}:1\"]\n",
+        "version: 1\nbuilders:\n  amd:\n    driver: docker\n    endpoint: {}\n    platforms: [linux/amd64]\nbuilds:\n  big:\n    context: ctx\n    network: none\n    builder: amd\n    platforms: [linux/amd64]\n    tags: [\"{repo}:1\"]\n",
         s.engine_a
     );
-    let dir = workspace(&plan);
+    let dir = workspace(&s, &plan);
     // A large layer keeps the build busy long enough to interrupt it.
     let status = Command::new("dd")
         .args([
