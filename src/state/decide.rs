@@ -144,10 +144,7 @@ fn build(fingerprint: &Fingerprint, stored: Option<&BTreeMap<String, String>>) -
         &fingerprint.digest,
         stored.and_then(|l| l.get(FINGERPRINT_LABEL)),
     ));
-    change.labels = vec![
-        (FINGERPRINT_LABEL.to_owned(), fingerprint.digest.clone()),
-        (INPUTS_LABEL.to_owned(), fingerprint.inputs_label()),
-    ];
+    change.labels = fingerprint.labels();
     change
 }
 

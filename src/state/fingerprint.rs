@@ -142,6 +142,14 @@ impl Fingerprint {
     }
 
     /// The inputs label's value: compact JSON of the parts.
+    /// The labels that carry it on the image.
+    pub fn labels(&self) -> Vec<(String, String)> {
+        vec![
+            (FINGERPRINT_LABEL.to_owned(), self.digest.clone()),
+            (INPUTS_LABEL.to_owned(), self.inputs_label()),
+        ]
+    }
+
     pub fn inputs_label(&self) -> String {
         // Our own types, string keys only: serializing them cannot fail.
         serde_json::to_string(&self.parts).unwrap_or_default()

@@ -6,6 +6,7 @@ pub mod change;
 pub mod decide;
 pub mod fingerprint;
 pub mod ignore;
+pub mod inputs;
 pub mod observe;
 pub mod saved;
 pub mod secrets;

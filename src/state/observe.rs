@@ -16,7 +16,7 @@ use crate::backend::registry::error::RegistryError;
 use crate::backend::registry::record::children;
 use crate::plan::platform::Platform;
 use crate::plan::reference::ImageRef;
-use crate::plan::resolved::{Build, Builder, Combine, ContextSource, Driver, Plan, Sync, Via};
+use crate::plan::resolved::{Build, Builder, Combine, Driver, Plan, Sync, Via};
 
 /// A node as `docker buildx ls --format json` shows it.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
@@ -383,27 +383,7 @@ impl Observer {
 
     /// A build's input fingerprint now, and the one on its pushed image.
     async fn observe_build(&self, plan: &Plan, build: &Build) -> Observation {
-        let mut bases = BTreeMap::new();
-        for input in &build.inputs {
-            // A base image that cannot be read counts as changed (`None`),
-            // so the build runs: plan never skips a build on a guess.
-            let digest = self.registries.current(&input.value).await.ok().flatten();
-            bases.insert(input.value.to_string(), digest);
-        }
-        // A named context that is another job's result is an input too:
-        // the digest that job's image has now.
-        for context in &build.contexts {
-            if let ContextSource::Job(address) = &context.value.source {
-                let digest = match plan.published_image(address) {
-                    Some(image) => self.registries.current(&image.value).await.ok().flatten(),
-                    None => None,
-                };
-                bases.insert(
-                    format!("{address} (context {})", context.value.name),
-                    digest,
-                );
-            }
-        }
+        let bases = super::inputs::input_digests(plan, build, &self.registries).await;
         let fingerprint = match Fingerprint::of(build, &bases) {
             Ok(fingerprint) => fingerprint,
             Err(err) => return Observation::Failed(err),

@@ -17,10 +17,13 @@ use crate::backend::buildx::{
 };
 use crate::backend::process;
 use crate::backend::rawjson::{RawJson, Update};
+use crate::backend::registry::RegistryReader;
 use crate::exec::{JobContext, JobError, Outcome};
 use crate::plan::address::Address;
 use crate::plan::platform::Platform;
 use crate::plan::resolved::{Build, ContextSource, RunSettings};
+use crate::state::fingerprint::Fingerprint;
+use crate::state::inputs::{input_digests, reads_job_results};
 
 /// What a build publishes: where from, and under which tags.
 pub(super) struct Publish<'a> {
@@ -49,8 +52,8 @@ impl JobRunner {
         let slots = slots(&self.plan, &build.builder, &build.platforms, build.strategy);
         // The fingerprint goes on the image, so the next `diff` can read it back.
         let mut labels = build.labels.clone();
-        for (key, value) in &self.changes[context.job].labels {
-            labels.insert(key.clone(), value.clone());
+        for (key, value) in self.fingerprint_labels(build, context).await? {
+            labels.insert(key, value);
         }
         let contexts = self.named_contexts(build).await?;
         let publish = Publish {
@@ -67,6 +70,24 @@ impl JobRunner {
         };
         self.publish(&build.name.value, slots, &publish, dir, context)
             .await
+    }
+
+    /// The fingerprint labels as observed; for a build that reads other
+    /// jobs' results, computed again now that those jobs have run (one of
+    /// them may have just published a new image).
+    async fn fingerprint_labels(
+        &self,
+        build: &Build,
+        context: &JobContext,
+    ) -> Result<Vec<(String, String)>, JobError> {
+        let observed = &self.changes[context.job].labels;
+        if !reads_job_results(&self.plan, build) {
+            return Ok(observed.clone());
+        }
+        let reader = RegistryReader::of(&self.registries);
+        let digests = input_digests(&self.plan, build, &reader).await;
+        let fingerprint = Fingerprint::of(build, &digests).map_err(JobError::fatal)?;
+        Ok(fingerprint.labels())
     }
 
     /// Each named context as buildx takes it. A job's result is passed as

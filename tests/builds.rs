@@ -1,0 +1,477 @@
+//! What real builds use, on the real engines `scripts/services` starts:
+//! secrets and ssh reaching `RUN` steps (and their values nowhere else),
+//! attestations in the pushed index, registry cache written on one engine
+//! and read on another over ssh, named contexts from another build pinned by
+//! digest, arm64 `RUN` steps under emulation. skopeo and `docker run` on the
+//! images are the judges. A missing service fails the test.
+
+use std::path::Path;
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+
+#[path = "support/engines.rs"]
+mod engines;
+use engines::{Services, services, skopeo_config, skopeo_raw};
+
+/// A folder with `plan.yaml` and a context `ctx/` holding `Dockerfile`.
+fn workspace(plan: &str, dockerfile: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("ctx")).unwrap();
+    std::fs::write(dir.path().join("ctx/Dockerfile"), dockerfile).unwrap();
+    std::fs::write(dir.path().join("plan.yaml"), plan).unwrap();
+    dir
+}
+
+/// Builders on each engine: `c` (Docker 26, containerd store) for both
+/// platforms, `a` (20.10) and `b` (20.10 over ssh) for linux/amd64.
+fn builders(s: &Services) -> String {
+    format!(
+        "version: 1
+builders:
+  c:
+    driver: docker
+    endpoint: {}
+    platforms: [linux/amd64, linux/arm64]
+  a:
+    driver: docker
+    endpoint: {}
+    platforms: [linux/amd64]
+  b:
+    driver: docker
+    endpoint: {}
+    platforms: [linux/amd64]
+",
+        s.engine_c, s.engine_a, s.engine_b
+    )
+}
+
+fn unique(s: &Services, what: &str) -> String {
+    format!("{}/builds-{what}-{}", s.registry, std::process::id())
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// Every file under `dir`, read as text (for "appears nowhere" checks).
+fn all_text_under(dir: &Path) -> String {
+    let mut text = String::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return text;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            text.push_str(&all_text_under(&path));
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            text.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    }
+    text
+}
+
+#[test]
+fn secrets_reach_run_steps_and_appear_nowhere_else() {
+    let s = services();
+    let repo = unique(&s, "secrets");
+    let file_secret = format!("file-secret-{}-abc", std::process::id());
+    let env_secret = format!("env-secret-{}-xyz", std::process::id());
+    let plan = format!(
+        "{}builds:
+  app:
+    context: ctx
+    builder: a
+    platforms: [linux/amd64]
+    network: none
+    tags: [\"{repo}:1\"]
+    secrets:
+      - {{ id: from_file, src: token.txt }}
+      - {{ id: from_env, env: BUILD_TOKEN }}
+",
+        builders(&s)
+    );
+    // Secret values are not part of BuildKit's cache key: the run's own
+    // number in the step keeps an earlier run's cached step from answering.
+    let dockerfile = format!(
+        "FROM {}\nRUN --mount=type=secret,id=from_file --mount=type=secret,id=from_env \\\n    echo run {} && cat /run/secrets/from_file | sha256sum > /file.sha && cat /run/secrets/from_env | sha256sum > /env.sha\n",
+        s.base_image,
+        std::process::id()
+    );
+    let dir = workspace(&plan, &dockerfile);
+    std::fs::write(dir.path().join("token.txt"), &file_secret).unwrap();
+
+    let run = |args: &[&str]| {
+        let out = s
+            .plan(dir.path(), args)
+            .env("BUILD_TOKEN", &env_secret)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code().unwrap_or(-1), text)
+    };
+    let (code, diff_before) = run(&["diff", "--out", "saved.plan"]);
+    assert_eq!(code, 0, "{diff_before}");
+    let (code, applied) = run(&[
+        "apply",
+        "--progress",
+        "plain",
+        "--log-dir",
+        "logs",
+        "--summary-file",
+        "summary.json",
+    ]);
+    assert_eq!(code, 0, "{applied}");
+    let (code, diff_after) = run(&["diff", "--json"]);
+    assert_eq!(code, 0, "{diff_after}");
+
+    let image = format!("{repo}:1");
+    let file_sha = s.read_file(&image, "linux/amd64", "/file.sha");
+    assert!(
+        file_sha.starts_with(&sha256_hex(file_secret.as_bytes())),
+        "{file_sha}"
+    );
+    let env_sha = s.read_file(&image, "linux/amd64", "/env.sha");
+    assert!(
+        env_sha.starts_with(&sha256_hex(env_secret.as_bytes())),
+        "{env_sha}"
+    );
+
+    let everywhere = format!(
+        "{diff_before}{applied}{diff_after}{}{}{}",
+        all_text_under(&dir.path().join("logs")),
+        std::fs::read_to_string(dir.path().join("summary.json")).unwrap(),
+        String::from_utf8_lossy(&std::fs::read(dir.path().join("saved.plan")).unwrap()),
+    );
+    assert!(!everywhere.is_empty());
+    for secret in [&file_secret, &env_secret] {
+        assert!(!everywhere.contains(secret.as_str()), "{secret} leaked");
+    }
+}
+
+#[test]
+fn a_missing_secret_stops_the_run_before_anything_is_built() {
+    let s = services();
+    let repo = unique(&s, "missing-secret");
+    let plan = format!(
+        "{}builds:
+  app:
+    context: ctx
+    builder: a
+    platforms: [linux/amd64]
+    network: none
+    tags: [\"{repo}:1\"]
+    secrets: [{{ id: tok, env: BUILDPLAN_TEST_UNSET_TOKEN }}]
+",
+        builders(&s)
+    );
+    let dir = workspace(&plan, &format!("FROM {}\nRUN true\n", s.base_image));
+    let out = s
+        .plan(dir.path(), &["apply", "--progress", "plain"])
+        .env_remove("BUILDPLAN_TEST_UNSET_TOKEN")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("plan::missing-secret"), "{text}");
+    assert!(!text.contains("buildx build"), "{text}");
+    let exists = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{repo}:1"))
+        .output()
+        .unwrap();
+    assert!(!exists.status.success(), "nothing was pushed");
+}
+
+#[test]
+fn ssh_mounts_see_the_agent() {
+    let s = services();
+    let repo = unique(&s, "ssh");
+    let agent = tempfile::tempdir().unwrap();
+    let socket = agent.path().join("agent.sock");
+    let mut ssh_agent = Command::new("ssh-agent")
+        .args(["-D", "-a"])
+        .arg(&socket)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("ssh-agent is installed (openssh)");
+    for _ in 0..100 {
+        if socket.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let plan = format!(
+        "{}builds:
+  app:
+    context: ctx
+    builder: a
+    platforms: [linux/amd64]
+    network: none
+    tags: [\"{repo}:1\"]
+    ssh: [default]
+",
+        builders(&s)
+    );
+    let dockerfile = format!(
+        "FROM {}\nRUN --mount=type=ssh echo run {} && test -S \"$SSH_AUTH_SOCK\" && echo agent-seen > /ssh.txt\n",
+        s.base_image,
+        std::process::id()
+    );
+    let dir = workspace(&plan, &dockerfile);
+    let out = s
+        .plan(dir.path(), &["apply", "--progress", "plain"])
+        .env("SSH_AUTH_SOCK", &socket)
+        .output()
+        .unwrap();
+    let _ = ssh_agent.kill();
+    let _ = ssh_agent.wait();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("--ssh default"), "{text}");
+    assert_eq!(
+        s.read_file(&format!("{repo}:1"), "linux/amd64", "/ssh.txt"),
+        "agent-seen\n"
+    );
+}
+
+#[test]
+fn provenance_lands_in_the_index_and_arm64_runs_under_emulation() {
+    let s = services();
+    let repo = unique(&s, "attest");
+    let plan = format!(
+        "{}builds:
+  app:
+    context: ctx
+    builder: c
+    platforms: [linux/arm64]
+    network: none
+    tags: [\"{repo}:1\"]
+    attest: {{ provenance: max }}
+",
+        builders(&s)
+    );
+    let dir = workspace(
+        &plan,
+        &format!("FROM {}\nRUN uname -m > /arch\n", s.base_image),
+    );
+    let (code, out) = s.apply(dir.path(), &[]);
+    assert_eq!(code, 0, "{out}");
+    let index = skopeo_raw(&format!("{repo}:1"));
+    let manifests = index["manifests"].as_array().expect("an index");
+    let image = manifests
+        .iter()
+        .find(|m| m["platform"]["architecture"] == "arm64")
+        .expect("the arm64 image");
+    let attestation = manifests
+        .iter()
+        .find(|m| m["annotations"]["vnd.docker.reference.type"] == "attestation-manifest")
+        .unwrap_or_else(|| panic!("no attestation manifest in {index}"));
+    assert_eq!(
+        attestation["annotations"]["vnd.docker.reference.digest"],
+        image["digest"]
+    );
+    let config = skopeo_config(&format!("{repo}@{}", image["digest"].as_str().unwrap()));
+    assert_eq!(config["architecture"], "arm64");
+    assert_eq!(
+        s.read_file(&format!("{repo}:1"), "linux/arm64", "/arch"),
+        "aarch64\n"
+    );
+}
+
+/// Cache keys of `RUN` steps differ between BuildKit versions, so a cache is
+/// read across engines of one generation: engine A (20.10) exports inline
+/// cache with its image, engine B (20.10, over ssh) builds the same
+/// Dockerfile under another tag and takes its `RUN` step from that cache.
+/// Engine C (26, containerd store) exports registry cache, scoped by the
+/// `registry` shorthand to the job and platform.
+#[test]
+fn cache_written_on_one_engine_is_read_on_another_over_ssh() {
+    let s = services();
+    let repo = unique(&s, "cache");
+    let dockerfile = format!(
+        "FROM {}\nCOPY input.txt /\nRUN sha256sum /input.txt > /sum && sleep 1\n",
+        s.base_image
+    );
+    let job = |builder: &str, tag: &str, cache: &str| {
+        format!(
+            "{}builds:
+  app:
+    context: ctx
+    builder: {builder}
+    platforms: [linux/amd64]
+    network: none
+    tags: [\"{repo}:{tag}\"]
+    {cache}
+",
+            builders(&s)
+        )
+    };
+    let dir = workspace(&job("c", "c", "cache: registry"), &dockerfile);
+    std::fs::write(
+        dir.path().join("ctx/input.txt"),
+        format!("cached {}\n", std::process::id()),
+    )
+    .unwrap();
+    let (code, out) = s.apply(dir.path(), &[]);
+    assert_eq!(code, 0, "{out}");
+    let scoped = format!("{repo}:buildcache-app-linux-amd64");
+    assert!(
+        out.contains(&format!("--cache-to type=registry,ref={scoped},mode=max")),
+        "{out}"
+    );
+    let cache = skopeo_raw(&scoped);
+    assert!(
+        cache["manifests"].is_array() || cache["layers"].is_array(),
+        "{cache}"
+    );
+
+    std::fs::write(dir.path().join("plan.yaml"), job("a", "a", "cache: inline")).unwrap();
+    let (code, out) = s.apply(dir.path(), &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("--cache-to type=inline"), "{out}");
+
+    let reader = job(
+        "b",
+        "b",
+        &format!("cache_from: [\"type=registry,ref={repo}:a\"]"),
+    );
+    std::fs::write(dir.path().join("plan.yaml"), reader).unwrap();
+    let (code, out) = s.apply(dir.path(), &["--log-dir", "logs"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("--host ssh://root@127.0.0.1 buildx build"),
+        "{out}"
+    );
+    let log = all_text_under(&dir.path().join("logs"));
+    assert!(
+        log.lines()
+            .any(|l| l.contains("CACHED") && l.contains("RUN sha256sum")),
+        "the RUN step was not taken from the cache:\n{log}"
+    );
+}
+
+#[test]
+fn a_base_built_once_is_passed_to_its_consumers_by_digest() {
+    let s = services();
+    let repo = unique(&s, "contexts");
+    let plan = format!(
+        "{}builds:
+  base:
+    context: base
+    builder: c
+    platforms: [linux/amd64]
+    network: none
+    tags: [\"{repo}/base:1\"]
+  one:
+    context: ctx
+    builder: c
+    platforms: [linux/amd64]
+    network: none
+    tags: [\"{repo}/one:1\"]
+    contexts: {{ base: build.base }}
+  two:
+    context: ctx
+    builder: c
+    platforms: [linux/amd64]
+    network: none
+    tags: [\"{repo}/two:1\"]
+    contexts: {{ base: build.base }}
+  other:
+    context: other
+    builder: c
+    platforms: [linux/amd64]
+    network: none
+    tags: [\"{repo}/other:1\"]
+",
+        builders(&s)
+    );
+    let dir = workspace(&plan, "FROM base\nRUN cat /base.txt > /from-base\n");
+    for (folder, dockerfile) in [
+        ("base", format!("FROM {}\nCOPY base.txt /\n", s.base_image)),
+        (
+            "other",
+            format!("FROM {}\nRUN echo other > /other\n", s.base_image),
+        ),
+    ] {
+        std::fs::create_dir_all(dir.path().join(folder)).unwrap();
+        std::fs::write(dir.path().join(folder).join("Dockerfile"), dockerfile).unwrap();
+    }
+    std::fs::write(dir.path().join("base/base.txt"), "base v1\n").unwrap();
+
+    let (code, out) = s.apply(dir.path(), &[]);
+    assert_eq!(code, 0, "{out}");
+    // The consumers got the base by digest, after it was built.
+    let base_digest = skopeo_raw_digest(&format!("{repo}/base:1"));
+    assert!(
+        out.contains(&format!("base=docker-image://{repo}/base@{base_digest}")),
+        "{out}"
+    );
+    for consumer in ["one", "two"] {
+        assert_eq!(
+            s.read_file(&format!("{repo}/{consumer}:1"), "linux/amd64", "/from-base"),
+            "base v1\n"
+        );
+    }
+    let (code, diff) = diff_text(&s, dir.path());
+    assert_eq!(code, 0, "nothing changes after apply: {diff}");
+
+    // A change to the base changes exactly the base and its consumers.
+    std::fs::write(dir.path().join("base/base.txt"), "base v2\n").unwrap();
+    let (code, diff) = diff_text(&s, dir.path());
+    assert_eq!(code, 2, "{diff}");
+    for changed in ["build.base", "build.one", "build.two"] {
+        assert!(
+            diff.lines()
+                .any(|l| l.contains(changed) && !l.trim_start().starts_with('=')),
+            "{changed} should change:\n{diff}"
+        );
+    }
+    assert!(
+        diff.lines()
+            .any(|l| l.contains("build.other") && l.trim_start().starts_with('=')),
+        "{diff}"
+    );
+    let (code, out) = s.apply(dir.path(), &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        !out.contains("other:1 --"),
+        "build.other was not rebuilt: {out}"
+    );
+    assert_eq!(
+        s.read_file(&format!("{repo}/two:1"), "linux/amd64", "/from-base"),
+        "base v2\n"
+    );
+}
+
+fn skopeo_raw_digest(reference: &str) -> String {
+    let out = Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", "--format", "{{.Digest}}"])
+        .arg(format!("docker://{reference}"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// `plan diff --detailed-exitcode`: its exit code and what it printed.
+fn diff_text(s: &Services, dir: &Path) -> (i32, String) {
+    let out = s
+        .plan(dir, &["diff", "--detailed-exitcode"])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
