@@ -475,3 +475,39 @@ fn diff_text(s: &Services, dir: &Path) -> (i32, String) {
     );
     (out.status.code().unwrap_or(-1), text)
 }
+
+/// The plan that gets attestations on engine C asks engine A (Docker 20.10,
+/// classic image store) for them: read from the engine itself, said before
+/// anything runs, by `diff` as by `apply`.
+#[test]
+fn attestations_on_an_engine_that_cannot_store_them_are_refused_first() {
+    let s = services();
+    let repo = unique(&s, "attest-old");
+    let plan = format!(
+        "{}builds:
+  app:
+    context: ctx
+    builder: a
+    platforms: [linux/amd64]
+    network: none
+    tags: [\"{repo}:1\"]
+    attest: {{ provenance: max }}
+",
+        builders(&s)
+    );
+    let dir = workspace(&plan, &format!("FROM {}\nRUN true\n", s.base_image));
+    for command in ["diff", "apply"] {
+        let out = s.plan(dir.path(), &[command]).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{command}: {text}");
+        assert!(text.contains("plan::driver-limit"), "{text}");
+        assert!(text.contains("asks for attestations"), "{text}");
+        assert!(!text.contains("buildx build"), "{text}");
+    }
+    let exists = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{repo}:1"))
+        .output()
+        .unwrap();
+    assert!(!exists.status.success(), "nothing was pushed");
+}

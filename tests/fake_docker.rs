@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 struct Fake {
     dir: tempfile::TempDir,
+    /// What `docker info` says (see the fake's FAKE_DOCKER_ENGINE).
+    engine: Option<&'static str>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -31,7 +33,14 @@ impl Fake {
         )
         .unwrap();
         std::fs::write(dir.path().join("plan.yaml"), plan).unwrap();
-        Self { dir }
+        Self { dir, engine: None }
+    }
+
+    /// Engines that can do what the build asks: cache export, attestations
+    /// and named contexts need Docker 23+ with the containerd image store.
+    fn on_containerd_store(mut self) -> Self {
+        self.engine = Some("26.1.5 containerd");
+        self
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -43,20 +52,28 @@ impl Fake {
     }
 
     fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = self.command_for("apply");
+        if !args.contains(&"--progress") {
+            cmd.args(["--progress", "plain"]);
+        }
+        cmd.args(args);
+        cmd
+    }
+
+    /// `plan SUBCOMMAND` with the fake first on the PATH.
+    fn command_for(&self, subcommand: &str) -> Command {
         let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("plan"));
         let path = format!(
             "{}:{}",
             self.path("bin").display(),
             std::env::var("PATH").unwrap()
         );
-        cmd.current_dir(self.dir.path()).arg("apply");
-        if !args.contains(&"--progress") {
-            cmd.args(["--progress", "plain"]);
-        }
-        cmd.args(args)
+        cmd.current_dir(self.dir.path())
+            .arg(subcommand)
             .env("PATH", path)
             .env("FAKE_DOCKER_LOG", self.path("calls.jsonl"))
             .env("FAKE_DOCKER_RULES", self.path("rules.json"))
+            .env("FAKE_DOCKER_ENGINE", self.engine.unwrap_or("20.10.24"))
             .env_remove("GITHUB_ACTIONS")
             .env("NO_COLOR", "1");
         if !self.path("rules.json").exists() {
@@ -709,7 +726,7 @@ const RUN_SETTINGS_PLAN: &str = "version: 1\nbuilders:\n  amd:\n    driver: dock
 
 #[test]
 fn secrets_ssh_and_switches_reach_buildx_by_reference_and_values_appear_nowhere() {
-    let fake = Fake::new(RUN_SETTINGS_PLAN);
+    let fake = Fake::new(RUN_SETTINGS_PLAN).on_containerd_store();
     std::fs::write(fake.path("npmrc.txt"), "FILE-SECRET-VALUE").unwrap();
     std::fs::write(fake.path("deploy_key"), "KEY-SECRET-VALUE").unwrap();
     let out = fake
@@ -806,7 +823,7 @@ fn a_split_build_gives_each_platform_its_own_cache_and_reads_its_siblings() {
         let plan = format!(
             "version: 1\nbuilders:\n  amd:\n    driver: docker\n    endpoint: unix:///run/amd.sock\n    platforms: [linux/amd64]\n  arm:\n    driver: docker\n    endpoint: ssh://root@arm\n    platforms: [linux/arm64]\nbuilds:\n  app:\n    context: ctx\n    builder: {{ linux/amd64: amd, linux/arm64: arm }}\n    tags: [r.test/app:1]\n    cache: {kind}\n    annotations: {{ org.opencontainers.image.description: \"The app\" }}\n    extra_hosts: {{ mirror.internal: 10.0.0.5 }}\n    shm_size: 2g\n    ulimits: {{ nofile: \"1024:2048\" }}\n"
         );
-        let fake = Fake::new(&plan);
+        let fake = Fake::new(&plan).on_containerd_store();
         let (code, out) = fake.apply(&[]);
         assert_eq!(code, 0, "{out}");
         let builds = fake.calls_with("buildx build");
@@ -839,7 +856,7 @@ fn a_split_build_gives_each_platform_its_own_cache_and_reads_its_siblings() {
 #[test]
 fn a_job_named_as_a_context_runs_first_and_is_passed_as_its_result() {
     let plan = "version: 1\nbuilders:\n  amd:\n    driver: docker\n    endpoint: unix:///run/amd.sock\n    platforms: [linux/amd64]\nbuilds:\n  app:\n    context: ctx\n    builder: amd\n    tags: [r.test/app:1]\n    contexts: { base: build.base, tools: \"docker-image://r.test/tools:2\", assets: ctx }\n  base:\n    context: ctx\n    builder: amd\n    tags: [r.test/base:1]\n";
-    let fake = Fake::new(plan);
+    let fake = Fake::new(plan).on_containerd_store();
     // At the end, so the base's result is known without a registry (the
     // fake pushes nothing): the content its held tag will point at. (With
     // tags moved as jobs finish, it is `REPO@DIGEST`, read from the registry.)
@@ -866,4 +883,50 @@ fn a_job_named_as_a_context_runs_first_and_is_passed_as_its_result() {
         "{argv}"
     );
     assert!(argv.contains("--build-context assets=./ctx"), "{argv}");
+}
+
+/// A build asking a `docker` builder for what its engine cannot do: the
+/// engine is read first (`docker info`), and `diff` and `apply` both stop
+/// with a diagnostic at the field before any build.
+const DRIVER_LIMITS_PLAN: &str = "version: 1
+builders:
+  old:
+    driver: docker
+    endpoint: ssh://root@old-engine
+builds:
+  base:
+    context: ctx
+    builder: old
+    tags: [r.test/base:1]
+  app:
+    context: ctx
+    builder: old
+    tags: [r.test/app:1]
+    cache: registry
+    cache_to: [\"type=local,dest=/tmp/cache\"]
+    attest: { provenance: max }
+    contexts: { base: build.base }
+";
+
+#[test]
+fn what_an_engine_cannot_do_is_said_before_anything_runs() {
+    let fake = Fake::new(DRIVER_LIMITS_PLAN);
+    for command in ["diff", "apply"] {
+        let out = fake.command_for(command).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(1), "{command}: {stderr}");
+        if command == "apply" {
+            insta::assert_snapshot!("driver-limits", stderr);
+        }
+        assert!(
+            fake.calls_with("buildx build").is_empty(),
+            "{command} built"
+        );
+    }
+    // On an engine with the containerd image store, the same plan is not
+    // refused (it goes on to build).
+    let fake = Fake::new(DRIVER_LIMITS_PLAN).on_containerd_store();
+    let (_, out) = fake.apply(&[]);
+    assert!(!out.contains("plan::driver-limit"), "{out}");
+    assert!(!fake.calls_with("buildx build").is_empty(), "{out}");
 }

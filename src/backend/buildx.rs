@@ -151,9 +151,10 @@ impl Docker {
     }
 
     /// Is the engine there? (`driver: docker` builders are checked, never created.)
-    pub fn engine_version(&self, engine: &Engine) -> Invocation {
+    /// What the engine is (see `engine_info`): version and image store.
+    pub fn engine_info(&self, engine: &Engine) -> Invocation {
         self.command(engine)
-            .args(["version", "--format", "{{.Server.Version}}"])
+            .args(["info", "--format", super::engine_info::INFO_FORMAT])
     }
 
     pub fn builder_exists(&self, name: &str) -> Invocation {

@@ -4,6 +4,7 @@
 
 pub mod buildkitd;
 pub mod buildx;
+pub mod engine_info;
 pub mod handle;
 pub mod layout;
 pub mod process;

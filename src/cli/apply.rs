@@ -104,7 +104,7 @@ fn apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> Result<u
     // The same decision `plan diff` shows: what is already done is skipped.
     let observer =
         Observer::new(RegistryReader::of(&registries), docker.clone()).timeout(args.timeout);
-    let Some(changes) = runtime.block_on(async {
+    let Some(assessment) = runtime.block_on(async {
         tokio::select! {
             changes = changes(&observer, &session.plan, &planned) => Some(changes),
             () = signals.cancel.cancelled() => None,
@@ -115,6 +115,8 @@ fn apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> Result<u
         report(&run_info, &nothing, true, Duration::ZERO, args, output);
         return Ok(exit::INTERRUPTED);
     };
+    session::refuse_unsupported(&assessment, &session, &global, output)?;
+    let changes = assessment.changes;
     if let Some(saved) = &saved {
         refuse_drift(saved, &changes, output)?;
     }

@@ -60,7 +60,11 @@ pub fn run(global: &GlobalArgs, args: &DiffArgs, output: &mut Output) -> u8 {
         session.plan.mirrors.clone(),
     );
     let observer = Observer::new(registries, Docker::default()).timeout(args.timeout);
-    let changes = runtime.block_on(changes(&observer, &session.plan, &planned));
+    let assessment = runtime.block_on(changes(&observer, &session.plan, &planned));
+    if let Err(code) = session::refuse_unsupported(&assessment, &session, global, output) {
+        return code;
+    }
+    let changes = assessment.changes;
     let format = if args.json {
         DiffFormat::Json
     } else {

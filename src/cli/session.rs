@@ -138,6 +138,21 @@ pub fn runtime(output: &mut Output) -> Option<tokio::runtime::Runtime> {
     }
 }
 
+/// What a build asks of an engine that cannot do it stops the run before
+/// anything runs (`diff` says the same); printed as diagnostics.
+pub fn refuse_unsupported(
+    assessment: &crate::state::Assessment,
+    session: &Session,
+    global: &GlobalArgs,
+    output: &mut Output,
+) -> Result<(), u8> {
+    if assessment.unsupported.is_empty() {
+        return Ok(());
+    }
+    print_diagnostics(&assessment.unsupported, &session.plan, global, output);
+    Err(super::exit::ERROR)
+}
+
 /// Every secret and ssh source the run's builds name must be on this
 /// machine; printed as diagnostics (at the secret) when one is not.
 pub fn require_secrets(

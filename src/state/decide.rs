@@ -43,10 +43,10 @@ fn decide_one(plan: &Plan, job: JobRef, observation: &Observation) -> Change {
         (JobRef::Builder(i), Observation::Builder(live)) => {
             builder(&plan.builders[i], live.as_ref(), &plan.mirrors)
         }
-        (_, Observation::Engine(Ok(version))) => Change::new(
+        (_, Observation::Engine(Ok(engine))) => Change::new(
             placeholder,
             Action::Unchanged,
-            format!("engine reachable (Docker {version})"),
+            format!("engine reachable ({})", engine.describe()),
         ),
         (_, Observation::Engine(Err(why))) => Change::new(
             placeholder,

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use super::fingerprint::Fingerprint;
 use crate::apply::{JobRef, PlannedRun};
 use crate::backend::buildx::{Docker, Engine};
+use crate::backend::engine_info::EngineInfo;
 use crate::backend::registry::RegistryReader;
 use crate::backend::registry::error::RegistryError;
 use crate::backend::registry::record::children;
@@ -82,8 +83,8 @@ pub enum Observation {
     },
     /// A buildx builder, or `None` when there is none by that name.
     Builder(Option<LiveBuilder>),
-    /// A `docker` builder's engine: its version, or why it is unreachable.
-    Engine(Result<String, String>),
+    /// A `docker` builder's engine: what it is, or why it is unreachable.
+    Engine(Result<EngineInfo, String>),
     /// A build: its fingerprint now, and the labels on its image (`None`: no image).
     Build {
         fingerprint: Fingerprint,
@@ -418,8 +419,8 @@ impl Observer {
         Ok(seen)
     }
 
-    async fn engine(&self, engine: &Engine) -> Result<String, String> {
-        let invocation = self.docker.engine_version(engine);
+    async fn engine(&self, engine: &Engine) -> Result<EngineInfo, String> {
+        let invocation = self.docker.engine_info(engine);
         let output = tokio::time::timeout(
             Duration::from_secs(30),
             tokio::process::Command::new(&invocation.program)
@@ -432,7 +433,7 @@ impl Observer {
         .map_err(|_| "no answer in 30 s".to_owned())?
         .map_err(|err| format!("cannot run docker: {err}"))?;
         if output.status.success() {
-            Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+            EngineInfo::parse(&String::from_utf8_lossy(&output.stdout))
         } else {
             let stderr: Vec<String> = String::from_utf8_lossy(&output.stderr)
                 .lines()

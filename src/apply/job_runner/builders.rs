@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::{JobRunner, run_logged, write};
 use crate::backend::buildx::Engine;
+use crate::backend::engine_info::EngineInfo;
 use crate::backend::{buildkitd, process};
 use crate::exec::{JobContext, JobError, Outcome};
 use crate::plan::resolved::{Builder, Driver};
@@ -30,7 +31,7 @@ impl JobRunner {
             };
             context.step("checking the engine");
             let engine = Engine::Endpoint(node.endpoint.value.clone());
-            let captured = run_logged(&self.docker.engine_version(&engine), context)
+            let captured = run_logged(&self.docker.engine_info(&engine), context)
                 .await
                 .map_err(|err| JobError {
                     message: format!(
@@ -39,7 +40,8 @@ impl JobRunner {
                     ),
                     ..err
                 })?;
-            return Ok(Outcome::done(json!({ "engine": captured.stdout.trim() })));
+            let engine = EngineInfo::parse(&captured.stdout).map_err(JobError::fatal)?;
+            return Ok(Outcome::done(json!({ "engine": engine.describe() })));
         }
         let config = buildkitd::render(builder, &self.plan.mirrors).map_err(JobError::fatal)?;
         let mut paths = Vec::new();
