@@ -124,6 +124,8 @@ fn secrets_reach_run_steps_and_appear_nowhere_else() {
         "logs",
         "--summary-file",
         "summary.json",
+        "--metadata-file",
+        "metadata.json",
     ]);
     assert_eq!(code, 0, "{applied}");
     let (code, diff_after) = run(&["diff", "--json"]);
@@ -142,9 +144,10 @@ fn secrets_reach_run_steps_and_appear_nowhere_else() {
     );
 
     let everywhere = format!(
-        "{diff_before}{applied}{diff_after}{}{}{}",
+        "{diff_before}{applied}{diff_after}{}{}{}{}",
         all_text_under(&dir.path().join("logs")),
         std::fs::read_to_string(dir.path().join("summary.json")).unwrap(),
+        std::fs::read_to_string(dir.path().join("metadata.json")).unwrap(),
         String::from_utf8_lossy(&std::fs::read(dir.path().join("saved.plan")).unwrap()),
     );
     assert!(!everywhere.is_empty());
@@ -510,4 +513,105 @@ fn attestations_on_an_engine_that_cannot_store_them_are_refused_first() {
         .output()
         .unwrap();
     assert!(!exists.status.success(), "nothing was pushed");
+}
+
+/// The step after reads what was published: bake's metadata format with
+/// `--metadata-file`; under GitHub Actions `changed` and `digests` in
+/// `$GITHUB_OUTPUT` and the summary in `$GITHUB_STEP_SUMMARY` — written
+/// when set, not when unset.
+#[test]
+fn outputs_for_the_step_after() {
+    let s = services();
+    let repo = unique(&s, "outputs");
+    let plan = format!(
+        "{}builds:
+  app:
+    context: ctx
+    builder: c
+    platforms: [linux/amd64, linux/arm64]
+    network: none
+    tags: [\"{repo}/app:1\", \"{repo}/app:latest\"]
+syncs:
+  mirror:
+    from: \"{repo}/app:1\"
+    to: \"{repo}/mirror:1\"
+",
+        builders(&s)
+    );
+    let dir = workspace(
+        &plan,
+        &format!(
+            "FROM {}\nRUN echo {} > /id\n",
+            s.base_image,
+            std::process::id()
+        ),
+    );
+    let github = dir.path().join("github");
+    std::fs::create_dir(&github).unwrap();
+    let run = |github_actions: bool| {
+        let mut cmd = s.plan(
+            dir.path(),
+            &[
+                "apply",
+                "--progress",
+                "plain",
+                "--metadata-file",
+                "metadata.json",
+            ],
+        );
+        if github_actions {
+            cmd.env("GITHUB_ACTIONS", "true")
+                .env("GITHUB_OUTPUT", github.join("output"))
+                .env("GITHUB_STEP_SUMMARY", github.join("summary.md"));
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(false);
+    assert!(
+        std::fs::read_dir(&github).unwrap().next().is_none(),
+        "nothing written outside GitHub Actions"
+    );
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("metadata.json")).unwrap()).unwrap();
+    let digest = skopeo_raw_digest(&format!("{repo}/app:1"));
+    assert_eq!(
+        metadata["app"]["containerimage.digest"],
+        digest.as_str(),
+        "{metadata}"
+    );
+    assert_eq!(
+        metadata["app"]["containerimage.descriptor"]["digest"],
+        digest.as_str()
+    );
+    assert!(
+        metadata["app"]["containerimage.descriptor"]["size"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert_eq!(
+        metadata["app"]["image.name"],
+        format!("{repo}/app:1,{repo}/app:latest")
+    );
+    assert_eq!(metadata["mirror"]["containerimage.digest"], digest.as_str());
+
+    // Again under GitHub Actions: nothing to do, and it says so.
+    run(true);
+    let output = std::fs::read_to_string(github.join("output")).unwrap();
+    assert!(output.contains("changed=false\n"), "{output}");
+    let digests_line = output.lines().find(|l| l.starts_with("digests=")).unwrap();
+    let digests: serde_json::Value =
+        serde_json::from_str(&digests_line["digests=".len()..]).unwrap();
+    assert_eq!(digests["build.app"], digest.as_str());
+    assert_eq!(digests["sync.mirror"], digest.as_str());
+    let summary = std::fs::read_to_string(github.join("summary.md")).unwrap();
+    assert!(
+        summary.contains("### plan apply") && summary.contains("| `build.app` | unchanged |"),
+        "{summary}"
+    );
 }

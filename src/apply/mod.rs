@@ -8,6 +8,7 @@
 pub mod cache;
 mod job_runner;
 mod placement;
+pub mod published;
 mod schedule;
 
 pub use job_runner::JobRunner;

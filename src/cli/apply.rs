@@ -20,8 +20,9 @@ use crate::graph::select::glob_matches;
 use crate::plan::address::JobKind;
 use crate::plan::resolved::Via;
 use crate::report::diff::text as diff_text;
+use crate::report::outputs;
 use crate::report::progress::{ProgressMode, Reporter};
-use crate::report::summary::{render, summarize};
+use crate::report::summary::{markdown as summary_markdown, render, summarize};
 use crate::state::saved::{SavedPlan, files_of};
 use crate::state::{Observer, changes};
 
@@ -42,6 +43,10 @@ pub struct ApplyArgs {
     /// Write the results as JSON here (also when the run fails).
     #[arg(long, value_name = "FILE")]
     pub summary_file: Option<PathBuf>,
+    /// Write what each build, sync and combine published, in bake's metadata
+    /// format (digest, descriptor, image names), also when the run fails.
+    #[arg(long, value_name = "FILE")]
+    pub metadata_file: Option<PathBuf>,
     /// Write each job's full output to DIR/ADDRESS.log.
     #[arg(long, value_name = "DIR")]
     pub log_dir: Option<PathBuf>,
@@ -154,6 +159,16 @@ fn apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> Result<u
         args,
         output,
     );
+    let plan = Arc::clone(&runner.plan);
+    write_outputs(
+        &plan,
+        &planned,
+        &records,
+        &runtime,
+        &registries,
+        args,
+        output,
+    );
     Ok(if interrupted {
         exit::INTERRUPTED
     } else if succeeded && published {
@@ -161,6 +176,67 @@ fn apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> Result<u
     } else {
         exit::ERROR
     })
+}
+
+/// What the step after reads: `--metadata-file`, and under GitHub Actions
+/// `$GITHUB_OUTPUT` (`changed`, `digests`). A file that cannot be written
+/// is said, and does not change the exit code.
+fn write_outputs(
+    plan: &crate::plan::resolved::Plan,
+    planned: &crate::apply::PlannedRun,
+    records: &[JobRecord],
+    runtime: &tokio::runtime::Runtime,
+    registries: &Registries,
+    args: &ApplyArgs,
+    output: &mut Output,
+) {
+    let github = github_file("GITHUB_OUTPUT");
+    if args.metadata_file.is_none() && github.is_none() {
+        return;
+    }
+    let published = runtime.block_on(crate::apply::published::published(
+        plan, planned, records, registries,
+    ));
+    let mut failures = Vec::new();
+    if let Some(path) = &args.metadata_file {
+        let text = format!("{:#}\n", outputs::metadata(&published));
+        if let Err(err) = std::fs::write(path, text) {
+            failures.push(format!("cannot write {}: {err}", path.display()));
+        }
+    }
+    if let Some(path) = &github {
+        let changed = records
+            .iter()
+            .any(|r| r.state == JobState::Succeeded && !r.outcome.unchanged);
+        if let Err(err) = outputs::append(path, &outputs::github_output(changed, &published)) {
+            failures.push(format!("cannot write {}: {err}", path.display()));
+        }
+    }
+    for failure in failures {
+        output.err(&format!("plan: {failure}\n"));
+    }
+}
+
+/// Under GitHub Actions, appends markdown to the job's summary page
+/// (`$GITHUB_STEP_SUMMARY`); a failure to write is said, not fatal.
+pub(super) fn to_step_summary(markdown: &str, output: &mut Output) {
+    let Some(path) = github_file("GITHUB_STEP_SUMMARY") else {
+        return;
+    };
+    if let Err(err) = outputs::append(&path, markdown) {
+        output.err(&format!("plan: cannot write {}: {err}\n", path.display()));
+    }
+}
+
+/// A file GitHub Actions gives the step (`$GITHUB_OUTPUT`,
+/// `$GITHUB_STEP_SUMMARY`); `None` outside GitHub Actions.
+fn github_file(variable: &str) -> Option<PathBuf> {
+    if std::env::var("GITHUB_ACTIONS").as_deref() != Ok("true") {
+        return None;
+    }
+    std::env::var_os(variable)
+        .filter(|path| !path.is_empty())
+        .map(PathBuf::from)
 }
 
 /// Where the run works: the log folder, a work folder for generated
@@ -362,6 +438,7 @@ fn report(
     let summary = summarize(info.addresses, records, interrupted, info.partial, took);
     output.err(&render(&summary));
     write_summary(args.summary_file.as_deref(), &summary, output);
+    to_step_summary(&summary_markdown(&summary), output);
 }
 
 /// `--summary-file`: the results as JSON, also for a failed or interrupted run.

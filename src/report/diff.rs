@@ -111,7 +111,7 @@ pub fn json(changes: &[Change]) -> String {
     text
 }
 
-fn cell(text: &str) -> String {
+pub(crate) fn cell(text: &str) -> String {
     crate::untrusted::escape(text).replace('|', "\\|")
 }
 

@@ -3,5 +3,6 @@
 
 pub mod diagnostics;
 pub mod diff;
+pub mod outputs;
 pub mod progress;
 pub mod summary;

@@ -151,3 +151,36 @@ pub fn render(summary: &Summary<'_>) -> String {
     );
     out
 }
+
+/// The summary as markdown, for `$GITHUB_STEP_SUMMARY`.
+pub fn markdown(summary: &Summary<'_>) -> String {
+    let mut jobs: Vec<&JobSummary<'_>> = summary.jobs.iter().collect();
+    jobs.sort_by_key(|j| rank(j.record.state));
+    let verdict = match summary.result {
+        RunResult::Succeeded => "Apply complete",
+        RunResult::Failed => "Apply failed",
+        RunResult::Interrupted => "Apply interrupted",
+    };
+    let mut out = format!(
+        "### plan apply\n\n**{verdict}** in {:.1}s.\n\n| job | result | time |\n| --- | --- | ---: |\n",
+        summary.duration_ms as f64 / 1000.0
+    );
+    for job in jobs {
+        let state = match job.record.state {
+            JobState::Succeeded if job.unchanged => "unchanged".to_owned(),
+            JobState::Succeeded => "succeeded".to_owned(),
+            JobState::Failed => format!(
+                "**failed**: {}",
+                super::diff::cell(job.record.error.as_deref().unwrap_or(""))
+            ),
+            JobState::Skipped => "skipped".to_owned(),
+            JobState::Cancelled => "cancelled".to_owned(),
+            JobState::NotStarted => "not started".to_owned(),
+        };
+        let time = job
+            .duration_ms
+            .map_or_else(String::new, |ms| format!("{:.1}s", ms as f64 / 1000.0));
+        let _ = writeln!(out, "| `{}` | {state} | {time} |", job.address);
+    }
+    out
+}

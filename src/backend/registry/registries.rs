@@ -252,6 +252,16 @@ impl Registries {
         Ok(Some(labels.unwrap_or_default().into_iter().collect()))
     }
 
+    /// What a tag points at now (digest, media type, size); `None` when it
+    /// does not exist.
+    pub async fn descriptor(
+        &self,
+        target: &ImageRef,
+    ) -> Result<Option<super::store::ManifestHead>, RegistryError> {
+        let target = self.open(target)?;
+        target.store.head(&target.reference).await
+    }
+
     /// The digest a target tag points at now; `None` when it does not exist.
     pub async fn current(&self, target: &ImageRef) -> Result<Option<String>, RegistryError> {
         let target = self.open(target)?;
