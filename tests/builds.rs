@@ -615,3 +615,85 @@ syncs:
         "{summary}"
     );
 }
+
+/// A plan that tags every commit rebuilds only when an input changed: a new
+/// tag on an unchanged build is the existing image copied through the
+/// registry (no `buildx build`), and one changed file builds again.
+#[test]
+fn a_new_tag_on_unchanged_inputs_is_a_retag_not_a_rebuild() {
+    let s = services();
+    let repo = unique(&s, "retag");
+    let plan = |tags: &str| {
+        format!(
+            "{}builds:
+  app:
+    context: ctx
+    builder: c
+    platforms: [linux/amd64, linux/arm64]
+    network: none
+    tags: [{tags}]
+",
+            builders(&s)
+        )
+    };
+    let dir = workspace(
+        &plan(&format!("\"{repo}:main\"")),
+        &format!(
+            "FROM {}\nCOPY app.txt /\nRUN cat /app.txt > /seen && sleep 1\n",
+            s.base_image
+        ),
+    );
+    std::fs::write(dir.path().join("ctx/app.txt"), "v1\n").unwrap();
+    let (code, out) = s.apply(dir.path(), &[]);
+    assert_eq!(code, 0, "{out}");
+    let main = skopeo_raw_digest(&format!("{repo}:main"));
+
+    // Commit 1f2e3d: same inputs, one more tag.
+    std::fs::write(
+        dir.path().join("plan.yaml"),
+        plan(&format!("\"{repo}:sha-1f2e3d\", \"{repo}:main\"")),
+    )
+    .unwrap();
+    let (code, diff) = diff_text(&s, dir.path());
+    assert_eq!(code, 2, "{diff}");
+    let line = diff.lines().find(|l| l.contains("build.app")).unwrap();
+    assert!(line.trim_start().starts_with('~'), "{diff}");
+    assert!(
+        line.contains(&format!(
+            "add tag {repo}:sha-1f2e3d (same inputs as {repo}:main)"
+        )),
+        "{diff}"
+    );
+    let (code, out) = s.apply(dir.path(), &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        !out.contains("buildx build"),
+        "a retag runs no build: {out}"
+    );
+    assert_eq!(skopeo_raw_digest(&format!("{repo}:sha-1f2e3d")), main);
+    let (code, diff) = diff_text(&s, dir.path());
+    assert_eq!(code, 0, "{diff}");
+
+    // Commit 4a5b6c changes a file: built again, both tags move.
+    std::fs::write(dir.path().join("ctx/app.txt"), "v2\n").unwrap();
+    std::fs::write(
+        dir.path().join("plan.yaml"),
+        plan(&format!("\"{repo}:sha-4a5b6c\", \"{repo}:main\"")),
+    )
+    .unwrap();
+    let (code, out) = s.apply(dir.path(), &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("buildx build"), "{out}");
+    let rebuilt = skopeo_raw_digest(&format!("{repo}:main"));
+    assert_ne!(rebuilt, main);
+    assert_eq!(skopeo_raw_digest(&format!("{repo}:sha-4a5b6c")), rebuilt);
+    assert_eq!(
+        skopeo_raw_digest(&format!("{repo}:sha-1f2e3d")),
+        main,
+        "an old commit's tag stays"
+    );
+    assert_eq!(
+        s.read_file(&format!("{repo}:main"), "linux/arm64", "/seen"),
+        "v2\n"
+    );
+}

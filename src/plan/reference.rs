@@ -50,6 +50,20 @@ fn error(message: String, help: impl Into<String>) -> ReferenceError {
 }
 
 impl ImageRef {
+    /// The same image pinned: its repository at `digest` (a layout keeps
+    /// its reference: it has no digest form).
+    #[must_use]
+    pub fn pinned(&self, digest: &str) -> Self {
+        match self {
+            Self::Registry(r) => Self::Registry(RegistryRef {
+                tag: None,
+                digest: Some(digest.to_owned()),
+                ..r.clone()
+            }),
+            Self::Layout(_) => self.clone(),
+        }
+    }
+
     pub fn parse(text: &str) -> Result<Self, ReferenceError> {
         match text.strip_prefix(LAYOUT_PREFIX) {
             Some(rest) => LayoutRef::parse(text, rest).map(Self::Layout),

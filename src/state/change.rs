@@ -59,11 +59,22 @@ pub struct Change {
     /// Labels a build puts on its image (its fingerprint).
     #[serde(skip)]
     pub labels: Vec<(String, String)>,
+    /// For a build whose inputs an existing image was built from: copy
+    /// that image to the tags that lack it, instead of building.
+    #[serde(skip)]
+    pub retag: Option<Retag>,
     /// For a builder that is updated in place: nodes to append and to leave.
     #[serde(skip)]
     pub append: Vec<String>,
     #[serde(skip)]
     pub leave: Vec<String>,
+}
+
+/// A retag: `from` (pinned by digest) copied to `to` through the registry.
+#[derive(Debug, Clone)]
+pub struct Retag {
+    pub from: crate::plan::reference::ImageRef,
+    pub to: Vec<crate::plan::reference::ImageRef>,
 }
 
 impl Change {
@@ -77,6 +88,7 @@ impl Change {
             desired: None,
             observed: String::new(),
             labels: Vec::new(),
+            retag: None,
             append: Vec::new(),
             leave: Vec::new(),
         }

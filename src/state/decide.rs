@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 
 use super::builder_change::builder;
-use super::change::{Action, Change};
+use super::change::{Action, Change, Retag};
 use super::fingerprint::{FINGERPRINT_LABEL, Fingerprint, INPUTS_LABEL};
-use super::observe::{Observation, RecordedTarget};
+use super::observe::{BuiltTag, Observation, RecordedTarget};
 use crate::apply::{JobRef, PlannedRun};
 use crate::exec::Dependency;
 use crate::plan::address::{Address, JobKind};
@@ -67,13 +67,7 @@ fn decide_one(plan: &Plan, job: JobRef, observation: &Observation) -> Change {
                 targets,
             },
         ) => unreadable_source(why, targets),
-        (
-            JobRef::Build(_),
-            Observation::Build {
-                fingerprint,
-                stored,
-            },
-        ) => build(fingerprint, stored.as_ref()),
+        (JobRef::Build(_), Observation::Build { fingerprint, tags }) => build(fingerprint, tags),
         (_, Observation::Recorded { desired, targets }) => recorded(desired, targets),
         (_, Observation::Failed(why)) => Change::new(placeholder, Action::Error, why.clone()),
         (_, other) => Change::new(
@@ -97,9 +91,72 @@ fn unreadable_source(why: &str, targets: &[(String, Option<String>)]) -> Change 
     change
 }
 
-/// A build: unchanged when its image carries the fingerprint of its inputs
-/// now, else built, naming what changed.
-fn build(fingerprint: &Fingerprint, stored: Option<&BTreeMap<String, String>>) -> Change {
+/// A build: unchanged when its tags hold an image carrying the fingerprint
+/// of its inputs now; retagged when one tag does and others lack it (no
+/// build: the image is copied to them); else built, naming what changed.
+fn build(fingerprint: &Fingerprint, tags: &[BuiltTag]) -> Change {
+    let same_inputs = |tag: &&BuiltTag| {
+        tag.labels
+            .as_ref()
+            .and_then(|l| l.get(FINGERPRINT_LABEL))
+            .is_some_and(|stored| *stored == fingerprint.digest)
+    };
+    if let Some(source) = tags.iter().find(same_inputs) {
+        let stale: Vec<&BuiltTag> = tags.iter().filter(|t| t.digest != source.digest).collect();
+        if !stale.is_empty() {
+            return retag(fingerprint, source, &stale);
+        }
+    }
+    built(
+        fingerprint,
+        tags.first()
+            .and_then(|t| t.labels.as_ref())
+            .filter(|_| tags.first().is_some_and(|t| t.digest.is_some())),
+    )
+}
+
+/// Tags that lack the image built from these inputs get it by a copy.
+fn retag(fingerprint: &Fingerprint, source: &BuiltTag, stale: &[&BuiltTag]) -> Change {
+    let names = |absent: bool| -> Vec<String> {
+        stale
+            .iter()
+            .filter(|t| t.digest.is_none() == absent)
+            .map(|t| t.reference.to_string())
+            .collect()
+    };
+    let mut what = Vec::new();
+    for (absent, verb) in [(true, "add"), (false, "move")] {
+        let tags = names(absent);
+        if !tags.is_empty() {
+            let plural = if tags.len() > 1 { "s" } else { "" };
+            what.push(format!("{verb} tag{plural} {}", tags.join(", ")));
+        }
+    }
+    let digest = source.digest.clone().unwrap_or_default();
+    let mut change = Change::new(
+        Address::new(JobKind::Build, ""),
+        Action::Update,
+        format!("{} (same inputs as {})", what.join(", "), source.reference),
+    );
+    change.current = stale.first().and_then(|t| t.digest.clone());
+    change.desired = Some(digest.clone());
+    change.observed = stable_key(&(
+        &fingerprint.digest,
+        stale
+            .iter()
+            .map(|t| (t.reference.to_string(), &t.digest))
+            .collect::<Vec<_>>(),
+        &digest,
+    ));
+    change.retag = Some(Retag {
+        from: source.reference.pinned(&digest),
+        to: stale.iter().map(|t| t.reference.clone()).collect(),
+    });
+    change
+}
+
+/// A build that runs: a new image, or inputs that changed (named).
+fn built(fingerprint: &Fingerprint, stored: Option<&BTreeMap<String, String>>) -> Change {
     let placeholder = Address::new(JobKind::Build, "");
     let mut change = match stored {
         None => Change::new(
@@ -431,5 +488,76 @@ mod tests {
         let b = copy(A, &targets(&[Some(B), None]));
         assert_eq!(a.observed, b.observed);
         assert!(a.observed.starts_with("[\"sha256:aaaa"), "{}", a.observed);
+    }
+}
+
+#[cfg(test)]
+mod build_tests {
+    use super::*;
+    use crate::plan::reference::ImageRef;
+
+    const A: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const B: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+    fn fingerprint(digest: &str) -> Fingerprint {
+        Fingerprint {
+            digest: digest.to_owned(),
+            parts: BTreeMap::new(),
+        }
+    }
+
+    /// A tag: its image (if any) and the fingerprint on that image.
+    fn tag(name: &str, image: Option<(&str, &str)>) -> BuiltTag {
+        BuiltTag {
+            reference: ImageRef::parse(&format!("r.test/app:{name}")).unwrap(),
+            digest: image.map(|(digest, _)| digest.to_owned()),
+            labels: image
+                .map(|(_, fp)| BTreeMap::from([(FINGERPRINT_LABEL.to_owned(), fp.to_owned())])),
+        }
+    }
+
+    #[test]
+    fn same_inputs_under_another_tag_is_a_retag() {
+        let now = fingerprint("fp-now");
+        let change = build(
+            &now,
+            &[tag("sha-1", None), tag("main", Some((A, "fp-now")))],
+        );
+        assert_eq!(change.action, Action::Update);
+        assert_eq!(
+            change.reason,
+            "add tag r.test/app:sha-1 (same inputs as r.test/app:main)"
+        );
+        let retag = change.retag.unwrap();
+        assert_eq!(retag.from.to_string(), format!("r.test/app@{A}"));
+        assert_eq!(retag.to.len(), 1);
+
+        // A tag holding another image moves to the one built from these inputs.
+        let change = build(
+            &now,
+            &[
+                tag("sha-2", Some((A, "fp-now"))),
+                tag("main", Some((B, "fp-old"))),
+            ],
+        );
+        assert_eq!(
+            change.reason,
+            "move tag r.test/app:main (same inputs as r.test/app:sha-2)"
+        );
+
+        // Every tag holds it: nothing to do.
+        let change = build(
+            &now,
+            &[tag("a", Some((A, "fp-now"))), tag("b", Some((A, "fp-now")))],
+        );
+        assert_eq!(change.action, Action::Unchanged);
+
+        // No image from these inputs: a build, even when tags are missing.
+        let change = build(
+            &now,
+            &[tag("sha-3", None), tag("main", Some((B, "fp-old")))],
+        );
+        assert_eq!(change.action, Action::Build);
+        assert!(change.retag.is_none());
     }
 }

@@ -85,10 +85,10 @@ pub enum Observation {
     Builder(Option<LiveBuilder>),
     /// A `docker` builder's engine: what it is, or why it is unreachable.
     Engine(Result<EngineInfo, String>),
-    /// A build: its fingerprint now, and the labels on its image (`None`: no image).
+    /// A build: its fingerprint now, and what each of its tags holds.
     Build {
         fingerprint: Fingerprint,
-        stored: Option<BTreeMap<String, String>>,
+        tags: Vec<BuiltTag>,
     },
     /// A copy made through buildx: the record of its sources now (or why
     /// they could not be read), and each target's digest and record.
@@ -97,6 +97,16 @@ pub enum Observation {
         targets: Vec<RecordedTarget>,
     },
     Failed(String),
+}
+
+/// A build's tag: the image it points at and that image's labels (where
+/// the fingerprint of the inputs it was built from is). `digest` `None`:
+/// the tag does not exist.
+#[derive(Debug, Clone)]
+pub struct BuiltTag {
+    pub reference: ImageRef,
+    pub digest: Option<String>,
+    pub labels: Option<BTreeMap<String, String>>,
 }
 
 /// How a buildx-made copy's target says what it holds.
@@ -389,17 +399,34 @@ impl Observer {
             Ok(fingerprint) => fingerprint,
             Err(err) => return Observation::Failed(err),
         };
-        let stored = match build.tags.first().filter(|_| build.push) {
-            Some(tag) => match self.registries.labels(&tag.value).await {
-                Ok(labels) => labels,
-                Err(err) => return Observation::Failed(err.message),
-            },
-            None => None,
-        };
-        Observation::Build {
-            fingerprint,
-            stored,
+        let mut tags: Vec<BuiltTag> = Vec::new();
+        if build.push {
+            for tag in &build.tags {
+                let digest = match self.registries.current(&tag.value).await {
+                    Ok(digest) => digest,
+                    Err(err) => return Observation::Failed(err.message),
+                };
+                // Labels are read once per image, however many tags name it.
+                let known = tags
+                    .iter()
+                    .find(|t| t.digest.is_some() && t.digest == digest)
+                    .map(|t| t.labels.clone());
+                let labels = match (known, &digest) {
+                    (Some(labels), _) => labels,
+                    (None, None) => None,
+                    (None, Some(_)) => match self.registries.labels(&tag.value).await {
+                        Ok(labels) => labels,
+                        Err(err) => return Observation::Failed(err.message),
+                    },
+                };
+                tags.push(BuiltTag {
+                    reference: tag.value.clone(),
+                    digest,
+                    labels,
+                });
+            }
         }
+        Observation::Build { fingerprint, tags }
     }
 
     /// What each target tag points at now (`HEAD`), by reference.

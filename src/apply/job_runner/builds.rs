@@ -22,6 +22,7 @@ use crate::exec::{JobContext, JobError, Outcome};
 use crate::plan::address::Address;
 use crate::plan::platform::Platform;
 use crate::plan::resolved::{Build, ContextSource, RunSettings};
+use crate::state::change::Retag;
 use crate::state::fingerprint::Fingerprint;
 use crate::state::inputs::{input_digests, reads_job_results};
 
@@ -49,6 +50,10 @@ impl JobRunner {
         context: &JobContext,
     ) -> Result<Outcome, JobError> {
         let build = &self.plan.builds[index];
+        let retag = self.changes[context.job].retag.as_ref();
+        if let Some(retag) = retag.filter(|_| !self.forced[context.job]) {
+            return self.retag(retag, context).await;
+        }
         let slots = slots(&self.plan, &build.builder, &build.platforms, build.strategy);
         // The fingerprint goes on the image, so the next `diff` can read it back.
         let mut labels = build.labels.clone();
@@ -70,6 +75,21 @@ impl JobRunner {
         };
         self.publish(&build.name.value, slots, &publish, dir, context)
             .await
+    }
+
+    /// An image built from exactly these inputs exists under another tag:
+    /// it is copied to the tags that lack it, through the registry (no
+    /// builder, no build). `--force` builds instead.
+    async fn retag(&self, retag: &Retag, context: &JobContext) -> Result<Outcome, JobError> {
+        context.step("retagging (same inputs)");
+        let copied = self
+            .registries
+            .sync(&retag.from, &retag.to, &[], context)
+            .await?;
+        Ok(Outcome::done(json!({
+            "retagged_from": retag.from.to_string(),
+            "copy": copied,
+        })))
     }
 
     /// The fingerprint labels as observed; for a build that reads other
