@@ -697,3 +697,56 @@ fn a_new_tag_on_unchanged_inputs_is_a_retag_not_a_rebuild() {
         "v2\n"
     );
 }
+
+/// Per-commit tags on a base and the build that reads it by a named
+/// context: a new commit with the same inputs retags both (the reader's
+/// input is the image the base's retag gives, the same as before), and
+/// nothing is built.
+#[test]
+fn a_new_commit_retags_a_base_and_its_readers_alike() {
+    let s = services();
+    let repo = unique(&s, "retag-chain");
+    let plan = format!(
+        "{}vars: {{ commit: c0 }}
+builds:
+  base:
+    context: base
+    builder: c
+    platforms: [linux/amd64]
+    network: none
+    tags: [\"{repo}/base:{{{{ commit }}}}\", \"{repo}/base:main\"]
+  app:
+    context: ctx
+    builder: c
+    platforms: [linux/amd64]
+    network: none
+    contexts: {{ base: build.base }}
+    tags: [\"{repo}/app:{{{{ commit }}}}\", \"{repo}/app:main\"]
+",
+        builders(&s)
+    );
+    let dir = workspace(&plan, "FROM base\nRUN cat /base.txt > /from-base\n");
+    std::fs::create_dir_all(dir.path().join("base")).unwrap();
+    std::fs::write(
+        dir.path().join("base/Dockerfile"),
+        format!("FROM {}\nCOPY base.txt /\n", s.base_image),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("base/base.txt"),
+        format!("{}\n", std::process::id()),
+    )
+    .unwrap();
+    let (code, out) = s.apply(dir.path(), &["--var", "commit=c1"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = s.apply(dir.path(), &["--var", "commit=c2"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("buildx build"), "nothing is built: {out}");
+    for image in ["base", "app"] {
+        assert_eq!(
+            skopeo_raw_digest(&format!("{repo}/{image}:c2")),
+            skopeo_raw_digest(&format!("{repo}/{image}:c1")),
+            "{image}"
+        );
+    }
+}

@@ -63,6 +63,10 @@ pub struct Change {
     /// that image to the tags that lack it, instead of building.
     #[serde(skip)]
     pub retag: Option<Retag>,
+    /// A build decided with the digests its job-made inputs will have after
+    /// the run (see `decide::settle_readers`): nothing upstream moves it.
+    #[serde(skip)]
+    pub settled: bool,
     /// For a builder that is updated in place: nodes to append and to leave.
     #[serde(skip)]
     pub append: Vec<String>,
@@ -89,6 +93,7 @@ impl Change {
             observed: String::new(),
             labels: Vec::new(),
             retag: None,
+            settled: false,
             append: Vec::new(),
             leave: Vec::new(),
         }

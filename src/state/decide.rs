@@ -32,8 +32,56 @@ pub fn decide(plan: &Plan, run: &PlannedRun, observed: &[Observation]) -> Vec<Ch
             change
         })
         .collect();
+    settle_readers(plan, run, observed, &mut changes);
     propagate(run, &mut changes);
     changes
+}
+
+/// A build that reads what other jobs of the run make is decided again
+/// with the digests those results will have after the run, where they are
+/// known now (a job left as it is, a retag): a base retagged to a new
+/// commit's tag is the same image, so its readers are as they were (or are
+/// retagged too), not rebuilt. Where one is not known (a build that runs),
+/// `propagate` marks the reader.
+fn settle_readers(plan: &Plan, run: &PlannedRun, observed: &[Observation], changes: &mut [Change]) {
+    for (job, spec) in run.jobs.iter().enumerate() {
+        let JobRef::Build(index) = spec else { continue };
+        let Observation::Build { fingerprint, tags } = &observed[job] else {
+            continue;
+        };
+        let made = super::inputs::made_in_run(plan, run, &plan.builds[*index]);
+        if made.is_empty() {
+            continue;
+        }
+        let mut settled = fingerprint.clone();
+        let mut known = true;
+        for (input, maker) in &made {
+            match result_digest(run.jobs[*maker], &changes[*maker]) {
+                Some(digest) => settled = settled.with_base(input, &digest),
+                None => known = false,
+            }
+        }
+        if known {
+            let address = changes[job].address.clone();
+            let mut change = build(&settled, tags);
+            change.address = address;
+            change.settled = true;
+            changes[job] = change;
+        }
+    }
+}
+
+/// The digest a job's result will have after the run, when known now.
+fn result_digest(job: JobRef, change: &Change) -> Option<String> {
+    match (job, change.action) {
+        (JobRef::Build(_), Action::Unchanged) => change.current.clone(),
+        (JobRef::Build(_), _) => change.retag.as_ref().and(change.desired.clone()),
+        (
+            JobRef::Sync(_) | JobRef::Combine(_),
+            Action::Unchanged | Action::Create | Action::Update,
+        ) => change.desired.clone(),
+        _ => None,
+    }
 }
 
 /// One job, from what was seen of it (its address is filled in by the caller).
@@ -211,7 +259,9 @@ fn propagate(run: &PlannedRun, changes: &mut [Change]) {
     for _ in 0..run.jobs.len() {
         let mut moved = false;
         for (job, spec) in run.schedule.jobs.iter().enumerate() {
-            if !matches!(changes[job].action, Action::Unchanged | Action::Error) {
+            if !matches!(changes[job].action, Action::Unchanged | Action::Error)
+                || changes[job].settled
+            {
                 continue;
             }
             let upstream = spec.dependencies.iter().find(|(d, kind)| {

@@ -24,6 +24,18 @@ pub struct Fingerprint {
     pub parts: BTreeMap<String, String>,
 }
 
+/// One digest over every part, by name.
+fn digest_of(parts: &BTreeMap<String, String>) -> String {
+    let mut total = sha2::Sha256::new();
+    for (name, hash) in parts {
+        total.update(name.as_bytes());
+        total.update(b"=");
+        total.update(hash.as_bytes());
+        total.update(b"\n");
+    }
+    format!("sha256:{}", hex::encode(total.finalize()))
+}
+
 fn short(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))[..16].to_owned()
 }
@@ -128,17 +140,22 @@ impl Fingerprint {
                 parts.insert(format!("file:{path}"), hash);
             }
         }
-        let mut total = sha2::Sha256::new();
-        for (name, hash) in &parts {
-            total.update(name.as_bytes());
-            total.update(b"=");
-            total.update(hash.as_bytes());
-            total.update(b"\n");
-        }
         Ok(Self {
-            digest: format!("sha256:{}", hex::encode(total.finalize())),
+            digest: digest_of(&parts),
             parts,
         })
+    }
+
+    /// The same inputs with one base image at `digest` (a job's result as
+    /// it will be after this run).
+    #[must_use]
+    pub fn with_base(&self, name: &str, digest: &str) -> Self {
+        let mut parts = self.parts.clone();
+        parts.insert(format!("base:{name}"), digest.to_owned());
+        Self {
+            digest: digest_of(&parts),
+            parts,
+        }
     }
 
     /// The inputs label's value: compact JSON of the parts.

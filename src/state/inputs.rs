@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::apply::{JobRef, PlannedRun};
 use crate::backend::registry::RegistryReader;
 use crate::plan::resolved::{Build, ContextSource, Plan};
 
@@ -29,13 +30,42 @@ pub async fn input_digests(
                 Some(image) => registries.current(&image.value).await.ok().flatten(),
                 None => None,
             };
-            digests.insert(
-                format!("{address} (context {})", context.value.name),
-                digest,
-            );
+            digests.insert(context_input(address, &context.value.name), digest);
         }
     }
     digests
+}
+
+/// The input name of a named context that is another job's result.
+pub fn context_input(address: &crate::plan::address::Address, name: &str) -> String {
+    format!("{address} (context {name})")
+}
+
+/// The inputs of a build that jobs of the run make, by input name, with
+/// the index (in the run) of the job that makes each.
+pub fn made_in_run(plan: &Plan, run: &PlannedRun, build: &Build) -> Vec<(String, usize)> {
+    let mut made = Vec::new();
+    for context in &build.contexts {
+        if let ContextSource::Job(address) = &context.value.source
+            && let Some(job) = run.addresses.iter().position(|a| a == address)
+        {
+            made.push((context_input(address, &context.value.name), job));
+        }
+    }
+    for input in &build.inputs {
+        let maker = run.jobs.iter().position(|job| match job {
+            JobRef::Build(i) => {
+                plan.builds[*i].push && plan.builds[*i].tags.iter().any(|t| t.value == input.value)
+            }
+            JobRef::Sync(i) => plan.syncs[*i].to.iter().any(|t| t.value == input.value),
+            JobRef::Combine(i) => plan.combines[*i].to.iter().any(|t| t.value == input.value),
+            JobRef::Builder(_) => false,
+        });
+        if let Some(job) = maker {
+            made.push((input.value.to_string(), job));
+        }
+    }
+    made
 }
 
 /// Whether another job of the plan makes one of the build's inputs (so it
