@@ -930,3 +930,38 @@ fn what_an_engine_cannot_do_is_said_before_anything_runs() {
     assert!(!out.contains("plan::driver-limit"), "{out}");
     assert!(!fake.calls_with("buildx build").is_empty(), "{out}");
 }
+
+/// Every secret and ssh source a build names must be on the machine before
+/// anything is read or run: one diagnostic each, at the secret.
+#[test]
+fn missing_secrets_are_said_at_the_secret_before_anything_runs() {
+    let fake = Fake::new(
+        "version: 1
+builds:
+  app:
+    context: ctx
+    tags: [r.test/app:1]
+    secrets:
+      - { id: from_file, src: nowhere/token.txt }
+      - { id: from_env, env: BUILDPLAN_TEST_NEVER_SET }
+    ssh:
+      - default
+      - { id: deploy, paths: [nowhere/deploy_key] }
+",
+    );
+    for command in ["diff", "apply"] {
+        let out = fake
+            .command_for(command)
+            .env_remove("BUILDPLAN_TEST_NEVER_SET")
+            .env_remove("SSH_AUTH_SOCK")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr)
+            .replace(&fake.dir.path().display().to_string(), "DIR");
+        assert_eq!(out.status.code(), Some(1), "{command}: {stderr}");
+        if command == "apply" {
+            insta::assert_snapshot!("missing-secrets", stderr);
+        }
+        assert!(fake.calls().is_empty(), "{command} ran docker");
+    }
+}
