@@ -750,3 +750,95 @@ builds:
         );
     }
 }
+
+/// The attestation manifests of the images a combine takes, and of the
+/// platforms a filtered sync keeps, travel with them, pointing at the right
+/// image — and are really there in the target repository.
+#[test]
+fn attestations_survive_a_combine_and_a_filtered_sync() {
+    let s = services();
+    let repo = unique(&s, "attest-copy");
+    let plan = format!(
+        "{}builds:
+  amd:
+    context: ctx
+    builder: c
+    platforms: [linux/amd64]
+    network: none
+    tags: [\"{repo}/app:amd64\"]
+    attest: {{ provenance: max }}
+  arm:
+    context: ctx
+    builder: c
+    platforms: [linux/arm64]
+    network: none
+    tags: [\"{repo}/app:arm64\"]
+    attest: {{ provenance: max }}
+combines:
+  app:
+    from:
+      linux/amd64: \"{repo}/app:amd64\"
+      linux/arm64: \"{repo}/app:arm64\"
+    to: \"{repo}/app:1\"
+syncs:
+  arm-only:
+    from: \"{repo}/app:1\"
+    to: \"{repo}/mirror:1\"
+    platforms: [linux/arm64]
+",
+        builders(&s)
+    );
+    let dir = workspace(
+        &plan,
+        &format!(
+            "FROM {}\nRUN echo {} > /id\n",
+            s.base_image,
+            std::process::id()
+        ),
+    );
+    let (code, out) = s.apply(dir.path(), &[]);
+    assert_eq!(code, 0, "{out}");
+
+    /// Pairs: (architecture, digest) of each image, and (attestation
+    /// digest, digest it is about) of each attestation.
+    type Pairs = Vec<(String, String)>;
+    fn read(reference: &str) -> (Pairs, Pairs) {
+        let index = skopeo_raw(reference);
+        let mut images = Vec::new();
+        let mut attestations = Vec::new();
+        for entry in index["manifests"].as_array().unwrap() {
+            let digest = entry["digest"].as_str().unwrap().to_owned();
+            match entry["annotations"]["vnd.docker.reference.digest"].as_str() {
+                Some(about) => attestations.push((digest, about.to_owned())),
+                None => images.push((
+                    entry["platform"]["architecture"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned(),
+                    digest,
+                )),
+            }
+        }
+        (images, attestations)
+    }
+    let (images, attestations) = read(&format!("{repo}/app:1"));
+    assert_eq!(images.len(), 2, "{images:?}");
+    assert_eq!(attestations.len(), 2, "{attestations:?}");
+    for (_, digest) in &images {
+        let (attestation, _) = attestations
+            .iter()
+            .find(|(_, about)| about == digest)
+            .unwrap_or_else(|| panic!("no attestation about {digest}"));
+        // The attestation manifest itself was copied into the repository.
+        skopeo_raw(&format!("{repo}/app@{attestation}"));
+    }
+    let (kept, kept_attestations) = read(&format!("{repo}/mirror:1"));
+    let arm = images.iter().find(|(arch, _)| arch == "arm64").unwrap();
+    assert_eq!(kept, vec![arm.clone()]);
+    assert_eq!(kept_attestations.len(), 1);
+    assert_eq!(kept_attestations[0].1, arm.1);
+    skopeo_raw(&format!("{repo}/mirror@{}", kept_attestations[0].0));
+    // Nothing left to do.
+    let (code, diff) = diff_text(&s, dir.path());
+    assert_eq!(code, 0, "{diff}");
+}

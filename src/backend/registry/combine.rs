@@ -1,15 +1,16 @@
 //! `combine`: one image per platform, from tags or digests anywhere,
-//! merged into one index. A source that is an index holding one image (plus
-//! attestations) is flattened; each platform is checked against the image's
-//! config; the index is serialized canonically, so its digest is known
-//! before anything is pushed and an unchanged combine pushes nothing.
+//! merged into one index. A source that is an index is flattened to its
+//! image for the platform, and the attestation manifests about that image
+//! (provenance, SBOM) come along; each platform is checked against the
+//! image's config; the index is serialized canonically, so its digest is
+//! known before anything is pushed and an unchanged combine pushes nothing.
 
 use oci_spec::image::{Descriptor, Digest, ImageConfiguration, MediaType};
 
 use super::error::RegistryError;
 use super::manifest::{
-    Manifest, build_index, config_platform, describe, for_platform, images as images_of,
-    is_index_type, list_platforms, oci_platform,
+    Manifest, attestations_for, build_index, config_platform, describe, for_platform,
+    images as images_of, is_index_type, list_platforms, oci_platform,
 };
 use super::registries::{Located, Registries, until_cancelled};
 use super::transfer::{CopyOutcome, Progress, TargetOutcome, TargetResult};
@@ -45,9 +46,11 @@ impl Registries {
             let what = if current.as_deref() == Some(index.digest().as_str()) {
                 TargetResult::Unchanged
             } else {
-                for (source, manifest) in &images {
-                    self.copy_image(&source.store, &target.store, manifest, &progress)
-                        .await?;
+                for (source, manifests) in &images {
+                    for manifest in manifests {
+                        self.copy_image(&source.store, &target.store, manifest, &progress)
+                            .await?;
+                    }
                 }
                 let digest = index.digest();
                 self.once(
@@ -88,11 +91,16 @@ impl Registries {
         &self,
         sources: &[(Platform, ImageRef)],
         context: &dyn JobHandle,
-    ) -> Result<(Vec<(Located, Manifest)>, Manifest), RegistryError> {
-        let mut images: Vec<(Located, Manifest, Descriptor)> = Vec::new();
+    ) -> Result<(Vec<(Located, Vec<Manifest>)>, Manifest), RegistryError> {
+        // Each source with the manifests to copy from it: its image, then
+        // the attestation manifests about that image, copied as they are.
+        let mut images: Vec<(Located, Vec<Manifest>)> = Vec::new();
+        let mut entries: Vec<Descriptor> = Vec::new();
+        let mut attestation_entries: Vec<Descriptor> = Vec::new();
         for (platform, image) in sources {
             context.step(format!("reading {image}"));
             let (source, manifest) = self.read(image, context).await?;
+            let mut about: Vec<Descriptor> = Vec::new();
             let manifest = if manifest.is_index() {
                 let index = manifest.index().map_err(RegistryError::fatal)?;
                 let only: Vec<&Descriptor> = images_of(&index).collect();
@@ -105,6 +113,7 @@ impl Registries {
                         ))
                     })?;
                 let digest = entry.digest().to_string();
+                about = attestations_for(&index, &digest).cloned().collect();
                 source.store.manifest(&digest).await?.ok_or_else(|| {
                     RegistryError::fatal(format!("`{image}` lists {digest} but does not have it"))
                 })?
@@ -126,11 +135,23 @@ impl Registries {
             }
             let descriptor =
                 describe(&manifest, Some(oci_platform(platform))).map_err(RegistryError::fatal)?;
-            images.push((source, manifest, descriptor));
+            let mut manifests = vec![manifest];
+            for attestation in about {
+                let digest = attestation.digest().to_string();
+                let read = source.store.manifest(&digest).await?.ok_or_else(|| {
+                    RegistryError::fatal(format!("`{image}` lists {digest} but does not have it"))
+                })?;
+                manifests.push(read);
+                attestation_entries.push(attestation);
+            }
+            entries.push(descriptor);
+            images.push((source, manifests));
         }
-        let entries: Vec<Descriptor> = images.iter().map(|(_, _, d)| d.clone()).collect();
+        // Images first, in the plan's order, then their attestations, as
+        // buildx writes an index.
+        entries.extend(attestation_entries);
         let index = build_index(&entries, None).map_err(RegistryError::fatal)?;
-        Ok((images.into_iter().map(|(l, m, _)| (l, m)).collect(), index))
+        Ok((images, index))
     }
 
     /// The digest of the index a combine wants, from `HEAD`s alone, when

@@ -96,6 +96,21 @@ pub fn images(index: &ImageIndex) -> impl Iterator<Item = &Descriptor> {
     })
 }
 
+/// The attestation manifests of an index that are about the image at
+/// `digest` (`vnd.docker.reference.type: attestation-manifest`, pointing at
+/// it by `vnd.docker.reference.digest`): they travel with that image.
+pub fn attestations_for<'a>(
+    index: &'a ImageIndex,
+    digest: &'a str,
+) -> impl Iterator<Item = &'a Descriptor> + 'a {
+    index.manifests().iter().filter(move |d| {
+        d.annotations().as_ref().is_some_and(|a| {
+            a.get("vnd.docker.reference.type").map(String::as_str) == Some("attestation-manifest")
+                && a.get("vnd.docker.reference.digest").map(String::as_str) == Some(digest)
+        })
+    })
+}
+
 /// The image of an index for `platform` (compared normalized).
 pub fn for_platform<'a>(index: &'a ImageIndex, platform: &Platform) -> Option<&'a Descriptor> {
     images(index).find(|d| d.platform().as_ref().and_then(plan_platform).as_ref() == Some(platform))

@@ -6,7 +6,8 @@ use std::collections::HashMap;
 
 use super::error::RegistryError;
 use super::manifest::{
-    Manifest, SOURCE_DIGEST_ANNOTATION, build_index, for_platform, list_platforms, plan_platform,
+    Manifest, SOURCE_DIGEST_ANNOTATION, attestations_for, build_index, for_platform,
+    list_platforms, plan_platform,
 };
 use super::registries::{Located, Registries, until_cancelled};
 use super::store::Store;
@@ -118,6 +119,8 @@ impl Registries {
                     ))
                 })?;
                 entries.push(entry.clone());
+                // Its provenance and SBOM stay with it.
+                entries.extend(attestations_for(&index, entry.digest().as_ref()).cloned());
             }
             let annotations =
                 HashMap::from([(SOURCE_DIGEST_ANNOTATION.to_owned(), manifest.digest())]);
