@@ -16,11 +16,69 @@ use crate::plan::source::Span;
 
 pub struct Deserializer<'e, 'a> {
     events: &'e mut Events<'a>,
+    /// The next mapping is a struct's (a plan section, a job): its `x-`
+    /// keys are extensions, ignored.
+    struct_next: bool,
 }
 
 impl<'e, 'a> Deserializer<'e, 'a> {
     pub fn new(events: &'e mut Events<'a>) -> Self {
-        Self { events }
+        Self {
+            events,
+            struct_next: false,
+        }
+    }
+
+    /// One whole node's events (a scalar, or a collection to its end).
+    fn take_node(&mut self) -> Result<Vec<Event<'a>>, Error> {
+        let mut taken = Vec::new();
+        let mut depth = 0usize;
+        loop {
+            let event = self.start_or_end()?;
+            match event.kind {
+                Kind::SequenceStart | Kind::MappingStart => depth += 1,
+                Kind::SequenceEnd | Kind::MappingEnd => depth = depth.saturating_sub(1),
+                Kind::Scalar { .. } => {}
+            }
+            taken.push(event);
+            if depth == 0 {
+                return Ok(taken);
+            }
+        }
+    }
+
+    /// The entries of the mapping that starts next: each key's text and
+    /// the events of the key and its value.
+    fn take_entries(&mut self, at: Span) -> Result<Vec<MergeEntry<'a>>, Error> {
+        match self.start()? {
+            Event {
+                kind: Kind::MappingStart,
+                ..
+            } => {}
+            event => {
+                return Err(Error::new(
+                    "`<<` merges a mapping (or a list of mappings) into this one",
+                    if event.span.len > 0 { event.span } else { at },
+                ));
+            }
+        }
+        let mut entries = Vec::new();
+        loop {
+            let key = self.start_or_end()?;
+            let text = match &key.kind {
+                Kind::MappingEnd => return Ok(entries),
+                Kind::Scalar { text, .. } => text.clone(),
+                _ => {
+                    return Err(Error::new(
+                        "a key must be a single value, not a list or a mapping",
+                        key.span,
+                    ));
+                }
+            };
+            let mut events = vec![key];
+            events.extend(self.take_node()?);
+            entries.push((text, events));
+        }
     }
 
     /// The next node's first event; there must be one.
@@ -70,11 +128,17 @@ impl<'e, 'a> Deserializer<'e, 'a> {
         }
     }
 
-    fn mapping<'de, V: Visitor<'de>>(&mut self, visitor: V, span: Span) -> Result<V::Value, Error> {
+    fn mapping<'de, V: Visitor<'de>>(
+        &mut self,
+        visitor: V,
+        span: Span,
+        structured: bool,
+    ) -> Result<V::Value, Error> {
         let mut entries = Entries {
             de: self,
             keys: Keys::default(),
             first_key: None,
+            structured,
         };
         let value = visitor.visit_map(&mut entries);
         let head = entries.first_key.unwrap_or(span);
@@ -138,6 +202,7 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'_, '_> {
     type Error = Error;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        let structured = std::mem::take(&mut self.struct_next);
         let event = self.start()?;
         let span = event.span;
         match event.kind {
@@ -145,7 +210,7 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'_, '_> {
                 visit_scalar(&text, plain, visitor).map_err(|err| err.at(span))
             }
             Kind::SequenceStart => self.sequence(visitor, span),
-            Kind::MappingStart => self.mapping(visitor, span),
+            Kind::MappingStart => self.mapping(visitor, span, structured),
             Kind::SequenceEnd | Kind::MappingEnd => Err(Error::new("expected a value here", span)),
         }
     }
@@ -162,7 +227,7 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'_, '_> {
                 visitor.visit_str(&text).map_err(|err: Error| err.at(span))
             }
             Kind::SequenceStart => self.sequence(visitor, span),
-            _ => self.mapping(visitor, span),
+            _ => self.mapping(visitor, span, false),
         }
     }
 
@@ -205,6 +270,7 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'_, '_> {
                 step: 0,
             });
         }
+        self.struct_next = true;
         self.deserialize_any(visitor)
     }
 
@@ -288,6 +354,79 @@ struct Entries<'d, 'e, 'a> {
     keys: Keys<'a>,
     /// Where an error about the whole mapping (a missing field) is shown.
     first_key: Option<Span>,
+    /// A struct's mapping: `x-` keys are skipped.
+    structured: bool,
+}
+
+/// A key's text, and the events of the key and its value.
+type MergeEntry<'a> = (Cow<'a, str>, Vec<Event<'a>>);
+
+impl<'a> Entries<'_, '_, 'a> {
+    /// `<<: *defaults` (or a list of mappings): their entries join this
+    /// mapping where it has no entry of that key (keys written in the
+    /// mapping win, wherever they are; among merged mappings the earlier
+    /// wins), as YAML's merge key says. The rest of the mapping is read
+    /// now, and everything is handed back to be read in order.
+    fn merge(&mut self, at: Span) -> Result<(), Error> {
+        let mut sources = Vec::new();
+        let is_list = matches!(
+            self.de.events.peek()?,
+            Some(Event {
+                kind: Kind::SequenceStart,
+                ..
+            })
+        );
+        if is_list {
+            self.de.start()?;
+            while !matches!(
+                self.de.events.peek()?,
+                Some(Event {
+                    kind: Kind::SequenceEnd,
+                    ..
+                }) | None
+            ) {
+                sources.push(self.de.take_entries(at)?);
+            }
+            self.de.start_or_end()?;
+        } else {
+            sources.push(self.de.take_entries(at)?);
+        }
+        let mut rest: Vec<MergeEntry<'a>> = Vec::new();
+        let end = loop {
+            let event = self.de.start_or_end()?;
+            match &event.kind {
+                Kind::MappingEnd => break event,
+                Kind::Scalar { text, .. } => {
+                    let text = text.clone();
+                    let mut events = vec![event];
+                    events.extend(self.de.take_node()?);
+                    rest.push((text, events));
+                }
+                _ => {
+                    return Err(Error::new(
+                        "a key must be a single value, not a list or a mapping",
+                        event.span,
+                    ));
+                }
+            }
+        };
+        let written =
+            |key: &str, keys: &Keys<'a>| keys.contains(key) || rest.iter().any(|(k, _)| k == key);
+        let mut merged: Vec<Cow<'a, str>> = Vec::new();
+        let mut events: Vec<Event<'a>> = rest.iter().flat_map(|(_, e)| e.clone()).collect();
+        for source in sources {
+            for (key, entry) in source {
+                if written(&key, &self.keys) || merged.contains(&key) {
+                    continue;
+                }
+                merged.push(key);
+                events.extend(entry);
+            }
+        }
+        events.push(end);
+        self.de.events.hand_back(events);
+        Ok(())
+    }
 }
 
 impl<'de> de::MapAccess<'de> for Entries<'_, '_, '_> {
@@ -297,21 +436,33 @@ impl<'de> de::MapAccess<'de> for Entries<'_, '_, '_> {
         &mut self,
         seed: K,
     ) -> Result<Option<K::Value>, Error> {
-        let (text, span) = match self.de.events.peek()? {
-            Some(Event {
-                kind: Kind::MappingEnd,
-                ..
-            })
-            | None => return Ok(None),
-            Some(Event {
-                kind: Kind::Scalar { text, .. },
-                span,
-            }) => (text.clone(), *span),
-            Some(event) => {
-                return Err(Error::new(
-                    "a key must be a single value, not a list or a mapping",
-                    event.span,
-                ));
+        let (text, span) = loop {
+            let (text, span, plain) = match self.de.events.peek()? {
+                Some(Event {
+                    kind: Kind::MappingEnd,
+                    ..
+                })
+                | None => return Ok(None),
+                Some(Event {
+                    kind: Kind::Scalar { text, plain },
+                    span,
+                }) => (text.clone(), *span, *plain),
+                Some(event) => {
+                    return Err(Error::new(
+                        "a key must be a single value, not a list or a mapping",
+                        event.span,
+                    ));
+                }
+            };
+            if plain && text == "<<" {
+                self.de.start()?;
+                self.merge(span)?;
+            } else if self.structured && text.starts_with("x-") {
+                // An extension (a home for anchors), as in compose files.
+                self.de.start()?;
+                self.de.skip()?;
+            } else {
+                break (text, span);
             }
         };
         self.first_key.get_or_insert(span);
@@ -341,6 +492,14 @@ enum Keys<'a> {
 
 impl<'a> Keys<'a> {
     const FEW: usize = 16;
+
+    fn contains(&self, key: &str) -> bool {
+        match self {
+            Self::None => false,
+            Self::Few(keys) => keys.iter().any(|k| k == key),
+            Self::Many(keys) => keys.contains(key),
+        }
+    }
 
     /// False when the key was there already.
     fn insert(&mut self, key: Cow<'a, str>) -> bool {

@@ -49,10 +49,14 @@ struct Recording<'a> {
     events: Vec<Event<'a>>,
 }
 
-/// An alias being replayed.
+/// An alias being replayed, or events the deserializer hands back (a
+/// mapping with its merge keys resolved).
 struct Replay<'a> {
     events: Rc<[Event<'a>]>,
     next: usize,
+    /// False for handed-back events: they were recorded (for anchors) when
+    /// first read.
+    record: bool,
 }
 
 pub struct Events<'a> {
@@ -127,9 +131,11 @@ impl<'a> Events<'a> {
 
     fn read(&mut self) -> Result<Option<Event<'a>>, Error> {
         loop {
-            if let Some(event) = self.next_replayed() {
+            if let Some((event, record)) = self.next_replayed() {
                 self.track_depth(&event)?;
-                self.record(&event);
+                if record {
+                    self.record(&event);
+                }
                 return Ok(Some(event));
             }
             if self.finished {
@@ -268,15 +274,32 @@ impl<'a> Events<'a> {
         if self.replays.len() >= MAX_DEPTH {
             return Err(Error::new("aliases nest too deeply", span));
         }
-        self.replays.push(Replay { events, next: 0 });
+        self.replays.push(Replay {
+            events,
+            next: 0,
+            record: true,
+        });
         Ok(())
     }
 
-    fn next_replayed(&mut self) -> Option<Event<'a>> {
+    /// Reads `events` next, before anything else: the rest of a mapping
+    /// whose end was already read, ending with that end again.
+    pub fn hand_back(&mut self, events: Vec<Event<'a>>) {
+        debug_assert!(self.peeked.is_none(), "handed back behind a peeked event");
+        // The mapping's end is read a second time: it is open again.
+        self.depth += 1;
+        self.replays.push(Replay {
+            events: events.into(),
+            next: 0,
+            record: false,
+        });
+    }
+
+    fn next_replayed(&mut self) -> Option<(Event<'a>, bool)> {
         while let Some(replay) = self.replays.last_mut() {
             if let Some(event) = replay.events.get(replay.next) {
                 replay.next += 1;
-                return Some(event.clone());
+                return Some((event.clone(), replay.record));
             }
             self.replays.pop();
         }

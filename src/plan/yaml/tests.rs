@@ -158,3 +158,61 @@ fn malformed_input_is_an_error_never_a_panic() {
     }
     assert!(from_str::<serde_json::Value>("a: \"x\\").is_err());
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Section {
+    jobs: IndexMap<String, Job>,
+}
+
+#[test]
+fn merge_keys_fill_what_a_mapping_does_not_say() {
+    let text = "
+x-defaults: &defaults
+  from: alpine
+  push: true
+  args: { A: '1', B: '2' }
+x-more: &more { count: 3, push: false }
+jobs:
+  plain:
+    <<: *defaults
+  overridden:
+    push: false
+    <<: *defaults
+    from: busybox
+  listed:
+    <<: [*more, *defaults]
+";
+    let section: Section = from_str(text).unwrap();
+    let plain = &section.jobs["plain"];
+    assert_eq!(plain.from.value, "alpine");
+    assert_eq!(plain.push, Some(true));
+    assert_eq!(plain.args["B"], "2");
+    // Written keys win, before or after the merge key.
+    let overridden = &section.jobs["overridden"];
+    assert_eq!(overridden.from.value, "busybox");
+    assert_eq!(overridden.push, Some(false));
+    // Among merged mappings, the earlier wins.
+    let listed = &section.jobs["listed"];
+    assert_eq!((listed.count, listed.push), (Some(3), Some(false)));
+    assert_eq!(listed.from.value, "alpine");
+    // An anchored mapping that merges is replayed merged the same way.
+    let text = "x-d: &d {from: alpine}\njobs:\n  a: &a { <<: *d, push: true }\n  b: *a\n";
+    let section: Section = from_str(text).unwrap();
+    assert_eq!(section.jobs["b"].from.value, "alpine");
+    assert_eq!(section.jobs["b"].push, Some(true));
+    // A key written twice is still refused; merging is not writing.
+    let err = from_str::<Section>("jobs:\n  a:\n    from: x\n    from: y\n").unwrap_err();
+    assert!(err.message.starts_with("duplicate key"), "{err:?}");
+    let err = from_str::<Section>("jobs:\n  a:\n    <<: [1]\n").unwrap_err();
+    assert!(err.message.contains("merges a mapping"), "{err:?}");
+}
+
+#[test]
+fn x_keys_are_extensions_of_structs_only() {
+    let text = "x-top: 1\njobs:\n  a: { from: x, x-note: anything, args: { x-kept: y } }\n";
+    let section: Section = from_str(text).unwrap();
+    assert_eq!(section.jobs["a"].args["x-kept"], "y");
+    // In a struct, any other unknown key is still an error.
+    assert!(from_str::<Section>("jobs:\n  a: { from: x, y-note: 1 }\n").is_err());
+}
