@@ -9,9 +9,11 @@ produces. The bake file has one target per job, linked the way bake links
 targets: `contexts = { base = "target:previous" }`.
 
 With `--shape builds`, the plans are builds only (two platforms each,
-build args, `needs` chains), the shape whose goal is also 50 ms at 5,000.
+build args, `needs` chains), the shape whose goal is also 50 ms at 5,000;
+`--shape builds-full` adds what real CI builds use (scoped registry cache,
+a secret, provenance, an annotation, `network`).
 
-Usage: bench/plan_validate.py [--sizes 1000,5000,20000] [--runs 5] [--shape mixed|builds] [--plan target/release/plan]
+Usage: bench/plan_validate.py [--sizes 1000,5000,20000] [--runs 5] [--shape mixed|builds|builds-full] [--plan target/release/plan]
 Prints a markdown table (the one in the README).
 """
 import argparse
@@ -90,11 +92,13 @@ def generate(n, folder):
     return len(targets)
 
 
-def generate_builds(n, folder):
+def generate_builds(n, folder, full=False):
     """Writes plan.yaml and bake.json with n builds: two platforms each,
     build args, and `needs` chains of CHAIN builds (bake: `depends_on`
     has no equivalent, so each links to the previous by a named context,
-    which orders it the same way). Returns the job count."""
+    which orders it the same way). With `full`, each build also uses the
+    fields real CI builds use: scoped registry cache, a secret, provenance,
+    an annotation, `network`. Returns the job count."""
     os.makedirs(os.path.join(folder, "ctx"), exist_ok=True)
     with open(os.path.join(folder, "ctx", "Dockerfile"), "w") as f:
         f.write("ARG BASE=scratch\nFROM ${BASE}\nCOPY . /\n")
@@ -105,11 +109,22 @@ def generate_builds(n, folder):
                   "    platforms: [linux/amd64, linux/arm64]", f'    tags: ["{{{{ reg }}}}/built/b{i}:1"]']
         if i % CHAIN:
             lines.append(f"    needs: [build.b{i - 1}]")
+        extra = {}
+        if full:
+            lines += ["    cache: registry", "    secrets: [{ id: token, env: BUILD_TOKEN }]",
+                      "    attest: { provenance: max }", "    network: none",
+                      f'    annotations: {{ org.opencontainers.image.version: "{i}" }}']
+            extra = {"cache-from": [f"type=registry,ref=127.0.0.1:5000/built/b{i}:buildcache"],
+                     "cache-to": [f"type=registry,ref=127.0.0.1:5000/built/b{i}:buildcache,mode=max"],
+                     "secret": ["id=token,env=BUILD_TOKEN"],
+                     "attest": ["type=provenance,mode=max"], "network": "none",
+                     "annotations": [f"org.opencontainers.image.version={i}"]}
         targets[f"b{i}"] = {"context": "ctx", "dockerfile": "Dockerfile",
                            "args": {"VERSION": str(i), "BASE": "scratch"},
                            "platforms": ["linux/amd64", "linux/arm64"],
                            "tags": [f"127.0.0.1:5000/built/b{i}:1"],
-                           **({"contexts": {"prev": f"target:b{i - 1}"}} if i % CHAIN else {})}
+                           **({"contexts": {"prev": f"target:b{i - 1}"}} if i % CHAIN else {}),
+                           **extra}
     with open(os.path.join(folder, "plan.yaml"), "w") as f:
         f.write("\n".join(lines) + "\n")
     with open(os.path.join(folder, "bake.json"), "w") as f:
@@ -134,8 +149,9 @@ def main():
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--bake-runs", type=int, default=1)
     parser.add_argument("--plan", default=os.path.join(ROOT, "target", "release", "plan"))
-    parser.add_argument("--shape", choices=["mixed", "builds"], default="mixed",
-                        help="mixed: syncs, matrices, combines and builds; builds: builds only")
+    parser.add_argument("--shape", choices=["mixed", "builds", "builds-full"], default="mixed",
+                        help="mixed: syncs, matrices, combines and builds; builds: builds only; "
+                             "builds-full: builds with cache, a secret, provenance, annotations")
     args = parser.parse_args()
     if not os.path.exists(args.plan):
         subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
@@ -144,7 +160,10 @@ def main():
     rows = []
     for n in [int(s) for s in args.sizes.split(",")]:
         folder = os.path.join(WORK, f"{args.shape}-{n}")
-        jobs = (generate_builds if args.shape == "builds" else generate)(n, folder)
+        if args.shape == "mixed":
+            jobs = generate(n, folder)
+        else:
+            jobs = generate_builds(n, folder, full=args.shape == "builds-full")
         plan_s = best_of([args.plan, "validate"], folder, args.runs)
         bake_s = best_of(["docker", "buildx", "bake", "-f", "bake.json", "--print"], folder, args.bake_runs) if have_bake and args.bake_runs > 0 else None
         rows.append((jobs, plan_s, bake_s))
