@@ -842,3 +842,50 @@ syncs:
     let (code, diff) = diff_text(&s, dir.path());
     assert_eq!(code, 0, "{diff}");
 }
+
+/// A build split per platform (a `docker` builder builds one platform at a
+/// time) with provenance: each platform's attestation manifest reaches the
+/// final index, about that platform's image.
+#[test]
+fn a_split_builds_attestations_reach_its_final_index() {
+    let s = services();
+    let repo = unique(&s, "attest-split");
+    let plan = format!(
+        "{}builds:
+  app:
+    context: ctx
+    builder: c
+    platforms: [linux/amd64, linux/arm64]
+    network: none
+    tags: [\"{repo}:1\"]
+    attest: {{ provenance: max }}
+",
+        builders(&s)
+    );
+    let dir = workspace(
+        &plan,
+        &format!(
+            "FROM {}\nRUN echo {} > /id\n",
+            s.base_image,
+            std::process::id()
+        ),
+    );
+    let (code, out) = s.apply(dir.path(), &[]);
+    assert_eq!(code, 0, "{out}");
+    let index = skopeo_raw(&format!("{repo}:1"));
+    let entries = index["manifests"].as_array().unwrap();
+    let images: Vec<&serde_json::Value> = entries
+        .iter()
+        .filter(|e| e["annotations"]["vnd.docker.reference.digest"].is_null())
+        .collect();
+    assert_eq!(images.len(), 2, "{index}");
+    for image in images {
+        assert!(
+            entries
+                .iter()
+                .any(|e| e["annotations"]["vnd.docker.reference.digest"] == image["digest"]),
+            "no attestation about {} in {index}",
+            image["digest"]
+        );
+    }
+}
