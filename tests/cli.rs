@@ -407,3 +407,70 @@ fn a_fifo_or_a_device_is_refused_not_waited_on() {
         );
     }
 }
+
+#[test]
+fn ls_lists_the_jobs_and_exclude_leaves_out_a_job_and_what_needs_it() {
+    let (code, stdout, stderr) = output(plan().args(["ls", "-f", "plans/shop.yaml"]));
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 6, "{stdout}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("build.web ")
+            && l.contains("linux/amd64,linux/arm64 -> registry.example.com/shop/web:dev")),
+        "{stdout}"
+    );
+
+    // The base is out, and so is everything that reads it.
+    let (code, stdout, stderr) = output(plan().args([
+        "ls",
+        "--json",
+        "-f",
+        "plans/shop.yaml",
+        "--exclude",
+        "build.base",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    let jobs: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let mut addresses: Vec<&str> = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["address"].as_str().unwrap())
+        .collect();
+    addresses.sort_unstable();
+    assert_eq!(addresses, ["build.web", "builder.amd64", "builder.arm64"]);
+    let web = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["address"] == "build.web")
+        .unwrap();
+    assert_eq!(
+        web["needs"],
+        serde_json::json!(["builder.amd64", "builder.arm64"])
+    );
+
+    // With --target, only what the remaining targets need.
+    let (code, stdout, stderr) = output(plan().args([
+        "validate",
+        "-f",
+        "plans/shop.yaml",
+        "--target",
+        "build.*",
+        "--exclude",
+        "build.web",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stdout,
+        "plan is valid: 4 jobs selected by --target and --exclude of 6 (1 builder, 3 builds), 5 edges, 1 file\n"
+    );
+
+    let (code, _, stderr) =
+        output(plan().args(["ls", "-f", "plans/shop.yaml", "--exclude", "nope.*"]));
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("--exclude `nope.*` matches no job"),
+        "{stderr}"
+    );
+}

@@ -86,7 +86,7 @@ pub fn run_apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> 
 fn apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> Result<u8, u8> {
     let saved = read_saved(args.saved.as_deref(), output)?;
     let (global, session) = open_session(global, saved.as_ref(), output)?;
-    let selected = session::selection(&session.graph, &global.targets, output)?;
+    let selected = session::selection(&session.graph, &global, output)?;
     let planned = plan_run(
         &session.plan,
         &session.graph,
@@ -332,6 +332,7 @@ fn open_session(
         global.files = saved.files.iter().map(|f| PathBuf::from(&f.name)).collect();
         global.vars.clone_from(&saved.vars);
         global.targets.clone_from(&saved.targets);
+        global.excludes.clone_from(&saved.excludes);
     }
     let session = session::open(&global, output).ok_or(exit::ERROR)?;
     if let Some(saved) = saved {

@@ -43,7 +43,7 @@ pub fn run(global: &GlobalArgs, args: &DiffArgs, output: &mut Output) -> u8 {
     let Some(session) = session::open(global, output) else {
         return exit::ERROR;
     };
-    let selected = match session::selection(&session.graph, &global.targets, output) {
+    let selected = match session::selection(&session.graph, global, output) {
         Ok(selected) => selected,
         Err(code) => return code,
     };
@@ -82,6 +82,7 @@ pub fn run(global: &GlobalArgs, args: &DiffArgs, output: &mut Output) -> u8 {
             &session.plan.sources,
             &global.vars,
             &global.targets,
+            &global.excludes,
             &changes,
         );
         // Our own types, string keys only: serializing them cannot fail.

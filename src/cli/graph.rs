@@ -8,7 +8,7 @@ pub fn run(global: &GlobalArgs, format: Format, output: &mut Output) -> u8 {
     let Some(session) = session::open(global, output) else {
         return exit::ERROR;
     };
-    let graph = match session::selection(&session.graph, &global.targets, output) {
+    let graph = match session::selection(&session.graph, global, output) {
         Ok(Some(selected)) => session.graph.subgraph(&selected),
         Ok(None) => session.graph,
         Err(code) => return code,

@@ -6,6 +6,7 @@ mod diff;
 mod duration;
 mod error;
 mod graph;
+mod ls;
 mod output;
 mod schema;
 mod session;
@@ -55,6 +56,9 @@ pub struct GlobalArgs {
     /// Work on the jobs whose address matches (a glob: `sync.*`), and what they need (repeatable).
     #[arg(long = "target", global = true, value_name = "ADDR")]
     pub targets: Vec<String>,
+    /// Leave out the jobs whose address matches (a glob), and what needs them (repeatable).
+    #[arg(long = "exclude", global = true, value_name = "ADDR")]
+    pub excludes: Vec<String>,
     /// Run as if started in DIR.
     #[arg(short = 'C', long = "dir", global = true, value_name = "DIR")]
     pub dir: Option<PathBuf>,
@@ -89,6 +93,12 @@ pub enum Command {
     Graph {
         #[arg(long, value_enum, default_value_t = crate::graph::export::Format::Dot)]
         format: crate::graph::export::Format,
+    },
+    /// List the jobs (as `bake --list` lists targets): address, what, the images each writes.
+    Ls {
+        /// As JSON: address, kind, what, targets, needs.
+        #[arg(long)]
+        json: bool,
     },
     /// Print the JSON Schema of the plan format.
     Schema,
@@ -146,6 +156,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>, output: &mut Output) -> u8 
         Command::Validate => validate::run(&cli.global, output),
         Command::Show => show::run(&cli.global, output),
         Command::Graph { format } => graph::run(&cli.global, *format, output),
+        Command::Ls { json } => ls::run(&cli.global, *json, output),
         Command::Schema => schema::run(output),
         Command::Diff(args) => diff::run(&cli.global, args, output),
         Command::Apply(args) => apply::run_apply(&cli.global, args, output),

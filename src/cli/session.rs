@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 
 use super::{CliError, DiagnosticsFormat, GlobalArgs, Output};
-use crate::graph::select::select;
 use crate::graph::{JobGraph, Validated, build_graph};
 use crate::plan::diagnostic::Diagnostic;
 use crate::plan::pipeline::{self, Request};
@@ -53,23 +52,31 @@ pub fn open(global: &GlobalArgs, output: &mut Output) -> Option<Session> {
 /// matches no job is an error, printed here; `Err` holds the exit code.
 pub fn selection(
     graph: &JobGraph<Validated>,
-    targets: &[String],
+    global: &GlobalArgs,
     output: &mut Output,
 ) -> Result<Option<Vec<bool>>, u8> {
-    if targets.is_empty() {
-        return Ok(None);
-    }
-    select(graph, targets).map(Some).map_err(|pattern| {
+    let no_such = |flag: &str, pattern: &str, output: &mut Output| {
         output.fail(
             &CliError::new(
                 "cli::no-such-job",
-                format!("--target `{pattern}` matches no job of the plan"),
+                format!("{flag} `{pattern}` matches no job of the plan"),
             )
-            .help(
-                "`plan graph` lists every job's address (KIND.NAME, e.g. `sync.alpine`, `build.*`)",
-            ),
+            .help("`plan ls` lists every job's address (KIND.NAME, e.g. `sync.alpine`, `build.*`)"),
         )
-    })
+    };
+    if global.targets.is_empty() && global.excludes.is_empty() {
+        return Ok(None);
+    }
+    // What --exclude leaves: all but the excluded jobs and what needs them.
+    let mut left = vec![true; graph.len()];
+    crate::graph::select::exclude(graph, &mut left, &global.excludes)
+        .map_err(|pattern| no_such("--exclude", &pattern, output))?;
+    if global.targets.is_empty() {
+        return Ok(Some(left));
+    }
+    crate::graph::select::select_among(graph, &global.targets, &left)
+        .map(Some)
+        .map_err(|pattern| no_such("--target", &pattern, output))
 }
 
 /// Prints diagnostics in the form `--diagnostics` asks for (and as GitHub

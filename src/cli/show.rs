@@ -7,7 +7,7 @@ pub fn run(global: &GlobalArgs, output: &mut Output) -> u8 {
     let Some(mut session) = session::open(global, output) else {
         return exit::ERROR;
     };
-    match session::selection(&session.graph, &global.targets, output) {
+    match session::selection(&session.graph, global, output) {
         Ok(Some(selected)) => {
             let graph = session.graph.subgraph(&selected);
             session

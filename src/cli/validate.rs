@@ -11,7 +11,7 @@ pub fn run(global: &GlobalArgs, output: &mut Output) -> u8 {
         return exit::ERROR;
     };
     let total = session.graph.len();
-    let graph = match session::selection(&session.graph, &global.targets, output) {
+    let graph = match session::selection(&session.graph, global, output) {
         Ok(Some(selected)) => session.graph.subgraph(&selected),
         Ok(None) => session.graph,
         Err(code) => return code,
@@ -31,7 +31,12 @@ pub fn run(global: &GlobalArgs, output: &mut Output) -> u8 {
         format!(" ({})", parts.join(", "))
     };
     let partial = if jobs < total {
-        format!(" selected by --target of {total}")
+        let by = match (global.targets.is_empty(), global.excludes.is_empty()) {
+            (false, true) => "--target",
+            (true, false) => "--exclude",
+            _ => "--target and --exclude",
+        };
+        format!(" selected by {by} of {total}")
     } else {
         String::new()
     };

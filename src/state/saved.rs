@@ -19,6 +19,9 @@ pub struct SavedPlan {
     pub files: Vec<SavedFile>,
     pub vars: Vec<(String, String)>,
     pub targets: Vec<String>,
+    /// `--exclude`; absent in plans saved before it existed.
+    #[serde(default)]
+    pub excludes: Vec<String>,
     pub jobs: Vec<SavedJob>,
 }
 
@@ -50,6 +53,7 @@ impl SavedPlan {
         sources: &SourceMap,
         vars: &[(String, String)],
         targets: &[String],
+        excludes: &[String],
         changes: &[Change],
     ) -> Self {
         Self {
@@ -58,6 +62,7 @@ impl SavedPlan {
             files: files_of(sources),
             vars: vars.to_vec(),
             targets: targets.to_vec(),
+            excludes: excludes.to_vec(),
             jobs: changes
                 .iter()
                 .map(|c| SavedJob {
