@@ -965,3 +965,26 @@ builds:
         assert!(fake.calls().is_empty(), "{command} ran docker");
     }
 }
+
+/// `BUILDKIT_PROGRESS` (buildx's own variable) picks the progress output
+/// when `--progress` is not given; `--progress` wins over it.
+#[test]
+fn buildkit_progress_picks_the_default_progress() {
+    let fake = Fake::new(&syncs(1, ""));
+    let out = fake
+        .command_for("apply")
+        .env("BUILDKIT_PROGRESS", "rawjson")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let first: serde_json::Value = serde_json::from_str(stderr.lines().next().unwrap()).unwrap();
+    assert_eq!(first["event"], "started", "{stderr}");
+    let out = fake
+        .command(&["--progress", "plain"])
+        .env("BUILDKIT_PROGRESS", "rawjson")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("[sync.s0] started"), "{stderr}");
+}

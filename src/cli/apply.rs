@@ -37,9 +37,9 @@ pub struct ApplyArgs {
     /// What a failure stops.
     #[arg(long = "continue", value_enum, default_value_t = ContinuePolicy::Never)]
     pub continue_policy: ContinuePolicy,
-    /// Progress output.
-    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
-    pub progress: ProgressMode,
+    /// Progress output [default: `BUILDKIT_PROGRESS` if set (`rawjson` is `json`), else auto].
+    #[arg(long, value_enum)]
+    pub progress: Option<ProgressMode>,
     /// Write the results as JSON here (also when the run fails).
     #[arg(long, value_name = "FILE")]
     pub summary_file: Option<PathBuf>,
@@ -73,6 +73,15 @@ pub enum Publish {
     Immediate,
     /// Every job pushes its content by digest; all tags move after every job succeeded.
     AtEnd,
+}
+
+impl ApplyArgs {
+    /// `--progress`, else what `BUILDKIT_PROGRESS` says, else `auto`.
+    pub fn progress_mode(&self) -> ProgressMode {
+        self.progress.unwrap_or_else(|| {
+            ProgressMode::from_buildkit(std::env::var("BUILDKIT_PROGRESS").ok().as_deref())
+        })
+    }
 }
 
 pub fn run_apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> u8 {
@@ -125,7 +134,7 @@ fn apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> Result<u
     if let Some(saved) = &saved {
         refuse_drift(saved, &changes, output)?;
     }
-    if args.progress != ProgressMode::Json {
+    if args.progress_mode() != ProgressMode::Json {
         output.err(&diff_text(&changes));
     }
 
@@ -397,7 +406,7 @@ fn run_jobs(
     output: &Output,
 ) -> Vec<JobRecord> {
     let reporter = Arc::new(Reporter::new(
-        args.progress,
+        args.progress_mode(),
         planned.addresses.iter().map(ToString::to_string).collect(),
         args.log_dir.clone(),
         std::io::stderr().is_terminal(),

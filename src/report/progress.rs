@@ -23,6 +23,21 @@ pub enum ProgressMode {
     Json,
 }
 
+impl ProgressMode {
+    /// What `BUILDKIT_PROGRESS` (buildx's own variable) asks for, when
+    /// `--progress` is not given: `auto`, `tty`, `plain`, `rawjson` (our
+    /// `json`), `quiet` (plain: `plan` has no silent mode). Anything else
+    /// is `auto`.
+    pub fn from_buildkit(value: Option<&str>) -> Self {
+        match value.map(str::trim) {
+            Some("tty") => Self::Tty,
+            Some("plain" | "quiet") => Self::Plain,
+            Some("rawjson") => Self::Json,
+            _ => Self::Auto,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Style {
     Bars,
