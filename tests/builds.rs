@@ -889,3 +889,46 @@ fn a_split_builds_attestations_reach_its_final_index() {
         );
     }
 }
+
+/// A `docker` builder that names no endpoint builds on the engine `docker`
+/// finds by itself: here `DOCKER_HOST`.
+#[test]
+fn a_docker_builder_without_an_endpoint_uses_docker_host() {
+    let s = services();
+    let repo = unique(&s, "docker-host");
+    let plan = format!(
+        "version: 1
+builders:
+  here:
+    driver: docker
+builds:
+  app:
+    context: ctx
+    builder: here
+    platforms: [linux/amd64]
+    network: none
+    tags: [\"{repo}:1\"]
+"
+    );
+    let dir = workspace(
+        &plan,
+        &format!("FROM {}\nRUN echo here > /here\n", s.base_image),
+    );
+    let out = s
+        .plan(dir.path(), &["apply", "--progress", "plain"])
+        .env("DOCKER_HOST", &s.engine_c)
+        .env_remove("DOCKER_CONTEXT")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("engine reachable (Docker 26"), "{text}");
+    assert!(
+        !text.contains("--host"),
+        "the engine comes from DOCKER_HOST: {text}"
+    );
+    assert_eq!(
+        s.read_file(&format!("{repo}:1"), "linux/amd64", "/here"),
+        "here\n"
+    );
+}

@@ -28,6 +28,8 @@ impl Engine {
             Self::Default => Vec::new(),
             Self::Endpoint(Endpoint::Host(host)) => vec!["--host".into(), host.clone()],
             Self::Endpoint(Endpoint::Context(context)) => vec!["--context".into(), context.clone()],
+            // `docker` reads DOCKER_HOST and DOCKER_CONTEXT itself.
+            Self::Endpoint(Endpoint::Environment) => Vec::new(),
         }
     }
 }
@@ -199,10 +201,11 @@ impl Docker {
                 if let Some(flags) = &builder.buildkitd_flags {
                     inv = inv.args(["--buildkitd-flags", flags]);
                 }
-                let endpoint = match &node.endpoint.value {
-                    Endpoint::Host(host) | Endpoint::Context(host) => host.clone(),
-                };
-                inv.arg("--").arg(endpoint)
+                match &node.endpoint.value {
+                    Endpoint::Host(host) | Endpoint::Context(host) => inv.arg("--").arg(host),
+                    // buildx creates the node on the engine it finds itself.
+                    Endpoint::Environment => inv,
+                }
             })
             .collect()
     }

@@ -132,6 +132,9 @@ pub enum Endpoint {
     Host(String),
     /// A Docker context name.
     Context(String),
+    /// Neither given (`docker` builders only): the engine `docker` finds by
+    /// itself — `DOCKER_HOST`, else `DOCKER_CONTEXT`, else its current context.
+    Environment,
 }
 
 impl Endpoint {

@@ -22,6 +22,7 @@ fn same_toml(a: &str, b: &str) -> bool {
 fn endpoint_text(endpoint: &Endpoint) -> &str {
     match endpoint {
         Endpoint::Host(h) | Endpoint::Context(h) => h,
+        Endpoint::Environment => "",
     }
 }
 

@@ -115,20 +115,8 @@ impl Resolver<'_> {
                 );
                 None
             }
-            (None, None) => {
-                self.error(
-                    Diagnostic::error(
-                        "plan::missing-field",
-                        format!(
-                            "`docker` builder `{}` does not say which engine to use",
-                            name.value
-                        ),
-                    )
-                    .label(name.at, "no `endpoint` or `context`")
-                    .help("add `endpoint: ssh://user@host` (or `unix://…`), or `context: NAME`"),
-                );
-                None
-            }
+            // The engine `docker` itself would use (DOCKER_HOST, DOCKER_CONTEXT).
+            (None, None) => Some(At::new(Endpoint::Environment, name.at)),
         };
         let Some(endpoint) = endpoint else {
             return Vec::new();
