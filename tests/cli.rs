@@ -474,3 +474,53 @@ fn ls_lists_the_jobs_and_exclude_leaves_out_a_job_and_what_needs_it() {
         "{stderr}"
     );
 }
+
+#[test]
+fn init_writes_a_starter_plan_that_validates_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for (path, text) in [
+        ("Dockerfile", "FROM busybox\n"),
+        ("services/api/Dockerfile", "FROM alpine:3.20\n"),
+        ("web/Dockerfile.prod", "FROM nginx\n"),
+        ("node_modules/x/Dockerfile", "FROM nope\n"),
+    ] {
+        std::fs::create_dir_all(root.join(path).parent().unwrap()).unwrap();
+        std::fs::write(root.join(path), text).unwrap();
+    }
+    let dir_arg = root.to_str().unwrap();
+    let (code, stdout, stderr) = output(plan().args(["init", "-C", dir_arg]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("3 builds") && stdout.contains("plan validate"),
+        "{stdout}"
+    );
+    let text = std::fs::read_to_string(root.join("plan.yaml")).unwrap();
+    assert!(text.starts_with("# yaml-language-server: $schema=plan.schema.json"));
+    assert!(root.join("plan.schema.json").is_file());
+    let (code, stdout, stderr) = output(plan().args(["ls", "-C", dir_arg]));
+    assert_eq!(code, 0, "{stderr}");
+    let jobs: Vec<&str> = stdout
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(
+        jobs,
+        ["build.app", "build.api", "build.web-prod"],
+        "{stdout}"
+    );
+
+    let before = std::fs::read_to_string(root.join("plan.yaml")).unwrap();
+    let (code, _, stderr) = output(plan().args(["init", "-C", dir_arg]));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("exists already"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(root.join("plan.yaml")).unwrap(),
+        before
+    );
+
+    let empty = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = output(plan().args(["init", "-C", empty.path().to_str().unwrap()]));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("no Dockerfile"), "{stderr}");
+}

@@ -6,6 +6,7 @@ mod diff;
 mod duration;
 mod error;
 mod graph;
+mod init;
 mod ls;
 mod output;
 mod schema;
@@ -85,6 +86,8 @@ pub enum Color {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Write a starter plan.yaml from the Dockerfiles found here (and below), and say what next.
+    Init,
     /// Parse, render templates, build and check the graph; touches nothing outside the files.
     Validate,
     /// Print the resolved plan as JSON (templates, matrices and defaults applied).
@@ -153,6 +156,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>, output: &mut Output) -> u8 
     };
     output.diagnostics = cli.global.diagnostics;
     match &cli.command {
+        Command::Init => init::run(&cli.global, output),
         Command::Validate => validate::run(&cli.global, output),
         Command::Show => show::run(&cli.global, output),
         Command::Graph { format } => graph::run(&cli.global, *format, output),

@@ -19,6 +19,7 @@ pub mod resolved;
 pub mod schema;
 pub mod source;
 pub mod ssh_spec;
+pub mod starter;
 pub mod string_list;
 pub mod template;
 pub mod validate;
