@@ -932,3 +932,57 @@ builds:
         "here\n"
     );
 }
+
+/// `strategy: multi` on a `docker` builder: an engine with the containerd
+/// image store builds both platforms in one invocation (arm64 under qemu),
+/// attestations and all.
+#[test]
+fn an_engine_with_the_containerd_store_builds_several_platforms_at_once() {
+    let s = services();
+    let repo = unique(&s, "multi");
+    let plan = format!(
+        "{}builds:
+  app:
+    context: ctx
+    builder: c
+    platforms: [linux/amd64, linux/arm64]
+    strategy: multi
+    network: none
+    tags: [\"{repo}:1\"]
+    attest: {{ provenance: min }}
+",
+        builders(&s)
+    );
+    let dir = workspace(
+        &plan,
+        &format!(
+            "FROM {}\nRUN uname -m > /arch && echo {} > /id\n",
+            s.base_image,
+            std::process::id()
+        ),
+    );
+    let (code, out) = s.apply(dir.path(), &[]);
+    assert_eq!(code, 0, "{out}");
+    let builds: Vec<&str> = out.lines().filter(|l| l.contains("buildx build")).collect();
+    assert_eq!(builds.len(), 1, "{out}");
+    assert!(
+        builds[0].contains("--platform linux/amd64,linux/arm64"),
+        "{out}"
+    );
+    assert_eq!(
+        s.read_file(&format!("{repo}:1"), "linux/arm64", "/arch"),
+        "aarch64\n"
+    );
+    assert_eq!(
+        s.read_file(&format!("{repo}:1"), "linux/amd64", "/arch"),
+        "x86_64\n"
+    );
+    let index = skopeo_raw(&format!("{repo}:1"));
+    let attestations = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["annotations"]["vnd.docker.reference.type"] == "attestation-manifest")
+        .count();
+    assert_eq!(attestations, 2, "{index}");
+}

@@ -893,6 +893,7 @@ builders:
   old:
     driver: docker
     endpoint: ssh://root@old-engine
+    platforms: [linux/amd64, linux/arm64]
 builds:
   base:
     context: ctx
@@ -901,6 +902,8 @@ builds:
   app:
     context: ctx
     builder: old
+    platforms: [linux/amd64, linux/arm64]
+    strategy: multi
     tags: [r.test/app:1]
     cache: registry
     cache_to: [\"type=local,dest=/tmp/cache\"]

@@ -134,13 +134,13 @@ fn settle_builds(plan: &mut Plan, builders: &BuilderIndex, diagnostics: &mut Vec
                 }
                 let engine = builder.driver == Driver::Docker;
                 match build.strategy {
-                    Strategy::Auto if engine && build.platforms.len() > 1 => build.strategy = Strategy::Split,
+                    Strategy::Auto if engine && build.platforms.len() > 1 => {
+                        build.strategy = Strategy::Split
+                    }
                     Strategy::Auto => build.strategy = Strategy::Multi,
-                    Strategy::Multi if engine && build.platforms.len() > 1 => diagnostics.push(
-                        Diagnostic::error("plan::strategy", format!("`docker` builder `{}` cannot build several platforms at once", builder.name.value))
-                            .label(name.at, "a `docker` builder")
-                            .help("use `strategy: split` (one build per platform, then combined), or a `docker-container` builder"),
-                    ),
+                    // `multi` on a `docker` builder: only an engine with the
+                    // containerd image store builds several platforms at once;
+                    // that is the engine's to say (`state::capabilities`).
                     _ => {}
                 }
             }

@@ -2,14 +2,15 @@
 //! BuildKit is built into the engine, so the `docker` driver can do what
 //! that engine's BuildKit and image store can: on the classic image store
 //! (Docker 20.10, or a newer engine without containerd snapshotters) it
-//! exports only inline cache and keeps no attestations; before Docker 23 it
+//! builds one platform at a time, exports only inline cache and keeps no
+//! attestations; before Docker 23 it
 //! takes no named build contexts. Found from the observed engines, so `diff`
 //! says it as `apply` would.
 
 use crate::apply::{JobRef, PlannedRun};
 use crate::backend::engine_info::EngineInfo;
 use crate::plan::diagnostic::Diagnostic;
-use crate::plan::resolved::{At, Build, CacheKind, Driver, Placement, Plan, Provenance};
+use crate::plan::resolved::{At, Build, CacheKind, Driver, Placement, Plan, Provenance, Strategy};
 
 use super::observe::Observation;
 
@@ -71,6 +72,18 @@ fn check(build: &Build, builder: &At<String>, engine: &EngineInfo, out: &mut Vec
     );
     let other_engine = "or build on a `docker-container` builder, or on an engine with the containerd image store (Docker 24 or later with `\"features\": {\"containerd-snapshotter\": true}`)";
     if !engine.containerd_store {
+        if build.strategy == Strategy::Multi && build.platforms.len() > 1 {
+            out.push(
+                Diagnostic::error(
+                    "plan::driver-limit",
+                    format!("build `{name}` builds several platforms at once, which {on} cannot"),
+                )
+                .label(builder.at, "on this builder")
+                .help(format!(
+                    "use `strategy: split` (one build per platform, then combined; the default), {other_engine}"
+                )),
+            );
+        }
         if let Some(cache) = build
             .run
             .cache
