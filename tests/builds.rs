@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 #[path = "support/engines.rs"]
 mod engines;
-use engines::{Services, services, skopeo_config, skopeo_raw};
+use engines::{Services, exists, run, services, skopeo_config, skopeo_raw};
 
 /// A folder with `plan.yaml` and a context `ctx/` holding `Dockerfile`.
 fn workspace(plan: &str, dockerfile: &str) -> tempfile::TempDir {
@@ -101,22 +101,10 @@ fn secrets_reach_run_steps_and_appear_nowhere_else() {
     let dir = workspace(&plan, &dockerfile);
     std::fs::write(dir.path().join("token.txt"), &file_secret).unwrap();
 
-    let run = |args: &[&str]| {
-        let out = s
-            .plan(dir.path(), args)
-            .env("BUILD_TOKEN", &env_secret)
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.code().unwrap_or(-1), text)
-    };
-    let (code, diff_before) = run(&["diff", "--out", "saved.plan"]);
+    let plan_run = |args: &[&str]| run(s.plan(dir.path(), args).env("BUILD_TOKEN", &env_secret));
+    let (code, diff_before) = plan_run(&["diff", "--out", "saved.plan"]);
     assert_eq!(code, 0, "{diff_before}");
-    let (code, applied) = run(&[
+    let (code, applied) = plan_run(&[
         "apply",
         "--progress",
         "plain",
@@ -128,7 +116,7 @@ fn secrets_reach_run_steps_and_appear_nowhere_else() {
         "metadata.json",
     ]);
     assert_eq!(code, 0, "{applied}");
-    let (code, diff_after) = run(&["diff", "--json"]);
+    let (code, diff_after) = plan_run(&["diff", "--json"]);
     assert_eq!(code, 0, "{diff_after}");
 
     let image = format!("{repo}:1");
@@ -182,12 +170,7 @@ fn a_missing_secret_stops_the_run_before_anything_is_built() {
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("plan::missing-secret"), "{text}");
     assert!(!text.contains("buildx build"), "{text}");
-    let exists = Command::new("skopeo")
-        .args(["inspect", "--raw", "--tls-verify=false"])
-        .arg(format!("docker://{repo}:1"))
-        .output()
-        .unwrap();
-    assert!(!exists.status.success(), "nothing was pushed");
+    assert!(!exists(&format!("{repo}:1")), "nothing was pushed");
 }
 
 #[test]
@@ -226,19 +209,14 @@ fn ssh_mounts_see_the_agent() {
         std::process::id()
     );
     let dir = workspace(&plan, &dockerfile);
-    let out = s
-        .plan(dir.path(), &["apply", "--progress", "plain"])
-        .env("SSH_AUTH_SOCK", &socket)
-        .output()
-        .unwrap();
+    let (code, text) = s.apply_with(
+        dir.path(),
+        &[],
+        &[("SSH_AUTH_SOCK", socket.to_str().unwrap())],
+    );
     let _ = ssh_agent.kill();
     let _ = ssh_agent.wait();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert_eq!(code, 0, "{text}");
     assert!(text.contains("--ssh default"), "{text}");
     assert_eq!(
         s.read_file(&format!("{repo}:1"), "linux/amd64", "/ssh.txt"),
@@ -467,16 +445,7 @@ fn skopeo_raw_digest(reference: &str) -> String {
 
 /// `plan diff --detailed-exitcode`: its exit code and what it printed.
 fn diff_text(s: &Services, dir: &Path) -> (i32, String) {
-    let out = s
-        .plan(dir, &["diff", "--detailed-exitcode"])
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
+    run(&mut s.plan(dir, &["diff", "--detailed-exitcode"]))
 }
 
 /// The plan that gets attestations on engine C asks engine A (Docker 20.10,
@@ -507,12 +476,7 @@ fn attestations_on_an_engine_that_cannot_store_them_are_refused_first() {
         assert!(text.contains("asks for attestations"), "{text}");
         assert!(!text.contains("buildx build"), "{text}");
     }
-    let exists = Command::new("skopeo")
-        .args(["inspect", "--raw", "--tls-verify=false"])
-        .arg(format!("docker://{repo}:1"))
-        .output()
-        .unwrap();
-    assert!(!exists.status.success(), "nothing was pushed");
+    assert!(!exists(&format!("{repo}:1")), "nothing was pushed");
 }
 
 /// The step after reads what was published: bake's metadata format with

@@ -18,6 +18,9 @@ pub struct Published {
     pub digest: Option<String>,
     pub media_type: Option<String>,
     pub size: Option<u64>,
+    /// Why the first tag could not be read after the run (then the digest
+    /// is left out and the caller says so).
+    pub unread: Option<String>,
 }
 
 /// Every job of the run that succeeded and publishes images, in run order.
@@ -39,7 +42,11 @@ pub async fn published(
             JobRef::Build(_) | JobRef::Builder(_) => continue,
         };
         let Some(first) = tags.first() else { continue };
-        let head = registries.descriptor(&first.value).await.ok().flatten();
+        let (head, unread) = match registries.descriptor(&first.value).await {
+            Ok(Some(head)) => (Some(head), None),
+            Ok(None) => (None, Some(format!("{} is not there", first.value))),
+            Err(err) => (None, Some(format!("{}: {}", first.value, err.message))),
+        };
         out.push(Published {
             name: address.name.clone(),
             address: address.to_string(),
@@ -47,6 +54,7 @@ pub async fn published(
             digest: head.as_ref().map(|h| h.digest.clone()),
             media_type: head.as_ref().and_then(|h| h.media_type.clone()),
             size: head.as_ref().and_then(|h| h.size),
+            unread,
         });
     }
     out

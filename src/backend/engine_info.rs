@@ -11,6 +11,8 @@ pub const INFO_FORMAT: &str = "{{.ServerVersion}}|{{json .DriverStatus}}";
 pub struct EngineInfo {
     /// As the engine says it (`26.1.5+dfsg1`).
     pub version: String,
+    /// Its major number (`26`): what the engine can do is decided on it.
+    pub major: u32,
     /// Images kept by containerd's snapshotters (`docker info` shows a
     /// `driver-type` of `io.containerd.snapshotter.v1`).
     pub containerd_store: bool,
@@ -20,30 +22,33 @@ impl EngineInfo {
     /// Parses the output of `docker info --format INFO_FORMAT`.
     pub fn parse(text: &str) -> Result<Self, String> {
         let text = text.trim();
-        let (version, status) = text
-            .split_once('|')
-            .ok_or_else(|| format!("unexpected `docker info` output: {text:?}"))?;
-        if version.is_empty() {
-            return Err("`docker info` named no server version".into());
-        }
+        let (version, status) = text.split_once('|').ok_or_else(|| {
+            format!(
+                "unexpected `docker info` output: {}",
+                crate::untrusted::excerpt(text, 200)
+            )
+        })?;
+        // Not guessed: what the builder may do depends on it.
+        let major = version
+            .split(['.', '+', '-'])
+            .next()
+            .and_then(|major| major.parse().ok())
+            .ok_or_else(|| {
+                format!(
+                    "`docker info` gave the server version {}, not a version number",
+                    crate::untrusted::excerpt(version, 100)
+                )
+            })?;
         Ok(Self {
             version: version.to_owned(),
+            major,
             containerd_store: status.contains("io.containerd.snapshotter"),
         })
     }
 
-    /// The major version (`26` of `26.1.5+dfsg1`); 0 when unreadable.
-    pub fn major(&self) -> u32 {
-        self.version
-            .split(['.', '+', '-'])
-            .next()
-            .and_then(|major| major.parse().ok())
-            .unwrap_or(0)
-    }
-
     /// Whether its BuildKit takes named build contexts (`--build-context`).
     pub fn named_contexts(&self) -> bool {
-        self.major() >= 23
+        self.major >= 23
     }
 
     /// How a person would name it in a message.
@@ -68,7 +73,7 @@ mod tests {
         )
         .unwrap();
         assert!(new.containerd_store);
-        assert_eq!(new.major(), 26);
+        assert_eq!(new.major, 26);
         assert!(new.named_contexts());
         let old = EngineInfo::parse("20.10.24+dfsg1|[[\"Root Dir\",\"/x/vfs\"]]").unwrap();
         assert!(!old.containerd_store);
@@ -76,5 +81,6 @@ mod tests {
         assert_eq!(old.describe(), "Docker 20.10.24+dfsg1, classic image store");
         assert!(EngineInfo::parse("garbage").is_err());
         assert!(EngineInfo::parse("|null").is_err());
+        assert!(EngineInfo::parse("dev|null").is_err());
     }
 }

@@ -146,6 +146,7 @@ fn apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> Result<u
         registries: Arc::clone(&registries),
         changes,
         forced,
+        makers: crate::state::inputs::Makers::of(&session.plan, &planned),
         held: std::sync::Mutex::new(Vec::new()),
         plan: Arc::new(session.plan),
         addresses: planned.addresses.clone(),
@@ -188,8 +189,9 @@ fn apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> Result<u
 }
 
 /// What the step after reads: `--metadata-file`, and under GitHub Actions
-/// `$GITHUB_OUTPUT` (`changed`, `digests`). A file that cannot be written
-/// is said, and does not change the exit code.
+/// `$GITHUB_OUTPUT` (`changed`, `digests`). False (each cause said) when a
+/// file could not be written or a published digest could not be read: the
+/// step after would read a file that is missing or incomplete.
 fn write_outputs(
     plan: &crate::plan::resolved::Plan,
     planned: &crate::apply::PlannedRun,
@@ -198,15 +200,24 @@ fn write_outputs(
     registries: &Registries,
     args: &ApplyArgs,
     output: &mut Output,
-) {
-    let github = github_file("GITHUB_OUTPUT");
+) -> bool {
+    let github = output.github_file("GITHUB_OUTPUT");
     if args.metadata_file.is_none() && github.is_none() {
-        return;
+        return true;
     }
     let published = runtime.block_on(crate::apply::published::published(
         plan, planned, records, registries,
     ));
-    let mut failures = Vec::new();
+    let mut failures: Vec<String> = published
+        .iter()
+        .filter_map(|p| {
+            Some(format!(
+                "cannot read what {} published: {}",
+                p.address,
+                p.unread.as_ref()?
+            ))
+        })
+        .collect();
     if let Some(path) = &args.metadata_file {
         let text = format!("{:#}\n", outputs::metadata(&published));
         if let Err(err) = std::fs::write(path, text) {
@@ -221,31 +232,10 @@ fn write_outputs(
             failures.push(format!("cannot write {}: {err}", path.display()));
         }
     }
-    for failure in failures {
-        output.err(&format!("plan: {failure}\n"));
+    for failure in &failures {
+        output.err(&format!("plan: {}\n", crate::untrusted::escape(failure)));
     }
-}
-
-/// Under GitHub Actions, appends markdown to the job's summary page
-/// (`$GITHUB_STEP_SUMMARY`); a failure to write is said, not fatal.
-pub(super) fn to_step_summary(markdown: &str, output: &mut Output) {
-    let Some(path) = github_file("GITHUB_STEP_SUMMARY") else {
-        return;
-    };
-    if let Err(err) = outputs::append(&path, markdown) {
-        output.err(&format!("plan: cannot write {}: {err}\n", path.display()));
-    }
-}
-
-/// A file GitHub Actions gives the step (`$GITHUB_OUTPUT`,
-/// `$GITHUB_STEP_SUMMARY`); `None` outside GitHub Actions.
-fn github_file(variable: &str) -> Option<PathBuf> {
-    if std::env::var("GITHUB_ACTIONS").as_deref() != Ok("true") {
-        return None;
-    }
-    std::env::var_os(variable)
-        .filter(|path| !path.is_empty())
-        .map(PathBuf::from)
+    failures.is_empty()
 }
 
 /// Where the run works: the log folder, a work folder for generated
@@ -448,7 +438,7 @@ fn report(
     let summary = summarize(info.addresses, records, interrupted, info.partial, took);
     output.err(&render(&summary));
     write_summary(args.summary_file.as_deref(), &summary, output);
-    to_step_summary(&summary_markdown(&summary), output);
+    output.to_step_summary(&summary_markdown(&summary));
 }
 
 /// `--summary-file`: the results as JSON, also for a failed or interrupted run.

@@ -76,7 +76,7 @@ pub fn run(global: &GlobalArgs, args: &DiffArgs, output: &mut Output) -> u8 {
         DiffFormat::Markdown => markdown(&changes),
     });
     // Under GitHub Actions the job's summary page shows the diff too.
-    super::apply::to_step_summary(&markdown(&changes), output);
+    output.to_step_summary(&markdown(&changes));
     if let Some(path) = &args.out {
         let saved = SavedPlan::new(
             &session.plan.sources,

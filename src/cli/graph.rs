@@ -8,9 +8,8 @@ pub fn run(global: &GlobalArgs, format: Format, output: &mut Output) -> u8 {
     let Some(session) = session::open(global, output) else {
         return exit::ERROR;
     };
-    let graph = match session::selection(&session.graph, global, output) {
-        Ok(Some(selected)) => session.graph.subgraph(&selected),
-        Ok(None) => session.graph,
+    let graph = match session::selected_graph(session.graph, global, output) {
+        Ok(graph) => graph,
         Err(code) => return code,
     };
     output.out(&export::render(&graph, &session.plan.sources, format));

@@ -77,7 +77,7 @@ pub fn run(global: &GlobalArgs, output: &mut Output) -> u8 {
         if builds == 1 { "" } else { "s" },
         found
             .iter()
-            .map(|p| p.display().to_string())
+            .map(|p| crate::untrusted::escape(&p.display().to_string()).into_owned())
             .collect::<Vec<_>>()
             .join(", ")
     ));

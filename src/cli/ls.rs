@@ -24,9 +24,8 @@ pub fn run(global: &GlobalArgs, json: bool, output: &mut Output) -> u8 {
     let Some(session) = session::open(global, output) else {
         return exit::ERROR;
     };
-    let graph = match session::selection(&session.graph, global, output) {
-        Ok(Some(selected)) => session.graph.subgraph(&selected),
-        Ok(None) => session.graph,
+    let graph = match session::selected_graph(session.graph, global, output) {
+        Ok(graph) => graph,
         Err(code) => return code,
     };
     let listed: Vec<Listed> = graph

@@ -29,6 +29,29 @@ impl Output {
         }
     }
 
+    /// A file GitHub Actions gives the step (`$GITHUB_OUTPUT`,
+    /// `$GITHUB_STEP_SUMMARY`); `None` outside GitHub Actions or unset.
+    pub fn github_file(&self, variable: &str) -> Option<std::path::PathBuf> {
+        if !self.github_actions {
+            return None;
+        }
+        std::env::var_os(variable)
+            .filter(|path| !path.is_empty())
+            .map(std::path::PathBuf::from)
+    }
+
+    /// Under GitHub Actions, appends markdown to the job's summary page
+    /// (`$GITHUB_STEP_SUMMARY`); a failure to write it is said, and the
+    /// page is only a view of what the run printed anyway.
+    pub fn to_step_summary(&mut self, markdown: &str) {
+        let Some(path) = self.github_file("GITHUB_STEP_SUMMARY") else {
+            return;
+        };
+        if let Err(err) = crate::report::outputs::append(&path, markdown) {
+            self.err(&format!("plan: cannot write {}: {err}\n", path.display()));
+        }
+    }
+
     pub fn color_for(&self, choice: Color) -> bool {
         match choice {
             Color::Always => true,

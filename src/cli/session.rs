@@ -50,6 +50,19 @@ pub fn open(global: &GlobalArgs, output: &mut Output) -> Option<Session> {
 /// `--target`: the jobs to work on (by node index), closed under what they
 /// need; `None` when no target was given (every job). A pattern that
 /// matches no job is an error, printed here; `Err` holds the exit code.
+/// The graph narrowed to `--target`/`--exclude` (the whole of it without
+/// them); `Err` is the exit code, the reason printed.
+pub fn selected_graph(
+    graph: JobGraph<Validated>,
+    global: &GlobalArgs,
+    output: &mut Output,
+) -> Result<JobGraph<Validated>, u8> {
+    Ok(match selection(&graph, global, output)? {
+        Some(selected) => graph.subgraph(&selected),
+        None => graph,
+    })
+}
+
 pub fn selection(
     graph: &JobGraph<Validated>,
     global: &GlobalArgs,

@@ -11,9 +11,8 @@ pub fn run(global: &GlobalArgs, output: &mut Output) -> u8 {
         return exit::ERROR;
     };
     let total = session.graph.len();
-    let graph = match session::selection(&session.graph, global, output) {
-        Ok(Some(selected)) => session.graph.subgraph(&selected),
-        Ok(None) => session.graph,
+    let graph = match session::selected_graph(session.graph, global, output) {
+        Ok(graph) => graph,
         Err(code) => return code,
     };
     let count = |kind: JobKind| graph.jobs().filter(|(_, j)| j.address.kind == kind).count();

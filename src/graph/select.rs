@@ -1,5 +1,5 @@
 //! `--target ADDR`: the jobs whose address matches a glob (`*`, `?`), and
-//! everything they need.
+//! everything they need; `--exclude ADDR`: less those and what needs them.
 
 use petgraph::graph::NodeIndex;
 
@@ -42,26 +42,11 @@ pub fn select_among<S>(
     patterns: &[String],
     allowed: &[bool],
 ) -> Result<Vec<bool>, String> {
-    let mut selected = vec![false; graph.len()];
-    let mut stack: Vec<NodeIndex> = Vec::new();
-    for pattern in patterns {
-        let matched: Vec<NodeIndex> = graph
-            .jobs()
-            .filter(|(_, job)| glob_matches(pattern, &job.address.to_string()))
-            .map(|(index, _)| index)
-            .collect();
-        if matched.is_empty() {
-            return Err(pattern.clone());
-        }
-        stack.extend(matched.into_iter().filter(|node| allowed[node.index()]));
-    }
-    while let Some(node) = stack.pop() {
-        if !selected[node.index()] {
-            selected[node.index()] = true;
-            stack.extend(graph.dependencies(node));
-        }
-    }
-    Ok(selected)
+    let mut roots = matching(graph, patterns)?;
+    roots.retain(|node| allowed[node.index()]);
+    Ok(closure(graph, roots, |node| {
+        graph.dependencies(node).collect()
+    }))
 }
 
 /// Takes out of `selected` the jobs matching any of `patterns` and every
@@ -72,29 +57,46 @@ pub fn exclude<S>(
     selected: &mut [bool],
     patterns: &[String],
 ) -> Result<(), String> {
-    let mut stack: Vec<NodeIndex> = Vec::new();
-    for pattern in patterns {
-        let matched: Vec<NodeIndex> = graph
-            .jobs()
-            .filter(|(_, job)| glob_matches(pattern, &job.address.to_string()))
-            .map(|(index, _)| index)
-            .collect();
-        if matched.is_empty() {
-            return Err(pattern.clone());
-        }
-        stack.extend(matched);
-    }
-    let mut out = vec![false; selected.len()];
-    while let Some(node) = stack.pop() {
-        if !out[node.index()] {
-            out[node.index()] = true;
-            stack.extend(graph.dependents(node));
-        }
-    }
+    let roots = matching(graph, patterns)?;
+    let out = closure(graph, roots, |node| graph.dependents(node).collect());
     for (keep, gone) in selected.iter_mut().zip(out) {
         *keep &= !gone;
     }
     Ok(())
+}
+
+/// The jobs each pattern matches; `Err` names one that matches none.
+fn matching<S>(graph: &JobGraph<S>, patterns: &[String]) -> Result<Vec<NodeIndex>, String> {
+    let mut found = Vec::new();
+    for pattern in patterns {
+        let before = found.len();
+        found.extend(
+            graph
+                .jobs()
+                .filter(|(_, job)| glob_matches(pattern, &job.address.to_string()))
+                .map(|(index, _)| index),
+        );
+        if found.len() == before {
+            return Err(pattern.clone());
+        }
+    }
+    Ok(found)
+}
+
+/// `roots` and every job reached from them by `next`, by node index.
+fn closure<S>(
+    graph: &JobGraph<S>,
+    mut stack: Vec<NodeIndex>,
+    next: impl Fn(NodeIndex) -> Vec<NodeIndex>,
+) -> Vec<bool> {
+    let mut reached = vec![false; graph.len()];
+    while let Some(node) = stack.pop() {
+        if !reached[node.index()] {
+            reached[node.index()] = true;
+            stack.extend(next(node));
+        }
+    }
+    reached
 }
 
 #[cfg(test)]

@@ -72,17 +72,6 @@ impl Plan {
         }
     }
 
-    /// Whether a job of the plan writes `image` (a build's tag, a sync's or
-    /// combine's target).
-    pub fn is_produced(&self, image: &ImageRef) -> bool {
-        let same = |target: &At<ImageRef>| target.value == *image;
-        self.builds
-            .iter()
-            .any(|b| b.push && b.tags.iter().any(same))
-            || self.syncs.iter().any(|s| s.to.iter().any(same))
-            || self.combines.iter().any(|c| c.to.iter().any(same))
-    }
-
     /// Whether the plan has a job at `address`.
     pub fn has_job(&self, address: &Address) -> bool {
         let name = address.name.as_str();

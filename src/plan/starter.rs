@@ -101,9 +101,20 @@ fn slashes(path: &Path) -> String {
         .join("/")
 }
 
-/// A YAML scalar that stays the text it is.
+/// A YAML scalar that stays the text it is (a folder name may hold
+/// anything: quotes, backslashes, control characters).
 fn quoted(text: &str) -> String {
-    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 #[cfg(test)]
@@ -129,5 +140,6 @@ mod tests {
             assert!(text.contains(expected), "{expected}\n---\n{text}");
         }
         assert!(text.starts_with("# yaml-language-server: $schema=plan.schema.json\n"));
+        assert_eq!(quoted("a\"b\\c\nd"), "\"a\\\"b\\\\c\\u000ad\"");
     }
 }

@@ -15,9 +15,13 @@ use crate::apply::published::Published;
 /// unchanged. A name two jobs share (`build.app`, `sync.app`) is keyed by
 /// address instead.
 pub fn metadata(published: &[Published]) -> Value {
+    let mut uses: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for job in published {
+        *uses.entry(job.name.as_str()).or_default() += 1;
+    }
     let mut out = Map::new();
     for job in published {
-        let shared = published.iter().filter(|p| p.name == job.name).count() > 1;
+        let shared = uses[job.name.as_str()] > 1;
         let key = if shared { &job.address } else { &job.name };
         let mut entry = Map::new();
         entry.insert("image.name".into(), json!(job.tags.join(",")));
@@ -73,6 +77,7 @@ mod tests {
             digest: digest.map(Into::into),
             media_type: Some("application/vnd.oci.image.index.v1+json".into()),
             size: Some(500),
+            unread: None,
         }
     }
 

@@ -60,7 +60,9 @@ struct Inner {
     /// Under GitHub Actions: each job's lines until it finishes.
     buffered: HashMap<usize, Vec<String>>,
     failed_logs: Vec<(usize, Vec<String>)>,
-    logs: HashMap<usize, File>,
+    /// Each job's `--log-dir` file; `None` once it could not be written
+    /// (said once, on the progress stream).
+    logs: HashMap<usize, Option<File>>,
     out: Box<dyn std::io::Write + Send>,
 }
 
@@ -159,14 +161,31 @@ impl Reporter {
 
     fn log_line(&self, inner: &mut Inner, job: usize, line: &str) {
         let Some(dir) = &self.log_dir else { return };
-        if let std::collections::hash_map::Entry::Vacant(entry) = inner.logs.entry(job)
-            && let Ok(file) = File::create(dir.join(format!("{}.log", self.address(job))))
-        {
-            entry.insert(file);
+        let path = dir.join(format!("{}.log", self.address(job)));
+        if !inner.logs.contains_key(&job) {
+            let file = File::create(&path)
+                .map_err(|err| format!("cannot write {}: {err}", path.display()));
+            let file = match file {
+                Ok(file) => Some(file),
+                Err(why) => {
+                    let _ = writeln!(inner.out, "plan: {}", crate::untrusted::escape(&why));
+                    None
+                }
+            };
+            inner.logs.insert(job, file);
         }
-        if let Some(file) = inner.logs.get_mut(&job) {
-            // A log is read on a terminal too (`cat`, a CI viewer).
-            let _ = writeln!(file, "{}", crate::untrusted::escape(line));
+        // A log is read on a terminal too (`cat`, a CI viewer).
+        let written = match inner.logs.get_mut(&job) {
+            Some(Some(file)) => writeln!(file, "{}", crate::untrusted::escape(line)),
+            _ => return,
+        };
+        if let Err(err) = written {
+            let _ = writeln!(
+                inner.out,
+                "plan: cannot write {}: {err}",
+                crate::untrusted::escape(&path.display().to_string())
+            );
+            inner.logs.insert(job, None);
         }
     }
 

@@ -7,6 +7,8 @@
 //! takes no named build contexts. Found from the observed engines, so `diff`
 //! says it as `apply` would.
 
+use std::collections::HashMap;
+
 use crate::apply::{JobRef, PlannedRun};
 use crate::backend::engine_info::EngineInfo;
 use crate::plan::diagnostic::Diagnostic;
@@ -17,29 +19,27 @@ use super::observe::Observation;
 /// A diagnostic for each thing a build of the run asks of an engine that
 /// cannot do it.
 pub fn unsupported(plan: &Plan, run: &PlannedRun, observed: &[Observation]) -> Vec<Diagnostic> {
-    let engine_of = |name: &str| -> Option<&EngineInfo> {
-        run.jobs
-            .iter()
-            .zip(observed)
-            .find_map(|(job, observation)| match (job, observation) {
-                (JobRef::Builder(i), Observation::Engine(Ok(engine)))
-                    if plan.builders[*i].name.value == name =>
-                {
-                    Some(engine)
-                }
-                _ => None,
-            })
-    };
+    // The engine of each `docker` builder of the run, by builder name (an
+    // engine is only observed for a `docker` builder).
+    let engines: HashMap<&str, &EngineInfo> = run
+        .jobs
+        .iter()
+        .zip(observed)
+        .filter_map(|(job, observation)| match (job, observation) {
+            (JobRef::Builder(i), Observation::Engine(Ok(engine)))
+                if plan.builders[*i].driver == Driver::Docker =>
+            {
+                Some((plan.builders[*i].name.value.as_str(), engine))
+            }
+            _ => None,
+        })
+        .collect();
     let mut diagnostics = Vec::new();
     for job in &run.jobs {
         let JobRef::Build(i) = job else { continue };
         let build = &plan.builds[*i];
         for builder in builders_of(build) {
-            let is_docker = plan
-                .builders
-                .iter()
-                .any(|b| b.name.value == builder.value && b.driver == Driver::Docker);
-            if let Some(engine) = engine_of(&builder.value).filter(|_| is_docker) {
+            if let Some(engine) = engines.get(builder.value.as_str()) {
                 check(build, builder, engine, &mut diagnostics);
             }
         }

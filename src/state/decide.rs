@@ -44,12 +44,13 @@ pub fn decide(plan: &Plan, run: &PlannedRun, observed: &[Observation]) -> Vec<Ch
 /// retagged too), not rebuilt. Where one is not known (a build that runs),
 /// `propagate` marks the reader.
 fn settle_readers(plan: &Plan, run: &PlannedRun, observed: &[Observation], changes: &mut [Change]) {
+    let makers = super::inputs::Makers::of(plan, run);
     for (job, spec) in run.jobs.iter().enumerate() {
         let JobRef::Build(index) = spec else { continue };
         let Observation::Build { fingerprint, tags } = &observed[job] else {
             continue;
         };
-        let made = super::inputs::made_in_run(plan, run, &plan.builds[*index]);
+        let made = makers.made_in_run(&plan.builds[*index]);
         if made.is_empty() {
             continue;
         }
@@ -99,7 +100,7 @@ fn decide_one(plan: &Plan, job: JobRef, observation: &Observation) -> Change {
         (_, Observation::Engine(Err(why))) => Change::new(
             placeholder,
             Action::Error,
-            format!("engine unreachable: {why}"),
+            format!("cannot read the engine: {why}"),
         ),
         (
             _,
@@ -143,28 +144,38 @@ fn unreadable_source(why: &str, targets: &[(String, Option<String>)]) -> Change 
 /// of its inputs now; retagged when one tag does and others lack it (no
 /// build: the image is copied to them); else built, naming what changed.
 fn build(fingerprint: &Fingerprint, tags: &[BuiltTag]) -> Change {
-    let same_inputs = |tag: &&BuiltTag| {
-        tag.labels
-            .as_ref()
-            .and_then(|l| l.get(FINGERPRINT_LABEL))
-            .is_some_and(|stored| *stored == fingerprint.digest)
-    };
-    if let Some(source) = tags.iter().find(same_inputs) {
-        let stale: Vec<&BuiltTag> = tags.iter().filter(|t| t.digest != source.digest).collect();
+    // The image built from these inputs, and where it is: a tag that
+    // exists (labels are only read from an image that is there).
+    let built_from_these = tags.iter().find_map(|tag| {
+        let digest = tag.digest.as_ref()?;
+        let stored = tag.labels.as_ref()?.get(FINGERPRINT_LABEL)?;
+        (*stored == fingerprint.digest).then_some((tag, digest))
+    });
+    if let Some((source, digest)) = built_from_these {
+        let stale: Vec<&BuiltTag> = tags
+            .iter()
+            .filter(|t| t.digest.as_ref() != Some(digest))
+            .collect();
         if !stale.is_empty() {
-            return retag(fingerprint, source, &stale);
+            return retag(fingerprint, source, digest, &stale);
         }
     }
-    built(
-        fingerprint,
-        tags.first()
-            .and_then(|t| t.labels.as_ref())
-            .filter(|_| tags.first().is_some_and(|t| t.digest.is_some())),
-    )
+    let first = tags.first().filter(|t| t.digest.is_some());
+    let mut change = built(fingerprint, first.and_then(|t| t.labels.as_ref()));
+    if change.action == Action::Unchanged {
+        // The image its tags hold: what a reader of this build gets.
+        change.current = first.and_then(|t| t.digest.clone());
+    }
+    change
 }
 
 /// Tags that lack the image built from these inputs get it by a copy.
-fn retag(fingerprint: &Fingerprint, source: &BuiltTag, stale: &[&BuiltTag]) -> Change {
+fn retag(
+    fingerprint: &Fingerprint,
+    source: &BuiltTag,
+    digest: &str,
+    stale: &[&BuiltTag],
+) -> Change {
     let names = |absent: bool| -> Vec<String> {
         stale
             .iter()
@@ -180,24 +191,23 @@ fn retag(fingerprint: &Fingerprint, source: &BuiltTag, stale: &[&BuiltTag]) -> C
             what.push(format!("{verb} tag{plural} {}", tags.join(", ")));
         }
     }
-    let digest = source.digest.clone().unwrap_or_default();
     let mut change = Change::new(
         Address::new(JobKind::Build, ""),
         Action::Update,
         format!("{} (same inputs as {})", what.join(", "), source.reference),
     );
     change.current = stale.first().and_then(|t| t.digest.clone());
-    change.desired = Some(digest.clone());
+    change.desired = Some(digest.to_owned());
     change.observed = stable_key(&(
         &fingerprint.digest,
         stale
             .iter()
             .map(|t| (t.reference.to_string(), &t.digest))
             .collect::<Vec<_>>(),
-        &digest,
+        digest,
     ));
     change.retag = Some(Retag {
-        from: source.reference.pinned(&digest),
+        from: source.reference.pinned(digest),
         to: stale.iter().map(|t| t.reference.clone()).collect(),
     });
     change
@@ -601,6 +611,9 @@ mod build_tests {
             &[tag("a", Some((A, "fp-now"))), tag("b", Some((A, "fp-now")))],
         );
         assert_eq!(change.action, Action::Unchanged);
+        // What a reader of it gets: the image, known before the run.
+        assert_eq!(change.current.as_deref(), Some(A));
+        assert_eq!(result_digest(JobRef::Build(0), &change).as_deref(), Some(A));
 
         // No image from these inputs: a build, even when tags are missing.
         let change = build(

@@ -5,10 +5,12 @@
 //! the image must name what it was really built from, or the next `diff`
 //! would see a change that is not there.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::apply::{JobRef, PlannedRun};
 use crate::backend::registry::RegistryReader;
+use crate::plan::address::Address;
+use crate::plan::reference::ImageRef;
 use crate::plan::resolved::{Build, ContextSource, Plan};
 
 /// By input name (the reference, or `ADDRESS (context NAME)`); `None` when
@@ -37,46 +39,59 @@ pub async fn input_digests(
 }
 
 /// The input name of a named context that is another job's result.
-pub fn context_input(address: &crate::plan::address::Address, name: &str) -> String {
+pub fn context_input(address: &Address, name: &str) -> String {
     format!("{address} (context {name})")
 }
 
-/// The inputs of a build that jobs of the run make, by input name, with
-/// the index (in the run) of the job that makes each.
-pub fn made_in_run(plan: &Plan, run: &PlannedRun, build: &Build) -> Vec<(String, usize)> {
-    let mut made = Vec::new();
-    for context in &build.contexts {
-        if let ContextSource::Job(address) = &context.value.source
-            && let Some(job) = run.addresses.iter().position(|a| a == address)
-        {
-            made.push((context_input(address, &context.value.name), job));
-        }
-    }
-    for input in &build.inputs {
-        let maker = run.jobs.iter().position(|job| match job {
-            JobRef::Build(i) => {
-                plan.builds[*i].push && plan.builds[*i].tags.iter().any(|t| t.value == input.value)
-            }
-            JobRef::Sync(i) => plan.syncs[*i].to.iter().any(|t| t.value == input.value),
-            JobRef::Combine(i) => plan.combines[*i].to.iter().any(|t| t.value == input.value),
-            JobRef::Builder(_) => false,
-        });
-        if let Some(job) = maker {
-            made.push((input.value.to_string(), job));
-        }
-    }
-    made
+/// Which job of a run makes each image and answers to each address,
+/// found once for the run (a 5,000-build plan asks for every build).
+pub struct Makers {
+    by_image: HashMap<ImageRef, usize>,
+    by_address: HashMap<Address, usize>,
 }
 
-/// Whether another job of the plan makes one of the build's inputs (so it
-/// may change during a run).
-pub fn reads_job_results(plan: &Plan, build: &Build) -> bool {
-    build
-        .contexts
-        .iter()
-        .any(|c| matches!(c.value.source, ContextSource::Job(_)))
-        || build
-            .inputs
+impl Makers {
+    pub fn of(plan: &Plan, run: &PlannedRun) -> Self {
+        let mut by_image = HashMap::new();
+        for (index, job) in run.jobs.iter().enumerate() {
+            let targets = match job {
+                JobRef::Build(i) if plan.builds[*i].push => &plan.builds[*i].tags,
+                JobRef::Sync(i) => &plan.syncs[*i].to,
+                JobRef::Combine(i) => &plan.combines[*i].to,
+                JobRef::Build(_) | JobRef::Builder(_) => continue,
+            };
+            for target in targets {
+                by_image.entry(target.value.clone()).or_insert(index);
+            }
+        }
+        let by_address = run
+            .addresses
             .iter()
-            .any(|input| plan.is_produced(&input.value))
+            .enumerate()
+            .map(|(index, address)| (address.clone(), index))
+            .collect();
+        Self {
+            by_image,
+            by_address,
+        }
+    }
+
+    /// The inputs of a build that jobs of the run make, by input name, with
+    /// the index (in the run) of the job that makes each.
+    pub fn made_in_run(&self, build: &Build) -> Vec<(String, usize)> {
+        let mut made = Vec::new();
+        for context in &build.contexts {
+            if let ContextSource::Job(address) = &context.value.source
+                && let Some(&job) = self.by_address.get(address)
+            {
+                made.push((context_input(address, &context.value.name), job));
+            }
+        }
+        for input in &build.inputs {
+            if let Some(&job) = self.by_image.get(&input.value) {
+                made.push((input.value.to_string(), job));
+            }
+        }
+        made
+    }
 }

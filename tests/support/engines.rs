@@ -58,15 +58,16 @@ impl Services {
     }
 
     pub fn apply(&self, dir: &Path, args: &[&str]) -> (i32, String) {
+        self.apply_with(dir, args, &[])
+    }
+
+    /// `apply` with these environment variables set too.
+    pub fn apply_with(&self, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
         let mut full = vec!["apply", "--progress", "plain"];
         full.extend_from_slice(args);
-        let out = self.plan(dir, &full).output().unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.code().unwrap_or(-1), text)
+        let mut command = self.plan(dir, &full);
+        command.envs(env.iter().copied());
+        run(&mut command)
     }
 
     pub fn docker(&self, args: &[&str]) -> String {
@@ -106,6 +107,29 @@ impl Services {
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
+}
+
+/// Runs a command to its end: its exit code, and all it printed (stdout,
+/// then stderr).
+pub fn run(command: &mut Command) -> (i32, String) {
+    let out = command.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// Whether anything is at `reference` (skopeo asked).
+pub fn exists(reference: &str) -> bool {
+    Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{reference}"))
+        .output()
+        .expect("skopeo is installed (scripts/provision)")
+        .status
+        .success()
 }
 
 /// What `skopeo inspect --raw` says is at `reference` (the independent check).

@@ -24,7 +24,7 @@ use crate::plan::platform::Platform;
 use crate::plan::resolved::{Build, ContextSource, RunSettings};
 use crate::state::change::Retag;
 use crate::state::fingerprint::Fingerprint;
-use crate::state::inputs::{input_digests, reads_job_results};
+use crate::state::inputs::input_digests;
 
 /// What a build publishes: where from, and under which tags.
 pub(super) struct Publish<'a> {
@@ -101,7 +101,7 @@ impl JobRunner {
         context: &JobContext,
     ) -> Result<Vec<(String, String)>, JobError> {
         let observed = &self.changes[context.job].labels;
-        if !reads_job_results(&self.plan, build) {
+        if self.makers.made_in_run(build).is_empty() {
             return Ok(observed.clone());
         }
         let reader = RegistryReader::of(&self.registries);

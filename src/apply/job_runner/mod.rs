@@ -40,6 +40,9 @@ pub struct JobRunner {
     pub changes: Vec<Change>,
     /// Jobs to run even when unchanged (`--force`).
     pub forced: Vec<bool>,
+    /// Which job of the run makes which image: a build reading one computes
+    /// its fingerprint again once that job has run.
+    pub makers: crate::state::inputs::Makers,
     /// `--publish at-end`: the tag moves held back until every job succeeded.
     pub held: std::sync::Mutex<Vec<Invocation>>,
 }

@@ -202,6 +202,8 @@ impl Store {
                     media_type: header("content-type")
                         .map(|t| t.split(';').next().unwrap_or(t).trim().to_owned())
                         .filter(|t| t.contains("manifest") || t.contains("index")),
+                    // Said only in bake's metadata file: a length that is
+                    // not a number is left out there, as one not sent is.
                     size: header("content-length").and_then(|n| n.parse().ok()),
                 }))
             }

@@ -29,22 +29,11 @@ impl<'e, 'a> Deserializer<'e, 'a> {
         }
     }
 
-    /// One whole node's events (a scalar, or a collection to its end).
+    /// One whole node's events.
     fn take_node(&mut self) -> Result<Vec<Event<'a>>, Error> {
         let mut taken = Vec::new();
-        let mut depth = 0usize;
-        loop {
-            let event = self.start_or_end()?;
-            match event.kind {
-                Kind::SequenceStart | Kind::MappingStart => depth += 1,
-                Kind::SequenceEnd | Kind::MappingEnd => depth = depth.saturating_sub(1),
-                Kind::Scalar { .. } => {}
-            }
-            taken.push(event);
-            if depth == 0 {
-                return Ok(taken);
-            }
-        }
+        self.walk_node(|event| taken.push(event))?;
+        Ok(taken)
     }
 
     /// The entries of the mapping that starts next: each key's text and
@@ -62,11 +51,16 @@ impl<'e, 'a> Deserializer<'e, 'a> {
                 ));
             }
         }
+        Ok(self.take_entries_to_end()?.0)
+    }
+
+    /// The entries of the mapping being read, up to its end; and that end.
+    fn take_entries_to_end(&mut self) -> Result<(Vec<MergeEntry<'a>>, Event<'a>), Error> {
         let mut entries = Vec::new();
         loop {
             let key = self.start_or_end()?;
             let text = match &key.kind {
-                Kind::MappingEnd => return Ok(entries),
+                Kind::MappingEnd => return Ok((entries, key)),
                 Kind::Scalar { text, .. } => text.clone(),
                 _ => {
                     return Err(Error::new(
@@ -139,6 +133,7 @@ impl<'e, 'a> Deserializer<'e, 'a> {
             keys: Keys::default(),
             first_key: None,
             structured,
+            merged: false,
         };
         let value = visitor.visit_map(&mut entries);
         let head = entries.first_key.unwrap_or(span);
@@ -155,6 +150,12 @@ impl<'e, 'a> Deserializer<'e, 'a> {
 
     /// Reads past one node without looking at it.
     fn skip(&mut self) -> Result<(), Error> {
+        self.walk_node(|_| {})
+    }
+
+    /// Reads one whole node (a scalar, or a collection to its end), handing
+    /// each event to `each`.
+    fn walk_node(&mut self, mut each: impl FnMut(Event<'a>)) -> Result<(), Error> {
         let mut depth = 0usize;
         loop {
             let event = self.start_or_end()?;
@@ -163,6 +164,7 @@ impl<'e, 'a> Deserializer<'e, 'a> {
                 Kind::SequenceEnd | Kind::MappingEnd => depth = depth.saturating_sub(1),
                 Kind::Scalar { .. } => {}
             }
+            each(event);
             if depth == 0 {
                 return Ok(());
             }
@@ -280,19 +282,26 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'_, '_> {
         _variants: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Error> {
-        let event = self.start()?;
-        let span = event.span;
-        match event.kind {
-            Kind::Scalar { text, .. } => visitor
-                .visit_enum(UnitVariant { name: text })
-                .map_err(|err| err.at(span)),
-            _ => {
-                // Let the visitor say what it expected.
-                self.skip_rest_of(&event)?;
-                Err(de::Error::invalid_type(Unexpected::Map, &visitor))
-                    .map_err(|err: Error| err.at(span))
-            }
+        let span = self.peek_span()?;
+        let is_scalar = matches!(
+            self.events.peek()?,
+            Some(Event {
+                kind: Kind::Scalar { .. },
+                ..
+            })
+        );
+        if !is_scalar {
+            // Let the visitor say what it expected.
+            self.skip()?;
+            let err: Error = de::Error::invalid_type(Unexpected::Map, &visitor);
+            return Err(err.at(span));
         }
+        let Kind::Scalar { text, .. } = self.start()?.kind else {
+            return Err(Error::new("expected a name here", span));
+        };
+        visitor
+            .visit_enum(UnitVariant { name: text })
+            .map_err(|err| err.at(span))
     }
 
     fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
@@ -303,25 +312,6 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'_, '_> {
     serde::forward_to_deserialize_any! {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char bytes byte_buf
         unit unit_struct seq tuple tuple_struct map
-    }
-}
-
-impl Deserializer<'_, '_> {
-    /// After a collection's start was read: reads up to its end.
-    fn skip_rest_of(&mut self, start: &Event<'_>) -> Result<(), Error> {
-        let mut depth = match start.kind {
-            Kind::SequenceStart | Kind::MappingStart => 1usize,
-            _ => return Ok(()),
-        };
-        while depth > 0 {
-            let event = self.start_or_end()?;
-            match event.kind {
-                Kind::SequenceStart | Kind::MappingStart => depth += 1,
-                Kind::SequenceEnd | Kind::MappingEnd => depth -= 1,
-                Kind::Scalar { .. } => {}
-            }
-        }
-        Ok(())
     }
 }
 
@@ -356,6 +346,9 @@ struct Entries<'d, 'e, 'a> {
     first_key: Option<Span>,
     /// A struct's mapping: `x-` keys are skipped.
     structured: bool,
+    /// Its `<<` was merged. A second one is a repeated key, as YAML says;
+    /// it would also read the rest of the mapping again, and again.
+    merged: bool,
 }
 
 /// A key's text, and the events of the key and its value.
@@ -391,36 +384,16 @@ impl<'a> Entries<'_, '_, 'a> {
         } else {
             sources.push(self.de.take_entries(at)?);
         }
-        let mut rest: Vec<MergeEntry<'a>> = Vec::new();
-        let end = loop {
-            let event = self.de.start_or_end()?;
-            match &event.kind {
-                Kind::MappingEnd => break event,
-                Kind::Scalar { text, .. } => {
-                    let text = text.clone();
-                    let mut events = vec![event];
-                    events.extend(self.de.take_node()?);
-                    rest.push((text, events));
-                }
-                _ => {
-                    return Err(Error::new(
-                        "a key must be a single value, not a list or a mapping",
-                        event.span,
-                    ));
-                }
-            }
-        };
-        let written =
-            |key: &str, keys: &Keys<'a>| keys.contains(key) || rest.iter().any(|(k, _)| k == key);
-        let mut merged: Vec<Cow<'a, str>> = Vec::new();
-        let mut events: Vec<Event<'a>> = rest.iter().flat_map(|(_, e)| e.clone()).collect();
+        let (rest, end) = self.de.take_entries_to_end()?;
+        // Keys already given: written before `<<`, written after it, or
+        // merged from an earlier mapping. A set: mappings can be large.
+        let mut given: HashSet<Cow<'a, str>> = rest.iter().map(|(k, _)| k.clone()).collect();
+        let mut events: Vec<Event<'a>> = rest.into_iter().flat_map(|(_, e)| e).collect();
         for source in sources {
             for (key, entry) in source {
-                if written(&key, &self.keys) || merged.contains(&key) {
-                    continue;
+                if !self.keys.contains(&key) && given.insert(key) {
+                    events.extend(entry);
                 }
-                merged.push(key);
-                events.extend(entry);
             }
         }
         events.push(end);
@@ -455,6 +428,13 @@ impl<'de> de::MapAccess<'de> for Entries<'_, '_, '_> {
                 }
             };
             if plain && text == "<<" {
+                if self.merged {
+                    return Err(Error::new(
+                        "duplicate key `<<` in this mapping: merge several mappings with one `<<: [*a, *b]`",
+                        span,
+                    ));
+                }
+                self.merged = true;
                 self.de.start()?;
                 self.merge(span)?;
             } else if self.structured && text.starts_with("x-") {

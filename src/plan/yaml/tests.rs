@@ -216,3 +216,13 @@ fn x_keys_are_extensions_of_structs_only() {
     // In a struct, any other unknown key is still an error.
     assert!(from_str::<Section>("jobs:\n  a: { from: x, y-note: 1 }\n").is_err());
 }
+
+#[test]
+fn one_merge_key_per_mapping() {
+    let err = from_str::<Section>(
+        "x-a: &a {from: x}\njobs:\n  j:\n    <<: *a\n    push: true\n    <<: *a\n",
+    )
+    .unwrap_err();
+    assert!(err.message.starts_with("duplicate key `<<`"), "{err:?}");
+    assert!(err.span.is_some());
+}
