@@ -62,6 +62,10 @@ pub struct ApplyArgs {
     /// Run this job even if it is unchanged (glob on addresses, repeatable).
     #[arg(long = "force", value_name = "ADDR")]
     pub force: Vec<String>,
+    /// Let repository syncs with `prune: true` delete the tags `diff` shows
+    /// as `-` (without it, apply stops before anything runs, naming them).
+    #[arg(long)]
+    pub allow_delete: bool,
     /// After Ctrl-C, how long running commands get to stop before they are killed.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
     pub grace: Duration,
@@ -131,6 +135,9 @@ fn apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> Result<u
     };
     session::refuse_unsupported(&assessment, &session, &global, output)?;
     let changes = assessment.changes;
+    if !args.allow_delete {
+        refuse_deletes(&changes, output)?;
+    }
     if let Some(saved) = &saved {
         refuse_drift(saved, &changes, output)?;
     }
@@ -148,6 +155,7 @@ fn apply(global: &GlobalArgs, args: &ApplyArgs, output: &mut Output) -> Result<u
         forced,
         makers: crate::state::inputs::Makers::of(&session.plan, &planned),
         held: std::sync::Mutex::new(Vec::new()),
+        allow_delete: args.allow_delete,
         plan: Arc::new(session.plan),
         addresses: planned.addresses.clone(),
         jobs: planned.jobs.clone(),
@@ -236,6 +244,34 @@ fn write_outputs(
         output.err(&format!("plan: {}\n", crate::untrusted::escape(failure)));
     }
     failures.is_empty()
+}
+
+/// Tags a run would delete stop it before anything runs, unless
+/// `--allow-delete` says the deletions `diff` showed are meant.
+fn refuse_deletes(changes: &[crate::state::Change], output: &mut Output) -> Result<(), u8> {
+    let doomed: Vec<String> = changes
+        .iter()
+        .flat_map(|c| {
+            c.deletes
+                .iter()
+                .map(move |d| format!("{} ({})", d.reference, c.address))
+        })
+        .collect();
+    if doomed.is_empty() {
+        return Ok(());
+    }
+    Err(output.fail(
+        &CliError::new(
+            "cli::deletes-not-allowed",
+            format!(
+                "this run would delete {} tag{}: {}",
+                doomed.len(),
+                if doomed.len() == 1 { "" } else { "s" },
+                crate::untrusted::escape(&doomed.join(", "))
+            ),
+        )
+        .help("nothing was started; check them in `plan diff`, then run `plan apply --allow-delete`"),
+    ))
 }
 
 /// Where the run works: the log folder, a work folder for generated

@@ -9,7 +9,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use super::{Edge, Job, JobGraph, Unchecked};
 use crate::plan::address::{Address, JobKind};
 use crate::plan::reference::ImageRef;
-use crate::plan::resolved::{At, ContextSource, Placement, Plan, Via};
+use crate::plan::resolved::{At, ContextSource, Placement, Plan, TagRename, Via};
 
 /// The graph under construction, with the indexes edges are found through.
 struct Linker<'a> {
@@ -18,6 +18,9 @@ struct Linker<'a> {
     builders: HashMap<&'a str, NodeIndex>,
     /// Normalized image reference -> the job that writes it.
     producers: HashMap<String, NodeIndex>,
+    /// Repository syncs: the target repository, how its tags are named,
+    /// and the job (which tags it writes is known only at run time).
+    repositories: Vec<(String, &'a TagRename, NodeIndex)>,
 }
 
 impl<'a> Linker<'a> {
@@ -60,7 +63,18 @@ impl<'a> Linker<'a> {
             return;
         }
         let key = image.value.to_string();
-        if let Some(&producer) = self.producers.get(&key)
+        let producer = self.producers.get(&key).copied().or_else(|| {
+            let ImageRef::Registry(r) = &image.value else {
+                return None;
+            };
+            let tag = r.tag.as_deref().unwrap_or(crate::plan::reference::DEFAULT_TAG);
+            let repository = image.value.repository_name();
+            self.repositories
+                .iter()
+                .find(|(name, rename, _)| *name == repository && rename.source_of(tag).is_some())
+                .map(|(_, _, job)| *job)
+        });
+        if let Some(producer) = producer
             && producer != job
         {
             self.link(producer, job, Edge::Image(key));
@@ -93,6 +107,7 @@ pub fn build_graph(plan: &Plan) -> JobGraph<Unchecked> {
         by_address: HashMap::with_capacity(jobs),
         builders: HashMap::new(),
         producers: HashMap::new(),
+        repositories: Vec::new(),
     };
     for (entry, builder) in plan.builders.iter().enumerate() {
         let index = linker.add(JobKind::Builder, &builder.name, entry);
@@ -120,7 +135,16 @@ pub fn build_graph(plan: &Plan) -> JobGraph<Unchecked> {
         linker.produces(job, &build.tags);
     }
     for (sync, &job) in plan.syncs.iter().zip(&syncs) {
-        linker.produces(job, &sync.to);
+        match &sync.repository {
+            None => linker.produces(job, &sync.to),
+            Some(repository) => {
+                for (target, rename) in sync.to.iter().zip(&repository.renames) {
+                    linker
+                        .repositories
+                        .push((target.value.repository_name(), rename, job));
+                }
+            }
+        }
     }
     for (combine, &job) in plan.combines.iter().zip(&combines) {
         linker.produces(job, &combine.to);

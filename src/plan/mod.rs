@@ -21,6 +21,7 @@ pub mod source;
 pub mod ssh_spec;
 pub mod starter;
 pub mod string_list;
+pub mod tag_selection;
 pub mod template;
 pub mod validate;
 pub mod yaml;

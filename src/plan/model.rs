@@ -261,6 +261,36 @@ pub struct SyncSpec {
     pub builder: Option<Name>,
     /// Job addresses that must finish first.
     pub needs: Option<TextList>,
+    /// With `from` naming a repository (no tag): which of its tags to copy,
+    /// read at `diff`/`apply` time. `to` then names repositories, or a tag
+    /// template using `{{ tag }}`.
+    pub tags: Option<Located<TagsSpec>>,
+    /// A repository sync deletes target tags its selection no longer
+    /// yields (`apply` needs `--allow-delete`). Default false.
+    pub prune: Option<Located<bool>>,
+    /// Copy what refers to the image (signatures, attestations, SBOMs:
+    /// the OCI referrers API, or cosign's `sha256-HEX.sig` tags) with it.
+    /// Default true.
+    pub referrers: Option<Located<bool>>,
+    /// Annotations on the index a platform-filtered sync writes.
+    #[serde(default)]
+    pub annotations: Map<Name, Text>,
+}
+
+/// A repository sync's tag selection; every part given must pass.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TagsSpec {
+    /// A semver range, e.g. `">=3.18"` or `"^1.2"`; tags that are not
+    /// versions never match, pre-releases only when the range names one.
+    pub semver: Option<Text>,
+    /// Regexes; a tag must match one (anywhere, unless anchored).
+    pub include: Option<TextList>,
+    /// Regexes; a tag matching any is left out.
+    pub exclude: Option<TextList>,
+    /// Keep only the N highest versions (or the N newest images, when
+    /// some tags are not versions).
+    pub latest: Option<Located<u32>>,
 }
 
 /// Per-platform images merged into one index.
@@ -279,6 +309,10 @@ pub struct CombineSpec {
     pub builder: Option<Name>,
     /// Job addresses that must finish first.
     pub needs: Option<TextList>,
+    /// Annotations on the index it writes, e.g.
+    /// `org.opencontainers.image.description` (native copies only).
+    #[serde(default)]
+    pub annotations: Map<Name, Text>,
 }
 
 /// A build secret: `{id, src: FILE}` or `{id, env: NAME}`.

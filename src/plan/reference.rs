@@ -9,7 +9,7 @@ use std::fmt;
 use serde::Serialize;
 
 pub const DEFAULT_REGISTRY: &str = "docker.io";
-const DEFAULT_TAG: &str = "latest";
+pub const DEFAULT_TAG: &str = "latest";
 const MAX_NAME_LENGTH: usize = 255;
 const LAYOUT_PREFIX: &str = "oci:";
 
@@ -61,6 +61,39 @@ impl ImageRef {
                 ..r.clone()
             }),
             Self::Layout(_) => self.clone(),
+        }
+    }
+
+    /// The same repository at another tag.
+    #[must_use]
+    pub fn with_tag(&self, tag: &str) -> Self {
+        match self {
+            Self::Registry(r) => Self::Registry(RegistryRef {
+                tag: Some(tag.to_owned()),
+                digest: None,
+                ..r.clone()
+            }),
+            Self::Layout(l) => Self::Layout(LayoutRef {
+                tag: Some(tag.to_owned()),
+                ..l.clone()
+            }),
+        }
+    }
+
+    /// `registry/repository` (or `oci:PATH`), without tag or digest.
+    pub fn repository_name(&self) -> String {
+        match self {
+            Self::Registry(r) => format!("{}/{}", r.registry, r.repository),
+            Self::Layout(l) => format!("{LAYOUT_PREFIX}{}", l.path),
+        }
+    }
+
+    /// Neither tag nor digest written: a repository (or, as Docker reads
+    /// it, `:latest`).
+    pub fn is_bare(&self) -> bool {
+        match self {
+            Self::Registry(r) => r.tag.is_none() && r.digest.is_none(),
+            Self::Layout(l) => l.tag.is_none(),
         }
     }
 

@@ -294,7 +294,7 @@ pub struct Ssh {
     pub paths: Vec<PathBuf>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Sync {
     pub name: At<String>,
     pub from: At<ImageRef>,
@@ -304,6 +304,133 @@ pub struct Sync {
     pub via: Via,
     pub builder: Option<At<String>>,
     pub needs: Vec<At<String>>,
+    /// A repository sync: `from` names a repository and `to` names target
+    /// repositories (their tags come from this).
+    pub repository: Option<RepositorySync>,
+    /// Copy signatures and other referrers with the image.
+    pub referrers: bool,
+    /// Index annotations (a platform-filtered sync's index).
+    pub annotations: IndexMap<String, String>,
+}
+
+/// `plan show`: a repository sync's `from` and `to` as written (a
+/// repository, a `{{ tag }}` template), not as `:latest`.
+impl Serialize for Sync {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Shown<'a> {
+            name: &'a At<String>,
+            from: String,
+            to: Vec<String>,
+            platforms: &'a [At<Platform>],
+            via: Via,
+            builder: &'a Option<At<String>>,
+            needs: &'a [At<String>],
+            #[serde(skip_serializing_if = "Option::is_none")]
+            repository: &'a Option<RepositorySync>,
+            referrers: bool,
+            #[serde(skip_serializing_if = "IndexMap::is_empty")]
+            annotations: &'a IndexMap<String, String>,
+        }
+        let (from, to) = match &self.repository {
+            None => (
+                self.from.value.to_string(),
+                self.to.iter().map(|t| t.value.to_string()).collect(),
+            ),
+            Some(repository) => (
+                self.from.value.repository_name(),
+                self.to
+                    .iter()
+                    .zip(&repository.renames)
+                    .map(|(t, rename)| {
+                        let name = t.value.repository_name();
+                        if *rename == TagRename::default() {
+                            name
+                        } else {
+                            format!("{name}:{}", rename.apply("{{ tag }}"))
+                        }
+                    })
+                    .collect(),
+            ),
+        };
+        Shown {
+            name: &self.name,
+            from,
+            to,
+            platforms: &self.platforms,
+            via: self.via,
+            builder: &self.builder,
+            needs: &self.needs,
+            repository: &self.repository,
+            referrers: self.referrers,
+            annotations: &self.annotations,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl Sync {
+    /// A repository sync's copy of one source tag, as a sync of one image
+    /// (its source at `tag`, each target at the tag its template gives).
+    #[must_use]
+    pub fn for_tag(&self, tag: &str) -> Self {
+        Self {
+            from: At::new(self.from.value.with_tag(tag), self.from.at),
+            to: self
+                .targets_for(tag)
+                .into_iter()
+                .zip(&self.to)
+                .map(|(image, written)| At::new(image, written.at))
+                .collect(),
+            repository: None,
+            ..self.clone()
+        }
+    }
+
+    /// Each target of one source tag: `to` with the tag its template gives.
+    /// For a sync of one image, `to` as written.
+    pub fn targets_for(&self, tag: &str) -> Vec<ImageRef> {
+        match &self.repository {
+            None => self.to.iter().map(|t| t.value.clone()).collect(),
+            Some(repository) => self
+                .to
+                .iter()
+                .zip(&repository.renames)
+                .map(|(target, rename)| target.value.with_tag(&rename.apply(tag)))
+                .collect(),
+        }
+    }
+}
+
+/// What a repository sync copies and where each tag goes.
+#[derive(Debug, Clone, Serialize)]
+pub struct RepositorySync {
+    pub tags: super::tag_selection::TagSelection,
+    /// One per entry of `to`, in order.
+    pub renames: Vec<TagRename>,
+    /// Delete target tags the selection no longer yields.
+    pub prune: bool,
+}
+
+/// A target tag from a source tag: `PREFIX{{ tag }}SUFFIX` (both empty:
+/// the same name).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TagRename {
+    pub prefix: String,
+    pub suffix: String,
+}
+
+impl TagRename {
+    pub fn apply(&self, tag: &str) -> String {
+        format!("{}{tag}{}", self.prefix, self.suffix)
+    }
+
+    /// The source tag a target tag was made from, if this rename makes it.
+    pub fn source_of<'a>(&self, target_tag: &'a str) -> Option<&'a str> {
+        let rest = target_tag.strip_prefix(self.prefix.as_str())?;
+        let tag = rest.strip_suffix(self.suffix.as_str())?;
+        (!tag.is_empty()).then_some(tag)
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -314,6 +441,9 @@ pub struct Combine {
     pub via: Via,
     pub builder: Option<At<String>>,
     pub needs: Vec<At<String>>,
+    /// Annotations on the index it writes.
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub annotations: IndexMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

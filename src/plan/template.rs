@@ -40,6 +40,17 @@ impl Scope {
         }
     }
 
+    /// The same names, plus `name` (over a var or matrix value of that name).
+    #[must_use]
+    pub fn with_value(&self, name: &str, value: Value) -> Self {
+        let mut matrix = (*self.matrix).clone();
+        matrix.insert(name.to_owned(), value);
+        Self {
+            vars: Arc::clone(&self.vars),
+            matrix: Arc::new(matrix),
+        }
+    }
+
     fn has(&self, name: &str) -> bool {
         self.matrix.contains_key(name) || self.vars.contains_key(name)
     }

@@ -82,6 +82,14 @@ pub fn text(changes: &[Change]) -> String {
             line.push_str("   digest known after apply");
         }
         let _ = writeln!(out, "{}", line.trim_end());
+        for (symbol, what) in tag_lines(change) {
+            let line = format!(
+                "{symbol:>3} {:<width$}  {}",
+                change.address.to_string(),
+                crate::untrusted::escape(&what)
+            );
+            let _ = writeln!(out, "{}", line.trim_end());
+        }
         if change.action != Action::Unchanged && change.details.len() > 1 {
             for detail in &change.details {
                 let _ = writeln!(out, "      {}", crate::untrusted::escape(detail));
@@ -90,6 +98,28 @@ pub fn text(changes: &[Change]) -> String {
     }
     let _ = writeln!(out, "\n{}", Counts::of(changes).sentence());
     out
+}
+
+/// A repository sync's own lines, one per tag: `+ 1.2.0 (sha256:…)`,
+/// `= 1.1.0`, `- 1.0.0 (no longer selected)`.
+fn tag_lines(change: &Change) -> Vec<(&'static str, String)> {
+    let mut lines: Vec<(&'static str, String)> = change
+        .tags
+        .iter()
+        .map(|tag| {
+            let what = if tag.reason.is_empty() {
+                tag.tag.clone()
+            } else {
+                format!("{} ({})", tag.tag, tag.reason)
+            };
+            (tag.action.symbol(), what)
+        })
+        .collect();
+    for stale in &change.deletes {
+        let tag = stale.reference.rsplit(':').next().unwrap_or(&stale.reference);
+        lines.push(("-", format!("{tag} (no longer selected)")));
+    }
+    lines
 }
 
 #[derive(Serialize)]
@@ -142,6 +172,17 @@ pub fn markdown(changes: &[Change]) -> String {
         }
         head.push('\n');
     }
+    let deleted: Vec<&str> = changes
+        .iter()
+        .flat_map(|c| c.deletes.iter().map(|d| d.reference.as_str()))
+        .collect();
+    if !deleted.is_empty() {
+        head.push_str("> [!WARNING]\n> These tags are deleted (`apply --allow-delete`):\n");
+        for reference in &deleted {
+            let _ = writeln!(head, "> - `{}`", cell(reference));
+        }
+        head.push('\n');
+    }
     let open = format!(
         "<details><summary>{} jobs</summary>\n\n| | job | change |\n| :-: | --- | --- |\n",
         changes.len()
@@ -150,12 +191,16 @@ pub fn markdown(changes: &[Change]) -> String {
     let mut rows = String::new();
     let mut shown = 0;
     for change in changes {
-        let row = format!(
+        let mut row = format!(
             "| `{}` | `{}` | {} |\n",
             change.action.symbol(),
             change.address,
             cell(&change.reason)
         );
+        // Tags left as they are would bury the ones that change.
+        for (symbol, what) in tag_lines(change).into_iter().filter(|(s, _)| *s != "=") {
+            let _ = writeln!(row, "| `{symbol}` | `{}` | {} |", change.address, cell(&what));
+        }
         let notice_room = 120;
         if head.len() + open.len() + rows.len() + row.len() + close.len() + notice_room
             > MARKDOWN_LIMIT

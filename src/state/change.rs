@@ -53,6 +53,12 @@ pub struct Change {
     pub current: Option<String>,
     /// Digest or state wanted, where known before apply.
     pub desired: Option<String>,
+    /// A repository sync: each selected tag's own change, by tag name.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<TagChange>,
+    /// A repository sync with `prune`: target tags to delete.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deletes: Vec<crate::state::observe::StaleTag>,
     /// A short key of what was observed, to tell later whether it moved.
     #[serde(skip)]
     pub observed: String,
@@ -74,6 +80,16 @@ pub struct Change {
     pub leave: Vec<String>,
 }
 
+/// One tag of a repository sync.
+#[derive(Debug, Clone, Serialize)]
+pub struct TagChange {
+    pub tag: String,
+    pub action: Action,
+    pub reason: String,
+    pub current: Option<String>,
+    pub desired: Option<String>,
+}
+
 /// A retag: `from` (pinned by digest) copied to `to` through the registry.
 #[derive(Debug, Clone)]
 pub struct Retag {
@@ -88,6 +104,8 @@ impl Change {
             action,
             reason: reason.into(),
             details: Vec::new(),
+            tags: Vec::new(),
+            deletes: Vec::new(),
             current: None,
             desired: None,
             observed: String::new(),

@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 
 use super::builder_change::builder;
-use super::change::{Action, Change, Retag};
+use super::change::{Action, Change, Retag, TagChange};
 use super::fingerprint::{FINGERPRINT_LABEL, Fingerprint, INPUTS_LABEL};
-use super::observe::{BuiltTag, Observation, RecordedTarget};
+use super::observe::{BuiltTag, Observation, RecordedTarget, RepositoryObservation};
 use crate::apply::{JobRef, PlannedRun};
 use crate::exec::Dependency;
 use crate::plan::address::{Address, JobKind};
@@ -118,6 +118,7 @@ fn decide_one(plan: &Plan, job: JobRef, observation: &Observation) -> Change {
         ) => unreadable_source(why, targets),
         (JobRef::Build(_), Observation::Build { fingerprint, tags }) => build(fingerprint, tags),
         (_, Observation::Recorded { desired, targets }) => recorded(desired, targets),
+        (_, Observation::Repository(seen)) => repository(seen),
         (_, Observation::Failed(why)) => Change::new(placeholder, Action::Error, why.clone()),
         (_, other) => Change::new(
             placeholder,
@@ -347,6 +348,88 @@ fn copy(desired: &str, targets: &[(String, Option<String>)]) -> Change {
     }
     change.desired = Some(desired.to_owned());
     change.observed = stable_key(&(desired, targets));
+    change
+}
+
+/// A repository sync: each selected tag decided as a sync of one image,
+/// and the stale tags to delete. The job changes when any tag does.
+fn repository(seen: &RepositoryObservation) -> Change {
+    let tags: Vec<TagChange> = seen
+        .tags
+        .iter()
+        .map(|(tag, observation)| {
+            let change = match observation {
+                Observation::Copy {
+                    desired: Ok(desired),
+                    targets,
+                } => copy(desired, targets),
+                Observation::Copy {
+                    desired: Err(why),
+                    targets,
+                } => unreadable_source(why, targets),
+                Observation::Failed(why) => {
+                    Change::new(Address::new(JobKind::Sync, ""), Action::Error, why.clone())
+                }
+                other => Change::new(
+                    Address::new(JobKind::Sync, ""),
+                    Action::Error,
+                    format!("unexpected observation {other:?}"),
+                ),
+            };
+            let reason = match (change.action, &change.current, &change.desired) {
+                (Action::Create, _, Some(desired)) => short(desired),
+                (Action::Update, Some(old), Some(new)) => {
+                    format!("{} -> {}", short(old), short(new))
+                }
+                (Action::Unchanged, _, _) => String::new(),
+                _ => change.reason,
+            };
+            TagChange {
+                tag: tag.clone(),
+                action: change.action,
+                reason,
+                current: change.current,
+                desired: change.desired,
+            }
+        })
+        .collect();
+    let count = |action: Action| tags.iter().filter(|t| t.action == action).count();
+    let (create, update, same, failed) = (
+        count(Action::Create),
+        count(Action::Update),
+        count(Action::Unchanged),
+        count(Action::Error),
+    );
+    let action = if failed > 0 {
+        Action::Error
+    } else if update > 0 || !seen.stale.is_empty() {
+        Action::Update
+    } else if create > 0 {
+        Action::Create
+    } else {
+        Action::Unchanged
+    };
+    let mut parts = vec![format!("{} of {} tags selected", tags.len(), seen.listed)];
+    for (n, what) in [
+        (create, "to create"),
+        (update, "to update"),
+        (same, "up to date"),
+        (seen.stale.len(), "to delete"),
+        (failed, "not observable"),
+    ] {
+        if n > 0 {
+            parts.push(format!("{n} {what}"));
+        }
+    }
+    let mut change = Change::new(Address::new(JobKind::Sync, ""), action, parts.join(", "));
+    change.observed = stable_key(&(
+        tags.iter()
+            .map(|t| (&t.tag, &t.current, &t.desired))
+            .collect::<Vec<_>>(),
+        &seen.stale,
+    ));
+    change.tags = tags;
+    change.deletes = seen.stale.clone();
     change
 }
 

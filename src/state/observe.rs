@@ -2,6 +2,8 @@
 //! engines by a version query, images by `HEAD` and `GET` on registries.
 //! Nothing here writes anything: `diff` is handed only an [`Observer`].
 
+mod repository;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -96,8 +98,12 @@ pub enum Observation {
         desired: Result<String, String>,
         targets: Vec<RecordedTarget>,
     },
+    /// A repository sync: its selected tags and the tags to prune.
+    Repository(RepositoryObservation),
     Failed(String),
 }
+
+pub use repository::{RepositoryObservation, StaleTag};
 
 /// A build's tag: the image it points at and that image's labels (where
 /// the fingerprint of the inputs it was built from is). `digest` `None`:
@@ -226,6 +232,9 @@ impl Observer {
 
     /// What a native sync's targets hold, and what they should.
     async fn observe_sync(&self, sync: &Sync) -> Observation {
+        if let Some(repository) = &sync.repository {
+            return Box::pin(self.observe_repository(sync, repository)).await;
+        }
         let platforms: Vec<Platform> = sync.platforms.iter().map(|p| p.value.clone()).collect();
         // `imagetools create` of one whole source keeps its digest, as the
         // native copy does; a filtered one holds the images the filter gives.

@@ -25,6 +25,9 @@ impl JobRunner {
         context: &JobContext,
     ) -> Result<Outcome, JobError> {
         let sync = &self.plan.syncs[index];
+        if sync.repository.is_some() {
+            return self.repository_sync(index, context).await;
+        }
         let from = self.resolve(&sync.from.value);
         let tags: Vec<String> = sync.to.iter().map(image_text).collect();
         let platforms: Vec<&Platform> = sync.platforms.iter().map(|p| &p.value).collect();

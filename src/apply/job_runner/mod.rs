@@ -11,6 +11,7 @@
 mod builders;
 mod builds;
 mod copies;
+mod repository;
 mod tag_moves;
 
 use std::path::{Path, PathBuf};
@@ -43,6 +44,8 @@ pub struct JobRunner {
     /// Which job of the run makes which image: a build reading one computes
     /// its fingerprint again once that job has run.
     pub makers: crate::state::inputs::Makers,
+    /// `--allow-delete`: a repository sync may delete the tags it prunes.
+    pub allow_delete: bool,
     /// `--publish at-end`: the tag moves held back until every job succeeded.
     pub held: std::sync::Mutex<Vec<Invocation>>,
 }

@@ -12,6 +12,9 @@ use docker_credential::DockerCredential;
 pub struct Scope {
     pub repository: String,
     pub push: bool,
+    /// Deleting tags and manifests (pruning): a scope of its own on
+    /// registries with token auth.
+    pub delete: bool,
     pub mount_from: Option<String>,
 }
 
@@ -20,6 +23,7 @@ impl Scope {
         Self {
             repository: repository.to_owned(),
             push: false,
+            delete: false,
             mount_from: None,
         }
     }
@@ -31,8 +35,19 @@ impl Scope {
         }
     }
 
+    pub fn delete(repository: &str) -> Self {
+        Self {
+            delete: true,
+            ..Self::push(repository)
+        }
+    }
+
     pub fn scopes(&self) -> Vec<String> {
-        let action = if self.push { "pull,push" } else { "pull" };
+        let action = match (self.push, self.delete) {
+            (_, true) => "pull,push,delete",
+            (true, false) => "pull,push",
+            (false, false) => "pull",
+        };
         let mut out = vec![format!("repository:{}:{action}", self.repository)];
         if let Some(from) = &self.mount_from {
             out.push(format!("repository:{from}:pull"));

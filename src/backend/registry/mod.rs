@@ -14,6 +14,7 @@ pub mod record;
 mod registries;
 pub mod store;
 mod sync;
+pub mod tags;
 pub mod transfer;
 mod upload;
 pub(crate) mod verify;

@@ -38,6 +38,16 @@ impl RegistryReader {
         self.0.current(image).await
     }
 
+    /// See [`Registries::tags`].
+    pub async fn tags(&self, image: &ImageRef) -> Result<Vec<String>, RegistryError> {
+        self.0.tags(image).await
+    }
+
+    /// See [`Registries::created`].
+    pub async fn created(&self, image: &ImageRef) -> Result<Option<String>, RegistryError> {
+        self.0.created(image).await
+    }
+
     /// The labels of the image at `image` (the first platform's).
     pub async fn labels(
         &self,

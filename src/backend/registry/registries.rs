@@ -225,12 +225,55 @@ impl Registries {
         Ok(ran)
     }
 
+    /// Deletes the tag `image` names (see [`Store::delete_tag`]).
+    pub async fn delete_tag(
+        &self,
+        image: &ImageRef,
+        unshared: Option<&str>,
+    ) -> Result<super::tags::Deletion, RegistryError> {
+        let located = self.open(image)?;
+        located.store.delete_tag(&located.reference, unshared).await
+    }
+
+    /// The tags of `image`'s repository, read from its registry (a mirror
+    /// lists only what it happens to hold).
+    pub async fn tags(&self, image: &ImageRef) -> Result<Vec<String>, RegistryError> {
+        self.open(image)?.store.tags().await
+    }
+
+    /// When the image at `image` was created, as its config says (the
+    /// first platform's, for an index); `None` when it does not say.
+    pub async fn created(&self, image: &ImageRef) -> Result<Option<String>, RegistryError> {
+        Ok(self
+            .image_config(image)
+            .await?
+            .and_then(|config| config.created().clone()))
+    }
+
     /// The labels of the image at `image` (the first platform's, for an
     /// index); `None` when there is no such image.
     pub async fn labels(
         &self,
         image: &ImageRef,
     ) -> Result<Option<BTreeMap<String, String>>, RegistryError> {
+        Ok(self.image_config(image).await?.map(|config| {
+            config
+                .config()
+                .as_ref()
+                .and_then(|c| c.labels().clone())
+                .unwrap_or_default()
+                .into_iter()
+                .collect()
+        }))
+    }
+
+    /// The config of the image at `image` (the first platform's, for an
+    /// index); `None` when there is no such image. An index without
+    /// images has an empty config.
+    async fn image_config(
+        &self,
+        image: &ImageRef,
+    ) -> Result<Option<ImageConfiguration>, RegistryError> {
         let located = self.open(image)?;
         let Some(manifest) = located.store.manifest(&located.reference).await? else {
             return Ok(None);
@@ -238,7 +281,7 @@ impl Registries {
         let manifest = if manifest.is_index() {
             let index = manifest.index().map_err(RegistryError::fatal)?;
             let Some(first) = images(&index).next() else {
-                return Ok(Some(Default::default()));
+                return Ok(Some(ImageConfiguration::default()));
             };
             match located.store.manifest(first.digest().as_ref()).await? {
                 Some(m) => m,
@@ -247,9 +290,7 @@ impl Registries {
         } else {
             manifest
         };
-        let config: ImageConfiguration = self.config(&located.store, &manifest).await?;
-        let labels = config.config().as_ref().and_then(|c| c.labels().clone());
-        Ok(Some(labels.unwrap_or_default().into_iter().collect()))
+        self.config(&located.store, &manifest).await.map(Some)
     }
 
     /// What a tag points at now (digest, media type, size); `None` when it

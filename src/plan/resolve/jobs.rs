@@ -177,14 +177,16 @@ impl Resolver<'_> {
         for (name, scope) in self.expand(JobKind::Sync, file, name, spec.matrix.as_ref()) {
             let from = self.image(file, &spec.from, &scope);
             self.require_targets(JobKind::Sync, &name, &spec.to);
-            let to = self.images(file, &spec.to, &scope);
+            let mut to = self.images(file, &spec.to, &Self::repository_scope(spec, &scope));
             let platforms = self.platforms(file, spec.platforms.as_ref(), &scope);
             let builder = spec
                 .builder
                 .as_ref()
                 .and_then(|b| self.text(file, b, &scope));
             let needs = self.needs(file, spec.needs.as_ref(), &scope);
+            let annotations = self.map(file, &spec.annotations, &scope);
             let Some(from) = from else { continue };
+            let repository = self.repository_sync(file, spec, &from, &mut to, &scope);
             self.plan.syncs.push(Sync {
                 name,
                 from,
@@ -193,6 +195,9 @@ impl Resolver<'_> {
                 via: spec.via.as_ref().map_or(Via::Registry, |v| v.value),
                 builder,
                 needs,
+                repository,
+                referrers: spec.referrers.as_ref().is_none_or(|r| r.value),
+                annotations,
             });
         }
     }
@@ -232,6 +237,7 @@ impl Resolver<'_> {
                 .as_ref()
                 .and_then(|b| self.text(file, b, &scope));
             let needs = self.needs(file, spec.needs.as_ref(), &scope);
+            let annotations = self.map(file, &spec.annotations, &scope);
             self.plan.combines.push(Combine {
                 name,
                 from,
@@ -239,6 +245,7 @@ impl Resolver<'_> {
                 via: spec.via.as_ref().map_or(Via::Registry, |v| v.value),
                 builder,
                 needs,
+                annotations,
             });
         }
     }

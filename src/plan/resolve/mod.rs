@@ -10,6 +10,7 @@ mod builders;
 mod jobs;
 mod matrix;
 mod registries;
+mod repository_sync;
 mod run_settings;
 
 use std::collections::{BTreeMap, HashMap};
