@@ -270,7 +270,9 @@ fn refuse_deletes(changes: &[crate::state::Change], output: &mut Output) -> Resu
                 crate::untrusted::escape(&doomed.join(", "))
             ),
         )
-        .help("nothing was started; check them in `plan diff`, then run `plan apply --allow-delete`"),
+        .help(
+            "nothing was started; check them in `plan diff`, then run `plan apply --allow-delete`",
+        ),
     ))
 }
 

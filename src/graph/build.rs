@@ -67,7 +67,10 @@ impl<'a> Linker<'a> {
             let ImageRef::Registry(r) = &image.value else {
                 return None;
             };
-            let tag = r.tag.as_deref().unwrap_or(crate::plan::reference::DEFAULT_TAG);
+            let tag = r
+                .tag
+                .as_deref()
+                .unwrap_or(crate::plan::reference::DEFAULT_TAG);
             let repository = image.value.repository_name();
             self.repositories
                 .iter()

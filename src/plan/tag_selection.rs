@@ -242,7 +242,15 @@ mod tests {
             version_of("1.2.1-rc1").unwrap().to_string(),
             "1.2.1-rc1".to_owned()
         );
-        for not in ["latest", "01.2", "1.2.3.4", "", "v", "1..2", "sha256-abc.sig"] {
+        for not in [
+            "latest",
+            "01.2",
+            "1.2.3.4",
+            "",
+            "v",
+            "1..2",
+            "sha256-abc.sig",
+        ] {
             assert!(version_of(not).is_none(), "{not}");
         }
     }

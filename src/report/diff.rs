@@ -116,7 +116,11 @@ fn tag_lines(change: &Change) -> Vec<(&'static str, String)> {
         })
         .collect();
     for stale in &change.deletes {
-        let tag = stale.reference.rsplit(':').next().unwrap_or(&stale.reference);
+        let tag = stale
+            .reference
+            .rsplit(':')
+            .next()
+            .unwrap_or(&stale.reference);
         lines.push(("-", format!("{tag} (no longer selected)")));
     }
     lines
@@ -199,7 +203,12 @@ pub fn markdown(changes: &[Change]) -> String {
         );
         // Tags left as they are would bury the ones that change.
         for (symbol, what) in tag_lines(change).into_iter().filter(|(s, _)| *s != "=") {
-            let _ = writeln!(row, "| `{symbol}` | `{}` | {} |", change.address, cell(&what));
+            let _ = writeln!(
+                row,
+                "| `{symbol}` | `{}` | {} |",
+                change.address,
+                cell(&what)
+            );
         }
         let notice_room = 120;
         if head.len() + open.len() + rows.len() + row.len() + close.len() + notice_room

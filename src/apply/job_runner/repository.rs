@@ -33,7 +33,11 @@ impl JobRunner {
             .map(|t| t.tag.as_str())
             .collect();
         let platforms: Vec<Platform> = sync.platforms.iter().map(|p| p.value.clone()).collect();
-        context.step(format!("copying {} of {} tags", due.len(), change.tags.len()));
+        context.step(format!(
+            "copying {} of {} tags",
+            due.len(),
+            change.tags.len()
+        ));
         // Futures made first, polled a few at once (a closure in the
         // stream would have to be general over lifetimes it cannot name).
         let mut copies = Vec::with_capacity(due.len());
@@ -105,8 +109,8 @@ impl JobRunner {
         }
         let mut deleted = Vec::new();
         for stale in &change.deletes {
-            let image = ImageRef::parse(&stale.reference)
-                .map_err(|err| JobError::fatal(err.message))?;
+            let image =
+                ImageRef::parse(&stale.reference).map_err(|err| JobError::fatal(err.message))?;
             context.step(format!("deleting {image}"));
             let unshared = stale.digest.as_deref().filter(|_| stale.by_digest);
             let how = self.registries.delete_tag(&image, unshared).await?;

@@ -96,9 +96,8 @@ impl Store {
             let body = client
                 .bounded_body(response, MAX_PAGE_BYTES, "a tag list")
                 .await?;
-            let page: TagPage = serde_json::from_slice(&body).map_err(|err| {
-                RegistryError::fatal(format!("{what}: not a tag list ({err})"))
-            })?;
+            let page: TagPage = serde_json::from_slice(&body)
+                .map_err(|err| RegistryError::fatal(format!("{what}: not a tag list ({err})")))?;
             tags.extend(page.tags.unwrap_or_default());
         }
         // A tag is at most 128 of `[A-Za-z0-9_.-]`: anything else is not
@@ -123,10 +122,7 @@ impl Store {
             )));
         };
         let scope = Scope::delete(repository);
-        let request = client.request(
-            Method::DELETE,
-            &format!("/v2/{repository}/manifests/{tag}"),
-        );
+        let request = client.request(Method::DELETE, &format!("/v2/{repository}/manifests/{tag}"));
         let response = client.send(&scope, &|http| request(http)).await?;
         let status = response.status();
         if status.is_success() {

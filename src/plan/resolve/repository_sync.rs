@@ -54,18 +54,27 @@ impl Resolver<'_> {
             self.error(
                 Diagnostic::error(
                     "plan::repository-sync-tag",
-                    format!("`{}` names one image; a sync with `tags:` copies a repository's tags", from.value),
+                    format!(
+                        "`{}` names one image; a sync with `tags:` copies a repository's tags",
+                        from.value
+                    ),
                 )
                 .label(from.at, "has a tag or digest")
-                .help(format!("write the repository alone: `from: {}`", from.value.repository_name())),
+                .help(format!(
+                    "write the repository alone: `from: {}`",
+                    from.value.repository_name()
+                )),
             );
             ok = false;
         }
         if let Some(via) = spec.via.as_ref().filter(|v| v.value != Via::Registry) {
             self.error(
-                Diagnostic::error("plan::repository-sync-via", "a repository sync copies natively")
-                    .label(origin(file, via.span), "not supported with `tags:`")
-                    .help("remove `via:`: a repository sync uses `via: registry`"),
+                Diagnostic::error(
+                    "plan::repository-sync-via",
+                    "a repository sync copies natively",
+                )
+                .label(origin(file, via.span), "not supported with `tags:`")
+                .help("remove `via:`: a repository sync uses `via: registry`"),
             );
             ok = false;
         }
@@ -139,9 +148,12 @@ impl Resolver<'_> {
             ),
         };
         self.error(
-            Diagnostic::error("plan::bad-tag-selection", format!("cannot read this selection: {}", first_line(&why)))
-                .label(place, "here")
-                .help(format!("write {what}")),
+            Diagnostic::error(
+                "plan::bad-tag-selection",
+                format!("cannot read this selection: {}", first_line(&why)),
+            )
+            .label(place, "here")
+            .help(format!("write {what}")),
         );
         None
     }
@@ -161,7 +173,9 @@ fn split_target(target: &ImageRef) -> Result<(ImageRef, TagRename), String> {
     let (repository, tag) = match target {
         ImageRef::Registry(r) => {
             if r.digest.is_some() {
-                return Err(format!("`{target}` pins a digest; a repository sync writes tags"));
+                return Err(format!(
+                    "`{target}` pins a digest; a repository sync writes tags"
+                ));
             }
             (r.repository.as_str(), r.tag.as_deref())
         }

@@ -1,0 +1,251 @@
+//! Repository syncs against real `docker-registry` instances (each test
+//! starts its own), skopeo as the judge of what landed: tag selections,
+//! new upstream tags, `{{ tag }}` targets, pruning behind `--allow-delete`.
+
+#[path = "support/run.rs"]
+mod run;
+#[path = "support/registry.rs"]
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use run::{Run, run_plan};
+use support::{TestRegistry, seed, test_image};
+
+/// The source repository of every test: `HOST/src/app` with these tags,
+/// each a different two-platform image.
+const TAGS: &[&str] = &["1.0.0", "1.1.0", "1.2.0", "1.2.1-rc1", "2.0.0", "latest"];
+
+fn seed_tags(registry: &TestRegistry, dir: &Path, tags: &[&str], seed_base: u32) {
+    for (i, tag) in tags.iter().enumerate() {
+        let layout = test_image(dir, "32K", "8K", seed_base + i as u32);
+        seed(&layout, "1", &format!("{}/src/app:{tag}", registry.host()));
+    }
+}
+
+/// The tags of a repository, sorted, as skopeo lists them.
+fn tags_of(repository: &str) -> Vec<String> {
+    let out = Command::new("skopeo")
+        .args(["list-tags", "--tls-verify=false"])
+        .arg(format!("docker://{repository}"))
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        return Vec::new();
+    }
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut tags: Vec<String> = listed["Tags"]
+        .as_array()
+        .map(|tags| {
+            tags.iter()
+                .map(|t| t.as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    tags.sort();
+    tags
+}
+
+fn digest_of(reference: &str) -> String {
+    let raw = support::skopeo_raw(reference, &[]).unwrap_or_else(|| panic!("{reference}"));
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(&raw)))
+}
+
+use sha2::Digest as _;
+
+fn plan_for(registry: &TestRegistry, to: &str, tags: &str, extra: &str) -> String {
+    format!(
+        "version: 1\nsyncs:\n  app:\n    from: {host}/src/app\n    to: {host}/{to}\n    tags:\n{tags}{extra}",
+        host = registry.host()
+    )
+}
+
+fn plan(dir: &Path, text: &str, args: &[&str]) -> Run {
+    run_plan(dir, text, args, &[])
+}
+
+#[test]
+fn each_selection_lands_exactly_its_tags() {
+    let registry = TestRegistry::start("");
+    let work = tempfile::tempdir().unwrap();
+    seed_tags(&registry, work.path(), TAGS, 1);
+    // (selection, the tags it lands)
+    let table: &[(&str, &[&str])] = &[
+        ("      semver: \">=1.1\"\n", &["1.1.0", "1.2.0", "2.0.0"]),
+        ("      semver: \"^1\"\n", &["1.0.0", "1.1.0", "1.2.0"]),
+        ("      semver: \">=1.2.1-rc0\"\n", &["1.2.1-rc1", "2.0.0"]),
+        (
+            "      include: ['^1\\.']\n      exclude: ['-rc']\n",
+            &["1.0.0", "1.1.0", "1.2.0"],
+        ),
+        (
+            "      latest: 2\n      exclude: [latest]\n",
+            &["1.2.1-rc1", "2.0.0"],
+        ),
+        (
+            "      semver: \">=1\"\n      latest: 2\n",
+            &["1.2.0", "2.0.0"],
+        ),
+        ("      include: ['^latest$']\n", &["latest"]),
+    ];
+    for (i, (selection, expected)) in table.iter().enumerate() {
+        let to = format!("mirror{i}/app");
+        let text = plan_for(&registry, &to, selection, "");
+        let run = plan(work.path(), &text, &["apply", "--progress", "plain"]);
+        assert_eq!(run.code, 0, "{selection}: {}", run.output);
+        assert_eq!(
+            tags_of(&format!("{}/{to}", registry.host())),
+            *expected,
+            "{selection}"
+        );
+        for tag in *expected {
+            assert_eq!(
+                digest_of(&format!("{}/{to}:{tag}", registry.host())),
+                digest_of(&format!("{}/src/app:{tag}", registry.host())),
+                "{to}:{tag} is its source, byte for byte"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_new_upstream_tag_shows_in_diff_and_lands_and_a_deselected_one_is_pruned_only_when_allowed() {
+    let registry = TestRegistry::start("");
+    let work = tempfile::tempdir().unwrap();
+    seed_tags(&registry, work.path(), TAGS, 1);
+    let host = registry.host();
+    let text = plan_for(
+        &registry,
+        "mirror/app:{{ tag }}-m",
+        "      semver: \">=1.1\"\n",
+        "    prune: true\n",
+    );
+    let run = plan(work.path(), &text, &["apply", "--progress", "plain"]);
+    assert_eq!(run.code, 0, "{}", run.output);
+    assert_eq!(
+        tags_of(&format!("{host}/mirror/app")),
+        ["1.1.0-m", "1.2.0-m", "2.0.0-m"]
+    );
+    // Nothing to do: no manifest is read again (`HEAD`s only).
+    let gets = |log: &str| log.matches("GET /v2/src/app/manifests/").count();
+    let before = gets(&registry.log());
+    let run = plan(work.path(), &text, &["diff", "--detailed-exitcode"]);
+    assert_eq!(run.code, 0, "{}", run.output);
+    assert!(
+        run.output.contains("=   sync.app  2.0.0") || run.output.contains("= sync.app  2.0.0"),
+        "{}",
+        run.output
+    );
+    assert_eq!(
+        gets(&registry.log()),
+        before,
+        "an up-to-date tag was read with GET"
+    );
+
+    // Upstream publishes 2.1.0: `+` in the diff, and apply lands it.
+    seed_tags(&registry, work.path(), &["2.1.0"], 20);
+    let run = plan(work.path(), &text, &["diff", "--detailed-exitcode"]);
+    assert_eq!(run.code, 2, "{}", run.output);
+    assert!(
+        run.output.contains("+ sync.app  2.1.0 (sha256:"),
+        "{}",
+        run.output
+    );
+    assert!(run.output.contains("= sync.app  1.1.0\n"), "{}", run.output);
+    let run = plan(work.path(), &text, &["apply", "--progress", "plain"]);
+    assert_eq!(run.code, 0, "{}", run.output);
+    assert_eq!(
+        digest_of(&format!("{host}/mirror/app:2.1.0-m")),
+        digest_of(&format!("{host}/src/app:2.1.0"))
+    );
+
+    // The selection narrows: 1.1.0 is no longer selected.
+    let narrower = text.replace(">=1.1", ">=1.2");
+    let run = plan(work.path(), &narrower, &["diff"]);
+    assert!(
+        run.output
+            .contains("- sync.app  1.1.0-m (no longer selected)"),
+        "{}",
+        run.output
+    );
+    let run = plan(work.path(), &narrower, &["apply", "--progress", "plain"]);
+    assert_eq!(run.code, 1, "{}", run.output);
+    assert!(run.output.contains("--allow-delete"), "{}", run.output);
+    assert!(run.output.contains("mirror/app:1.1.0-m"), "{}", run.output);
+    assert!(
+        tags_of(&format!("{host}/mirror/app")).contains(&"1.1.0-m".to_owned()),
+        "deleted without --allow-delete"
+    );
+    let run = plan(
+        work.path(),
+        &narrower,
+        &["apply", "--progress", "plain", "--allow-delete"],
+    );
+    assert_eq!(run.code, 0, "{}", run.output);
+    assert_eq!(
+        tags_of(&format!("{host}/mirror/app")),
+        ["1.2.0-m", "2.0.0-m", "2.1.0-m"]
+    );
+    let run = plan(work.path(), &narrower, &["diff", "--detailed-exitcode"]);
+    assert_eq!(run.code, 0, "after pruning, nothing to do: {}", run.output);
+}
+
+#[test]
+fn pruning_never_takes_an_image_another_tag_still_has() {
+    let registry = TestRegistry::start("");
+    let work = tempfile::tempdir().unwrap();
+    seed_tags(&registry, work.path(), &["1.0.0", "2.0.0"], 1);
+    let host = registry.host();
+    // `{{ tag }}-m`: the sync owns only the tags its template makes (with
+    // same-name targets it would own the whole repository).
+    let text = plan_for(
+        &registry,
+        "mirror/app:{{ tag }}-m",
+        "      semver: \">=1\"\n",
+        "    prune: true\n",
+    );
+    assert_eq!(plan(work.path(), &text, &["apply"]).code, 0);
+    // A tag outside the sync's selection that shares 1.0.0's image.
+    let layout = test_image(work.path(), "32K", "8K", 1);
+    seed(&layout, "1", &format!("{host}/mirror/app:pinned"));
+    let kept = digest_of(&format!("{host}/mirror/app:pinned"));
+    assert_eq!(kept, digest_of(&format!("{host}/mirror/app:1.0.0-m")));
+    let narrower = text.replace("semver: \">=1\"", "semver: \">=2\"");
+    let run = plan(
+        work.path(),
+        &narrower,
+        &["apply", "--allow-delete", "--progress", "plain"],
+    );
+    assert_eq!(run.code, 0, "{}", run.output);
+    let tags = tags_of(&format!("{host}/mirror/app"));
+    assert_eq!(tags, ["2.0.0-m", "pinned"]);
+    assert_eq!(
+        digest_of(&format!("{host}/mirror/app:pinned")),
+        kept,
+        "the shared image stays"
+    );
+}
+
+#[test]
+fn a_repository_sync_plan_is_checked_before_anything_runs() {
+    let work = tempfile::tempdir().unwrap();
+    let text = "version: 1\nsyncs:\n  app:\n    from: r.example/src/app:1\n    to: r.example/m/app:one\n    tags:\n      semver: \"nope\"\n";
+    let run = plan(work.path(), text, &["validate"]);
+    assert_eq!(run.code, 1, "{}", run.output);
+    for words in [
+        "plan::repository-sync-tag",
+        "plan::repository-sync-target",
+        "plan::bad-tag-selection",
+        "plan.yaml:5:",
+    ] {
+        assert!(run.output.contains(words), "{words}: {}", run.output);
+    }
+    let pruned = "version: 1\nsyncs:\n  app:\n    from: r.example/src/app:1\n    to: r.example/m/app:1\n    prune: true\n";
+    let run = plan(work.path(), pruned, &["validate"]);
+    assert!(
+        run.output.contains("plan::prune-needs-tags"),
+        "{}",
+        run.output
+    );
+}
