@@ -249,3 +249,100 @@ fn a_repository_sync_plan_is_checked_before_anything_runs() {
         run.output
     );
 }
+
+/// The annotations of the index at `reference`, as skopeo reads it.
+fn index_annotations(reference: &str) -> serde_json::Value {
+    let raw = support::skopeo_raw(reference, &[]).unwrap_or_else(|| panic!("{reference}"));
+    let index: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    index["annotations"].clone()
+}
+
+#[test]
+fn annotations_land_on_the_index_of_a_filtered_sync_and_a_combine() {
+    let registry = TestRegistry::start("");
+    let work = tempfile::tempdir().unwrap();
+    let host = registry.host();
+    let layout = test_image(work.path(), "32K", "8K", 1);
+    seed(&layout, "1", &format!("{host}/src/img:1"));
+    for arch in ["amd64", "arm64"] {
+        seed(&layout, arch, &format!("{host}/src/img:{arch}"));
+    }
+    let text = |description: &str| {
+        format!(
+            "version: 1
+syncs:
+  filtered:
+    from: {host}/src/img:1
+    to: {host}/out/filtered:1
+    platforms: [linux/arm64]
+    annotations:
+      org.opencontainers.image.description: {description}
+combines:
+  both:
+    from:
+      linux/amd64: {host}/src/img:amd64
+      linux/arm64: {host}/src/img:arm64
+    to: {host}/out/both:1
+    annotations:
+      org.opencontainers.image.description: {description}
+"
+        )
+    };
+    let run = plan(
+        work.path(),
+        &text("first"),
+        &["apply", "--progress", "plain"],
+    );
+    assert_eq!(run.code, 0, "{}", run.output);
+    for target in ["filtered", "both"] {
+        let annotations = index_annotations(&format!("{host}/out/{target}:1"));
+        assert_eq!(
+            annotations["org.opencontainers.image.description"], "first",
+            "{target}: {annotations}"
+        );
+    }
+    let run = plan(
+        work.path(),
+        &text("first"),
+        &["diff", "--detailed-exitcode"],
+    );
+    assert_eq!(
+        run.code, 0,
+        "unchanged annotations, nothing to do: {}",
+        run.output
+    );
+    // Another description: both indexes change, and apply writes them.
+    let run = plan(
+        work.path(),
+        &text("second"),
+        &["diff", "--detailed-exitcode"],
+    );
+    assert_eq!(run.code, 2, "{}", run.output);
+    assert!(run.output.contains("~ sync.filtered"), "{}", run.output);
+    assert!(run.output.contains("~ combine.both"), "{}", run.output);
+    let run = plan(
+        work.path(),
+        &text("second"),
+        &["apply", "--progress", "plain"],
+    );
+    assert_eq!(run.code, 0, "{}", run.output);
+    for target in ["filtered", "both"] {
+        let annotations = index_annotations(&format!("{host}/out/{target}:1"));
+        assert_eq!(
+            annotations["org.opencontainers.image.description"],
+            "second"
+        );
+    }
+    // A whole-image sync cannot carry them: said at the field.
+    let whole = format!(
+        "version: 1\nsyncs:\n  whole:\n    from: {host}/src/img:1\n    to: {host}/out/whole:1\n    annotations:\n      a: b\n"
+    );
+    let run = plan(work.path(), &whole, &["validate"]);
+    assert_eq!(run.code, 1, "{}", run.output);
+    assert!(
+        run.output.contains("plan::annotations-whole-image"),
+        "{}",
+        run.output
+    );
+    assert!(run.output.contains("plan.yaml:7:"), "{}", run.output);
+}

@@ -241,7 +241,7 @@ impl Observer {
         if sync.via == Via::Imagetools && !platforms.is_empty() {
             let desired = self
                 .registries
-                .desired_filtered_sync(&sync.from.value, &platforms)
+                .desired_filtered_sync(&sync.from.value, &platforms, &sync.annotations)
                 .await
                 .and_then(|index| children(&index));
             return self
@@ -270,7 +270,12 @@ impl Observer {
             && targets.iter().all(|(_, t)| t.as_ref() == Some(now))
             && let Some(done) = self
                 .registries
-                .filtered_sync_done(&sync.from.value, &platforms, &sync.to[0].value)
+                .filtered_sync_done(
+                    &sync.from.value,
+                    &platforms,
+                    &sync.annotations,
+                    &sync.to[0].value,
+                )
                 .await
             && done == *now
         {
@@ -283,7 +288,7 @@ impl Observer {
             self.registries.desired_sync_digest(&sync.from.value).await
         } else {
             self.registries
-                .desired_filtered_sync(&sync.from.value, &platforms)
+                .desired_filtered_sync(&sync.from.value, &platforms, &sync.annotations)
                 .await
                 .map(|manifest| manifest.digest())
         };
@@ -303,7 +308,7 @@ impl Observer {
                 .collect();
             let desired = self
                 .registries
-                .desired_combine(&sources)
+                .desired_combine(&sources, &combine.annotations)
                 .await
                 .and_then(|index| children(&index));
             return self
@@ -334,7 +339,7 @@ impl Observer {
         // Unchanged is told from `HEAD`s when it can be: nothing read.
         if let Some(digest) = self
             .registries
-            .desired_combine_digest_from_heads(&sources)
+            .desired_combine_digest_from_heads(&sources, &combine.annotations)
             .await
             && targets
                 .iter()
@@ -347,7 +352,7 @@ impl Observer {
         }
         let desired = self
             .registries
-            .desired_combine(&sources)
+            .desired_combine(&sources, &combine.annotations)
             .await
             .map(|index| index.digest())
             .map_err(|err| err.message);

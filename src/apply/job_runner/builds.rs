@@ -84,7 +84,7 @@ impl JobRunner {
         context.step("retagging (same inputs)");
         let copied = self
             .registries
-            .sync(&retag.from, &retag.to, &[], context)
+            .sync(&retag.from, &retag.to, &[], &Default::default(), context)
             .await?;
         Ok(Outcome::done(json!({
             "retagged_from": retag.from.to_string(),

@@ -37,7 +37,13 @@ impl JobRunner {
                 let platforms: Vec<Platform> = platforms.into_iter().cloned().collect();
                 Ok(Outcome::done(
                     self.registries
-                        .sync(&sync.from.value, &to, &platforms, context)
+                        .sync(
+                            &sync.from.value,
+                            &to,
+                            &platforms,
+                            &sync.annotations,
+                            context,
+                        )
                         .await?,
                 ))
             }
@@ -112,7 +118,9 @@ impl JobRunner {
                     .collect();
                 let to: Vec<ImageRef> = combine.to.iter().map(|t| t.value.clone()).collect();
                 Ok(Outcome::done(
-                    self.registries.combine(&sources, &to, context).await?,
+                    self.registries
+                        .combine(&sources, &to, &combine.annotations, context)
+                        .await?,
                 ))
             }
             Via::Imagetools => {

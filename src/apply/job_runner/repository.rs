@@ -86,7 +86,7 @@ impl JobRunner {
         let to: Vec<ImageRef> = one.to.iter().map(|t| t.value.clone()).collect();
         let result = self
             .registries
-            .sync(&one.from.value, &to, platforms, context)
+            .sync(&one.from.value, &to, platforms, &one.annotations, context)
             .await
             .map(|outcome| outcome.digest);
         (tag, result)

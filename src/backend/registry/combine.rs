@@ -9,8 +9,8 @@ use oci_spec::image::{Descriptor, Digest, ImageConfiguration, MediaType};
 
 use super::error::RegistryError;
 use super::manifest::{
-    Manifest, attestations_for, build_index, config_platform, describe, for_platform,
-    images as images_of, is_index_type, list_platforms, oci_platform,
+    Annotations, Manifest, attestations_for, build_index, config_platform, describe, for_platform,
+    images as images_of, index_annotations, is_index_type, list_platforms, oci_platform,
 };
 use super::registries::{Located, Registries, until_cancelled};
 use super::transfer::{CopyOutcome, Progress, TargetOutcome, TargetResult};
@@ -26,19 +26,21 @@ impl Registries {
         &self,
         sources: &[(Platform, ImageRef)],
         to: &[ImageRef],
+        annotations: &Annotations,
         context: &dyn JobHandle,
     ) -> Result<CopyOutcome, RegistryError> {
-        until_cancelled(context, self.combine_now(sources, to, context)).await
+        until_cancelled(context, self.combine_now(sources, to, annotations, context)).await
     }
 
     async fn combine_now(
         &self,
         sources: &[(Platform, ImageRef)],
         to: &[ImageRef],
+        annotations: &Annotations,
         context: &dyn JobHandle,
     ) -> Result<CopyOutcome, RegistryError> {
         let progress = Progress::new(context);
-        let (images, index) = self.desired_combine(sources, context).await?;
+        let (images, index) = self.desired_combine(sources, annotations, context).await?;
         let mut targets = Vec::new();
         for target in to {
             let target = self.open(target)?;
@@ -90,6 +92,7 @@ impl Registries {
     pub async fn desired_combine(
         &self,
         sources: &[(Platform, ImageRef)],
+        annotations: &Annotations,
         context: &dyn JobHandle,
     ) -> Result<(Vec<(Located, Vec<Manifest>)>, Manifest), RegistryError> {
         // Each source with the manifests to copy from it: its image, then
@@ -150,7 +153,8 @@ impl Registries {
         // Images first, in the plan's order, then their attestations, as
         // buildx writes an index.
         entries.extend(attestation_entries);
-        let index = build_index(&entries, None).map_err(RegistryError::fatal)?;
+        let index =
+            build_index(&entries, index_annotations(annotations)).map_err(RegistryError::fatal)?;
         Ok((images, index))
     }
 
@@ -162,6 +166,7 @@ impl Registries {
     pub async fn desired_combine_digest_from_heads(
         &self,
         sources: &[(Platform, ImageRef)],
+        annotations: &Annotations,
     ) -> Option<String> {
         let mut entries = Vec::new();
         for (platform, image) in sources {
@@ -178,6 +183,8 @@ impl Registries {
             entry.set_platform(Some(oci_platform(platform)));
             entries.push(entry);
         }
-        build_index(&entries, None).ok().map(|index| index.digest())
+        build_index(&entries, index_annotations(annotations))
+            .ok()
+            .map(|index| index.digest())
     }
 }

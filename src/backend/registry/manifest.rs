@@ -172,6 +172,19 @@ pub fn describe(manifest: &Manifest, platform: Option<OciPlatform>) -> Result<De
     Ok(descriptor)
 }
 
+/// Annotations as a plan writes them (index annotations, in order).
+pub type Annotations = indexmap::IndexMap<String, String>;
+
+/// A plan's index annotations as an index holds them (`None`: none).
+pub fn index_annotations(annotations: &Annotations) -> Option<HashMap<String, String>> {
+    (!annotations.is_empty()).then(|| {
+        annotations
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    })
+}
+
 /// A new OCI index over `entries`, serialized canonically (object keys
 /// sorted at every level, no whitespace), so the same entries always give
 /// the same digest: the OCI types keep annotations in hash maps, whose

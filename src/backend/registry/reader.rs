@@ -8,7 +8,7 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 
 use super::error::RegistryError;
-use super::manifest::Manifest;
+use super::manifest::{Annotations, Manifest};
 use super::record::Record;
 use super::registries::Registries;
 use crate::backend::handle::Quiet;
@@ -66,10 +66,11 @@ impl RegistryReader {
         &self,
         from: &ImageRef,
         platforms: &[Platform],
+        annotations: &Annotations,
     ) -> Result<Manifest, RegistryError> {
         Ok(self
             .0
-            .desired_sync(from, platforms, &Quiet::default())
+            .desired_sync(from, platforms, annotations, &Quiet::default())
             .await?
             .1)
     }
@@ -79,25 +80,36 @@ impl RegistryReader {
         &self,
         from: &ImageRef,
         platforms: &[Platform],
+        annotations: &Annotations,
         target: &ImageRef,
     ) -> Option<String> {
-        self.0.filtered_sync_done(from, platforms, target).await
+        self.0
+            .filtered_sync_done(from, platforms, annotations, target)
+            .await
     }
 
     /// The index a combine wants, its sources read and checked.
     pub async fn desired_combine(
         &self,
         sources: &[(Platform, ImageRef)],
+        annotations: &Annotations,
     ) -> Result<Manifest, RegistryError> {
-        Ok(self.0.desired_combine(sources, &Quiet::default()).await?.1)
+        Ok(self
+            .0
+            .desired_combine(sources, annotations, &Quiet::default())
+            .await?
+            .1)
     }
 
     /// See [`Registries::desired_combine_digest_from_heads`].
     pub async fn desired_combine_digest_from_heads(
         &self,
         sources: &[(Platform, ImageRef)],
+        annotations: &Annotations,
     ) -> Option<String> {
-        self.0.desired_combine_digest_from_heads(sources).await
+        self.0
+            .desired_combine_digest_from_heads(sources, annotations)
+            .await
     }
 
     /// See [`Registries::sources_record`].

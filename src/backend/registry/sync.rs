@@ -2,12 +2,10 @@
 //! digest), or, with `platforms`, a new index holding only those and naming
 //! its source in an annotation.
 
-use std::collections::HashMap;
-
 use super::error::RegistryError;
 use super::manifest::{
-    Manifest, SOURCE_DIGEST_ANNOTATION, attestations_for, build_index, for_platform,
-    list_platforms, plan_platform,
+    Annotations, Manifest, SOURCE_DIGEST_ANNOTATION, attestations_for, build_index, for_platform,
+    index_annotations, list_platforms, plan_platform,
 };
 use super::registries::{Located, Registries, until_cancelled};
 use super::store::Store;
@@ -57,9 +55,14 @@ impl Registries {
         from: &ImageRef,
         to: &[ImageRef],
         platforms: &[Platform],
+        annotations: &Annotations,
         context: &dyn JobHandle,
     ) -> Result<CopyOutcome, RegistryError> {
-        until_cancelled(context, self.sync_now(from, to, platforms, context)).await
+        until_cancelled(
+            context,
+            self.sync_now(from, to, platforms, annotations, context),
+        )
+        .await
     }
 
     async fn sync_now(
@@ -67,10 +70,13 @@ impl Registries {
         from: &ImageRef,
         to: &[ImageRef],
         platforms: &[Platform],
+        annotations: &Annotations,
         context: &dyn JobHandle,
     ) -> Result<CopyOutcome, RegistryError> {
         let progress = Progress::new(context);
-        let (source, desired) = self.desired_sync(from, platforms, context).await?;
+        let (source, desired) = self
+            .desired_sync(from, platforms, annotations, context)
+            .await?;
         let mut targets = Vec::new();
         for target in to {
             let target = self.open(target)?;
@@ -102,6 +108,7 @@ impl Registries {
         &self,
         from: &ImageRef,
         platforms: &[Platform],
+        annotations: &Annotations,
         context: &dyn JobHandle,
     ) -> Result<(Located, Manifest), RegistryError> {
         context.step(format!("reading {from}"));
@@ -122,8 +129,8 @@ impl Registries {
                 // Its provenance and SBOM stay with it.
                 entries.extend(attestations_for(&index, entry.digest().as_ref()).cloned());
             }
-            let annotations =
-                HashMap::from([(SOURCE_DIGEST_ANNOTATION.to_owned(), manifest.digest())]);
+            let mut annotations = index_annotations(annotations).unwrap_or_default();
+            annotations.insert(SOURCE_DIGEST_ANNOTATION.to_owned(), manifest.digest());
             build_index(&entries, Some(annotations)).map_err(RegistryError::fatal)?
         };
         Ok((source, desired))
@@ -148,21 +155,24 @@ impl Registries {
         &self,
         from: &ImageRef,
         platforms: &[Platform],
+        annotations: &Annotations,
         target: &ImageRef,
     ) -> Option<String> {
         let source = self.head(from).await.ok()??.digest;
         let located = self.open(target).ok()?;
         let index = located.store.manifest(&located.reference).await.ok()??;
         let parsed = index.index().ok()?;
-        let made_from = parsed
-            .annotations()
-            .as_ref()?
-            .get(SOURCE_DIGEST_ANNOTATION)?;
+        let held = parsed.annotations().as_ref()?;
+        let made_from = held.get(SOURCE_DIGEST_ANNOTATION)?;
+        // The plan's annotations, exactly: one added, changed or removed
+        // makes another index.
+        let plan_says = held.len() == annotations.len() + 1
+            && annotations.iter().all(|(k, v)| held.get(k) == Some(v));
         let holds: Vec<Platform> = parsed
             .manifests()
             .iter()
             .filter_map(|d| d.platform().as_ref().and_then(plan_platform))
             .collect();
-        (*made_from == source && holds == platforms).then(|| index.digest())
+        (*made_from == source && holds == platforms && plan_says).then(|| index.digest())
     }
 }

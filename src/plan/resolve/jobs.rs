@@ -185,6 +185,8 @@ impl Resolver<'_> {
                 .and_then(|b| self.text(file, b, &scope));
             let needs = self.needs(file, spec.needs.as_ref(), &scope);
             let annotations = self.map(file, &spec.annotations, &scope);
+            let via = spec.via.as_ref().map_or(Via::Registry, |v| v.value);
+            self.check_annotations(file, &spec.annotations, via, platforms.is_empty());
             let Some(from) = from else { continue };
             let repository = self.repository_sync(file, spec, &from, &mut to, &scope);
             self.plan.syncs.push(Sync {
@@ -238,6 +240,8 @@ impl Resolver<'_> {
                 .and_then(|b| self.text(file, b, &scope));
             let needs = self.needs(file, spec.needs.as_ref(), &scope);
             let annotations = self.map(file, &spec.annotations, &scope);
+            let via = spec.via.as_ref().map_or(Via::Registry, |v| v.value);
+            self.check_annotations(file, &spec.annotations, via, false);
             self.plan.combines.push(Combine {
                 name,
                 from,
@@ -247,6 +251,40 @@ impl Resolver<'_> {
                 needs,
                 annotations,
             });
+        }
+    }
+}
+
+impl Resolver<'_> {
+    /// Index annotations need an index plan writes itself: a native
+    /// combine, or a sync with `platforms` (a whole-image sync keeps its
+    /// source's bytes, and buildx-made copies write their own).
+    fn check_annotations(
+        &mut self,
+        file: FileId,
+        annotations: &model::Map<Located<String>, Located<String>>,
+        via: Via,
+        whole_image: bool,
+    ) {
+        let Some((first, _)) = annotations.first() else {
+            return;
+        };
+        let at = origin(file, first.span);
+        if via != Via::Registry {
+            self.error(
+                Diagnostic::error(
+                    "plan::annotations-via",
+                    "annotations are written by the native copy only",
+                )
+                .label(at, "needs `via: registry`")
+                .help("remove `via:` (the native copy is the default), or remove `annotations:`"),
+            );
+        } else if whole_image {
+            self.error(
+                Diagnostic::error("plan::annotations-whole-image", "a sync of a whole image copies it byte for byte: it cannot add annotations")
+                    .label(at, "no index of plan's own to put them on")
+                    .help("add `platforms:` (the sync then writes a new index, with these annotations), or remove `annotations:`"),
+            );
         }
     }
 }
