@@ -346,3 +346,219 @@ combines:
     );
     assert!(run.output.contains("plan.yaml:7:"), "{}", run.output);
 }
+
+#[path = "support/fault_proxy.rs"]
+mod fault_proxy;
+
+/// Pushes a cosign-style signature for the image at `subject` (a digest in
+/// `host/repository`): an OCI manifest with one small layer. Under a tag
+/// (`sha256-HEX.sig`, the tag schema) or by digest with a `subject` (the
+/// referrers API). Returns its digest.
+fn push_signature(
+    host: &str,
+    repository: &str,
+    subject: &str,
+    tag: Option<&str>,
+    payload: &str,
+) -> String {
+    use sha2::Digest as _;
+    let sha = |bytes: &[u8]| format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)));
+    let subject_raw = support::skopeo_raw(&format!("{host}/{repository}@{subject}"), &[]).unwrap();
+    let subject_type: serde_json::Value = serde_json::from_slice(&subject_raw).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let http = reqwest::Client::new();
+        for blob in [b"{}".to_vec(), payload.as_bytes().to_vec()] {
+            let started = http
+                .post(format!("http://{host}/v2/{repository}/blobs/uploads/"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(started.status(), 202);
+            let location = started.headers()["location"].to_str().unwrap().to_owned();
+            let url = if location.starts_with("http") {
+                location
+            } else {
+                format!("http://{host}{location}")
+            };
+            let separator = if url.contains('?') { '&' } else { '?' };
+            let done = http
+                .put(format!("{url}{separator}digest={}", sha(&blob)))
+                .body(blob.clone())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(done.status(), 201, "{}", done.text().await.unwrap());
+        }
+        let mut manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "artifactType": "application/vnd.dev.cosign.artifact.sig.v1+json",
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": sha(b"{}"), "size": 2},
+            "layers": [{
+                "mediaType": "application/vnd.dev.cosign.simplesigning.v1+json",
+                "digest": sha(payload.as_bytes()),
+                "size": payload.len(),
+            }],
+        });
+        if tag.is_none() {
+            manifest["subject"] = serde_json::json!({
+                "mediaType": subject_type["mediaType"],
+                "digest": subject,
+                "size": subject_raw.len(),
+            });
+        }
+        let body = manifest.to_string();
+        let digest = sha(body.as_bytes());
+        let reference = tag.map_or(digest.clone(), str::to_owned);
+        let pushed = http
+            .put(format!("http://{host}/v2/{repository}/manifests/{reference}"))
+            .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(pushed.status(), 201, "{}", pushed.text().await.unwrap());
+        digest
+    })
+}
+
+#[test]
+fn cosign_signature_tags_travel_with_their_image_once() {
+    let registry = TestRegistry::start("");
+    let work = tempfile::tempdir().unwrap();
+    let host = registry.host();
+    let layout = test_image(work.path(), "32K", "8K", 1);
+    seed(&layout, "1", &format!("{host}/src/img:1"));
+    let image = digest_of(&format!("{host}/src/img:1"));
+    let sig_tag = format!("sha256-{}.sig", image.trim_start_matches("sha256:"));
+    let signature = push_signature(&host, "src/img", &image, Some(&sig_tag), "{\"critical\":1}");
+    let text = format!(
+        "version: 1\nsyncs:\n  one:\n    from: {host}/src/img:1\n    to: {host}/dst/img:1\n  all:\n    from: {host}/src/img\n    to: {host}/repo/img\n    tags:\n      include: ['.']\n"
+    );
+    let run = plan(work.path(), &text, &["diff"]);
+    assert!(
+        run.output.contains("with 1 signatures and attestations"),
+        "{}",
+        run.output
+    );
+    let run = plan(work.path(), &text, &["apply", "--progress", "plain"]);
+    assert_eq!(run.code, 0, "{}", run.output);
+    for target in ["dst/img", "repo/img"] {
+        assert_eq!(
+            digest_of(&format!("{host}/{target}:{sig_tag}")),
+            signature,
+            "{target}"
+        );
+        assert_eq!(digest_of(&format!("{host}/{target}:1")), image, "{target}");
+    }
+    // The signature tag is the image's, never a tag of its own to select.
+    assert_eq!(
+        tags_of(&format!("{host}/repo/img")),
+        ["1".to_owned(), sig_tag.clone()]
+    );
+
+    // Again: nothing to do, nothing written.
+    let puts = |log: &str| log.matches("\"PUT ").count();
+    let before = puts(&registry.log());
+    let run = plan(work.path(), &text, &["diff", "--detailed-exitcode"]);
+    assert_eq!(run.code, 0, "{}", run.output);
+    let run = plan(work.path(), &text, &["apply", "--progress", "plain"]);
+    assert_eq!(run.code, 0, "{}", run.output);
+    assert_eq!(puts(&registry.log()), before, "a re-run wrote something");
+
+    // An attestation added upstream is found and copied.
+    let att_tag = sig_tag.replace(".sig", ".att");
+    let attestation = push_signature(
+        &host,
+        "src/img",
+        &image,
+        Some(&att_tag),
+        "{\"predicate\":1}",
+    );
+    let run = plan(work.path(), &text, &["diff", "--detailed-exitcode"]);
+    assert_eq!(run.code, 2, "{}", run.output);
+    assert!(
+        run.output
+            .contains("1 of 2 signatures and attestations to copy"),
+        "{}",
+        run.output
+    );
+    let run = plan(work.path(), &text, &["apply", "--progress", "plain"]);
+    assert_eq!(run.code, 0, "{}", run.output);
+    assert_eq!(digest_of(&format!("{host}/dst/img:{att_tag}")), attestation);
+    // `referrers: false` leaves them behind.
+    let off = format!(
+        "version: 1\nsyncs:\n  bare:\n    from: {host}/src/img:1\n    to: {host}/bare/img:1\n    referrers: false\n"
+    );
+    assert_eq!(plan(work.path(), &off, &["apply"]).code, 0);
+    assert_eq!(tags_of(&format!("{host}/bare/img")), ["1"]);
+}
+
+#[test]
+fn referrers_go_through_the_referrers_api_and_to_a_fallback_index_where_there_is_none() {
+    let registry = TestRegistry::start("");
+    let plain = TestRegistry::start("");
+    let proxy = fault_proxy::start(
+        registry.port,
+        fault_proxy::Behaviour {
+            referrers: true,
+            ..Default::default()
+        },
+    );
+    let api = format!("127.0.0.1:{}", proxy.port);
+    let work = tempfile::tempdir().unwrap();
+    let layout = test_image(work.path(), "32K", "8K", 1);
+    seed(&layout, "1", &format!("{api}/src/img:1"));
+    let image = digest_of(&format!("{api}/src/img:1"));
+    let signature = push_signature(&api, "src/img", &image, None, "{\"signed\":1}");
+    let text = format!(
+        "version: 1\nsyncs:\n  api:\n    from: {api}/src/img:1\n    to: {api}/dst/img:1\n  fallback:\n    from: {api}/src/img:1\n    to: {plain}/dst/img:1\n",
+        plain = plain.host()
+    );
+    let run = plan(work.path(), &text, &["apply", "--progress", "plain"]);
+    assert_eq!(run.code, 0, "{}", run.output);
+    // Where the target has the API, it lists the signature.
+    let listed = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{api}/dst/img@{signature}"))
+        .output()
+        .unwrap();
+    assert!(listed.status.success(), "the signature was not pushed");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let referrers: serde_json::Value = runtime.block_on(async {
+        reqwest::get(format!("http://{api}/v2/dst/img/referrers/{image}"))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .map(|body| serde_json::from_slice(&body).unwrap())
+            .unwrap()
+    });
+    assert_eq!(
+        referrers["manifests"][0]["digest"], signature,
+        "{referrers}"
+    );
+    // Where it has not, the fallback index `sha256-HEX` names it.
+    let fallback = format!(
+        "{}/dst/img:sha256-{}",
+        plain.host(),
+        image.trim_start_matches("sha256:")
+    );
+    let index: serde_json::Value =
+        serde_json::from_slice(&support::skopeo_raw(&fallback, &[]).expect("no fallback index"))
+            .unwrap();
+    assert_eq!(index["manifests"][0]["digest"], signature, "{index}");
+    assert_eq!(
+        index["manifests"][0]["artifactType"],
+        "application/vnd.dev.cosign.artifact.sig.v1+json"
+    );
+    let run = plan(work.path(), &text, &["diff", "--detailed-exitcode"]);
+    assert_eq!(run.code, 0, "copied once: {}", run.output);
+}

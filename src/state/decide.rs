@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::builder_change::builder;
 use super::change::{Action, Change, Retag, TagChange};
 use super::fingerprint::{FINGERPRINT_LABEL, Fingerprint, INPUTS_LABEL};
-use super::observe::{BuiltTag, Observation, RecordedTarget, RepositoryObservation};
+use super::observe::{BuiltTag, Observation, RecordedTarget, ReferrerCount, RepositoryObservation};
 use crate::apply::{JobRef, PlannedRun};
 use crate::exec::Dependency;
 use crate::plan::address::{Address, JobKind};
@@ -107,13 +107,15 @@ fn decide_one(plan: &Plan, job: JobRef, observation: &Observation) -> Change {
             Observation::Copy {
                 desired: Ok(desired),
                 targets,
+                referrers,
             },
-        ) => copy(desired, targets),
+        ) => copy(desired, targets, *referrers),
         (
             _,
             Observation::Copy {
                 desired: Err(why),
                 targets,
+                ..
             },
         ) => unreadable_source(why, targets),
         (JobRef::Build(_), Observation::Build { fingerprint, tags }) => build(fingerprint, tags),
@@ -300,7 +302,7 @@ fn propagate(run: &PlannedRun, changes: &mut [Change]) {
     }
 }
 
-fn copy(desired: &str, targets: &[(String, Option<String>)]) -> Change {
+fn copy(desired: &str, targets: &[(String, Option<String>)], referrers: ReferrerCount) -> Change {
     let placeholder = Address::new(JobKind::Sync, "");
     let missing: Vec<&str> = targets
         .iter()
@@ -331,6 +333,17 @@ fn copy(desired: &str, targets: &[(String, Option<String>)]) -> Change {
             Action::Create,
             format!("{} ({})", missing.join(", "), short(desired)),
         )
+    } else if referrers.missing > 0 {
+        Change::new(
+            placeholder,
+            Action::Update,
+            format!(
+                "{} of {} signatures and attestations to copy ({})",
+                referrers.missing,
+                referrers.found,
+                short(desired)
+            ),
+        )
     } else {
         Change::new(
             placeholder,
@@ -338,6 +351,12 @@ fn copy(desired: &str, targets: &[(String, Option<String>)]) -> Change {
             format!("up to date ({})", short(desired)),
         )
     };
+    if referrers.found > 0 && (!moved.is_empty() || !missing.is_empty()) {
+        change.reason.push_str(&format!(
+            ", with {} signatures and attestations",
+            referrers.found
+        ));
+    }
     for (target, current) in targets {
         let state = match current {
             None => "to create".to_owned(),
@@ -347,7 +366,7 @@ fn copy(desired: &str, targets: &[(String, Option<String>)]) -> Change {
         change.details.push(format!("{target}: {state}"));
     }
     change.desired = Some(desired.to_owned());
-    change.observed = stable_key(&(desired, targets));
+    change.observed = stable_key(&(desired, targets, referrers));
     change
 }
 
@@ -362,10 +381,12 @@ fn repository(seen: &RepositoryObservation) -> Change {
                 Observation::Copy {
                     desired: Ok(desired),
                     targets,
-                } => copy(desired, targets),
+                    referrers,
+                } => copy(desired, targets, *referrers),
                 Observation::Copy {
                     desired: Err(why),
                     targets,
+                    ..
                 } => unreadable_source(why, targets),
                 Observation::Failed(why) => {
                     Change::new(Address::new(JobKind::Sync, ""), Action::Error, why.clone())
@@ -556,7 +577,7 @@ mod tests {
             ),
         ];
         for (now, action, reason) in table {
-            let change = copy(A, &targets(now));
+            let change = copy(A, &targets(now), ReferrerCount::default());
             assert_eq!(change.action, *action, "{now:?}");
             assert!(
                 change.reason.starts_with(reason),
@@ -627,8 +648,8 @@ mod tests {
 
     #[test]
     fn observations_are_keyed_stably() {
-        let a = copy(A, &targets(&[Some(B), None]));
-        let b = copy(A, &targets(&[Some(B), None]));
+        let a = copy(A, &targets(&[Some(B), None]), ReferrerCount::default());
+        let b = copy(A, &targets(&[Some(B), None]), ReferrerCount::default());
         assert_eq!(a.observed, b.observed);
         assert!(a.observed.starts_with("[\"sha256:aaaa"), "{}", a.observed);
     }

@@ -4,7 +4,7 @@
 
 mod repository;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -82,6 +82,8 @@ pub enum Observation {
     Copy {
         desired: Result<String, String>,
         targets: Vec<(String, Option<String>)>,
+        /// What refers to the image (a whole-image sync with `referrers`).
+        referrers: ReferrerCount,
     },
     /// A buildx builder, or `None` when there is none by that name.
     Builder(Option<LiveBuilder>),
@@ -104,6 +106,14 @@ pub enum Observation {
 }
 
 pub use repository::{RepositoryObservation, StaleTag};
+
+/// Signatures and attestations of a synced image: how many the source
+/// has, and how many of them some target lacks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ReferrerCount {
+    pub found: usize,
+    pub missing: usize,
+}
 
 /// A build's tag: the image it points at and that image's labels (where
 /// the fingerprint of the inputs it was built from is). `digest` `None`:
@@ -201,7 +211,7 @@ impl Observer {
     ) -> Observation {
         match job {
             JobRef::Builder(i) => self.observe_builder(&plan.builders[i], live).await,
-            JobRef::Sync(i) => self.observe_sync(&plan.syncs[i]).await,
+            JobRef::Sync(i) => self.observe_sync(&plan.syncs[i], None).await,
             JobRef::Combine(i) => self.observe_combine(&plan.combines[i]).await,
             JobRef::Build(i) => self.observe_build(plan, &plan.builds[i]).await,
         }
@@ -231,7 +241,7 @@ impl Observer {
     }
 
     /// What a native sync's targets hold, and what they should.
-    async fn observe_sync(&self, sync: &Sync) -> Observation {
+    async fn observe_sync(&self, sync: &Sync, listed: Option<&HashSet<String>>) -> Observation {
         if let Some(repository) = &sync.repository {
             return Box::pin(self.observe_repository(sync, repository)).await;
         }
@@ -282,6 +292,7 @@ impl Observer {
             return Observation::Copy {
                 desired: Ok(done),
                 targets,
+                referrers: ReferrerCount::default(),
             };
         }
         let desired = if platforms.is_empty() {
@@ -292,9 +303,25 @@ impl Observer {
                 .await
                 .map(|manifest| manifest.digest())
         };
+        // Signatures and attestations come along where the digest is kept.
+        let referrers = match &desired {
+            Ok(digest) if sync.referrers && platforms.is_empty() => {
+                let to: Vec<ImageRef> = sync.to.iter().map(|t| t.value.clone()).collect();
+                match self
+                    .registries
+                    .referrer_count(&sync.from.value, digest, &to, listed)
+                    .await
+                {
+                    Ok((found, missing)) => ReferrerCount { found, missing },
+                    Err(err) => return Observation::Failed(err.message),
+                }
+            }
+            _ => ReferrerCount::default(),
+        };
         Observation::Copy {
             desired: desired.map_err(|err| err.message),
             targets,
+            referrers,
         }
     }
 
@@ -348,6 +375,7 @@ impl Observer {
             return Observation::Copy {
                 desired: Ok(digest),
                 targets,
+                referrers: ReferrerCount::default(),
             };
         }
         let desired = self
@@ -356,7 +384,11 @@ impl Observer {
             .await
             .map(|index| index.digest())
             .map_err(|err| err.message);
-        Observation::Copy { desired, targets }
+        Observation::Copy {
+            desired,
+            targets,
+            referrers: ReferrerCount::default(),
+        }
     }
 
     /// A buildx-made copy: what its sources give now (`desired`: the images

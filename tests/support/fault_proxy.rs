@@ -4,6 +4,13 @@
 //! bodies with 413 and slow every byte down. Each request gets its own
 //! upstream connection (`Connection: close`), so faults land on requests,
 //! not on whole keep-alive connections.
+//!
+//! With `referrers`, it adds the OCI referrers API to a registry that lacks
+//! it (distribution 2.8), as registries that have it do: a manifest pushed
+//! with a `subject` is recorded and answered with `OCI-Subject`, and
+//! `GET /v2/REPO/referrers/DIGEST` lists what was recorded.
+
+#![allow(dead_code)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -38,11 +45,18 @@ pub struct Behaviour {
     /// Refuse a request body over this many bytes with 413, as a proxy with
     /// a body limit in front of a registry does (nginx: 1 MiB by default).
     pub max_body: Option<usize>,
+    /// Answer the OCI referrers API (see the module's comment).
+    pub referrers: bool,
 }
+
+/// Referrers recorded by the proxy: (repository, subject digest) -> descriptors.
+type Referrers =
+    std::sync::Mutex<std::collections::HashMap<(String, String), Vec<serde_json::Value>>>;
 
 /// Starts the proxy on its own thread and runtime; it lives as long as the test.
 pub fn start(upstream: u16, behaviour: Behaviour) -> Proxy {
     let counters = Arc::new(Counters::default());
+    let referrers: Arc<Referrers> = Arc::default();
     let (tx, rx) = std::sync::mpsc::channel();
     let shared = Arc::clone(&counters);
     std::thread::spawn(move || {
@@ -58,8 +72,9 @@ pub fn start(upstream: u16, behaviour: Behaviour) -> Proxy {
                     continue;
                 };
                 let counters = Arc::clone(&shared);
+                let referrers = Arc::clone(&referrers);
                 tokio::spawn(async move {
-                    let _ = handle(client, upstream, behaviour, counters).await;
+                    let _ = handle(client, upstream, behaviour, counters, referrers).await;
                 });
             }
         });
@@ -75,6 +90,7 @@ async fn handle(
     upstream: u16,
     behaviour: Behaviour,
     counters: Arc<Counters>,
+    referrers: Arc<Referrers>,
 ) -> std::io::Result<()> {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
@@ -83,6 +99,11 @@ async fn handle(
             return Ok(());
         }
         head.push(byte[0]);
+        // A TLS handshake (skopeo tries HTTPS first): closed at once, so
+        // the client falls back to HTTP instead of waiting out a timeout.
+        if head == [0x16] {
+            return Ok(());
+        }
     }
     let n = counters.requests.fetch_add(1, Ordering::SeqCst) + 1;
     if head.starts_with(b"PUT ") {
@@ -108,6 +129,11 @@ async fn handle(
                 .await?;
             return Ok(());
         }
+    }
+    if behaviour.referrers
+        && let Some(answered) = referrers_api(&mut client, &head, upstream, &referrers).await?
+    {
+        return Ok(answered);
     }
     if behaviour.reset_all {
         counters.faults.fetch_add(1, Ordering::SeqCst);
@@ -182,4 +208,101 @@ async fn handle(
         _ = &mut upload => {}
     }
     Ok(())
+}
+
+/// The referrers API over a registry without it: answers a referrers
+/// query, and records a manifest pushed with a `subject` (answering with
+/// `OCI-Subject`). `None`: not such a request, forward it as it is.
+async fn referrers_api(
+    client: &mut TcpStream,
+    head: &[u8],
+    upstream: u16,
+    referrers: &Referrers,
+) -> std::io::Result<Option<()>> {
+    let text = String::from_utf8_lossy(head).into_owned();
+    let request_line = text.lines().next().unwrap_or_default().to_owned();
+    let mut parts = request_line.split(' ');
+    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let path = path.split('?').next().unwrap_or(path);
+    let Some(rest) = path.strip_prefix("/v2/") else {
+        return Ok(None);
+    };
+    if method == "GET"
+        && let Some((repository, digest)) = rest.rsplit_once("/referrers/")
+    {
+        let found = referrers
+            .lock()
+            .unwrap()
+            .get(&(repository.to_owned(), digest.to_owned()))
+            .cloned()
+            .unwrap_or_default();
+        let body = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": found,
+        })
+        .to_string();
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.index.v1+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        client.write_all(answer.as_bytes()).await?;
+        return Ok(Some(()));
+    }
+    let Some((repository, _)) = rest.rsplit_once("/manifests/") else {
+        return Ok(None);
+    };
+    if method != "PUT" {
+        return Ok(None);
+    }
+    let length = text
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.trim()
+                .eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse::<usize>().ok())?
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    client.read_exact(&mut body).await?;
+    let manifest: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let subject = manifest["subject"]["digest"].as_str().map(str::to_owned);
+    if let Some(subject) = &subject {
+        use sha2::Digest as _;
+        let descriptor = serde_json::json!({
+            "mediaType": manifest["mediaType"],
+            "digest": format!("sha256:{}", hex::encode(sha2::Sha256::digest(&body))),
+            "size": body.len(),
+            "artifactType": manifest["artifactType"],
+        });
+        let mut recorded = referrers.lock().unwrap();
+        let list = recorded
+            .entry((repository.to_owned(), subject.clone()))
+            .or_default();
+        if !list.contains(&descriptor) {
+            list.push(descriptor);
+        }
+    }
+    // Forwarded whole; the answer read whole (a manifest push answers
+    // with headers only) and given `OCI-Subject`.
+    let head_text: String = text
+        .split("\r\n")
+        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+        .collect::<Vec<_>>()
+        .join("\r\n");
+    let head_text = head_text.replacen("\r\n", "\r\nConnection: close\r\n", 1);
+    let mut server = TcpStream::connect(("127.0.0.1", upstream)).await?;
+    server.write_all(head_text.as_bytes()).await?;
+    server.write_all(&body).await?;
+    let mut answer = Vec::new();
+    server.read_to_end(&mut answer).await?;
+    if let Some(subject) = subject
+        && let Some(end) = answer.windows(2).position(|w| w == b"\r\n")
+    {
+        let header = format!("\r\nOCI-Subject: {subject}");
+        answer.splice(end..end, header.bytes());
+    }
+    client.write_all(&answer).await?;
+    Ok(Some(()))
 }

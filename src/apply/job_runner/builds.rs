@@ -2,6 +2,7 @@
 //! that has it, each pushed by digest (or to a staging tag on the `docker`
 //! driver), then the tags moved at once.
 
+use crate::backend::registry::sync::SyncOptions;
 use std::path::Path;
 
 use indexmap::IndexMap;
@@ -84,7 +85,7 @@ impl JobRunner {
         context.step("retagging (same inputs)");
         let copied = self
             .registries
-            .sync(&retag.from, &retag.to, &[], &Default::default(), context)
+            .sync(&retag.from, &retag.to, &SyncOptions::image_only(), context)
             .await?;
         Ok(Outcome::done(json!({
             "retagged_from": retag.from.to_string(),

@@ -2,6 +2,7 @@
 //! `imagetools create`) and `via: builder` (the seed's generated
 //! Dockerfiles, built on the named builder).
 
+use crate::backend::registry::sync::SyncOptions;
 use std::path::Path;
 
 use indexmap::IndexMap;
@@ -40,8 +41,11 @@ impl JobRunner {
                         .sync(
                             &sync.from.value,
                             &to,
-                            &platforms,
-                            &sync.annotations,
+                            &SyncOptions {
+                                platforms: &platforms,
+                                annotations: &sync.annotations,
+                                referrers: sync.referrers,
+                            },
                             context,
                         )
                         .await?,

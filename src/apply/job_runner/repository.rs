@@ -3,6 +3,7 @@
 //! by tags crosses once, see `Registries::once`), then the tags its
 //! selection no longer yields are deleted, only under `--allow-delete`.
 
+use crate::backend::registry::sync::SyncOptions;
 use futures_util::StreamExt;
 use serde_json::json;
 
@@ -86,7 +87,16 @@ impl JobRunner {
         let to: Vec<ImageRef> = one.to.iter().map(|t| t.value.clone()).collect();
         let result = self
             .registries
-            .sync(&one.from.value, &to, platforms, &one.annotations, context)
+            .sync(
+                &one.from.value,
+                &to,
+                &SyncOptions {
+                    platforms,
+                    annotations: &one.annotations,
+                    referrers: one.referrers,
+                },
+                context,
+            )
             .await
             .map(|outcome| outcome.digest);
         (tag, result)

@@ -77,6 +77,8 @@ pub struct RegistryClient {
     unreachable: std::sync::Mutex<Option<String>>,
     /// Upload sizes this registry refused, learned during the run.
     pub upload_limits: super::upload::Limits,
+    /// Set once the registry answered that it has no referrers API.
+    no_referrers_api: std::sync::atomic::AtomicBool,
 }
 
 impl RegistryClient {
@@ -126,8 +128,20 @@ impl RegistryClient {
                 .map(|n| Arc::new(Semaphore::new(n.max(1)))),
             unreachable: std::sync::Mutex::new(None),
             upload_limits: super::upload::Limits::default(),
+            no_referrers_api: std::sync::atomic::AtomicBool::new(false),
             retry: RetryPolicy::REGISTRY,
         })
+    }
+
+    /// Whether this registry said it has no referrers API (see `referrers`).
+    pub fn lacks_referrers_api(&self) -> bool {
+        self.no_referrers_api
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn note_no_referrers_api(&self) {
+        self.no_referrers_api
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn url(&self, path: &str) -> String {

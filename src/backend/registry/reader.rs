@@ -38,6 +38,17 @@ impl RegistryReader {
         self.0.current(image).await
     }
 
+    /// See [`Registries::referrer_count`].
+    pub async fn referrer_count(
+        &self,
+        from: &ImageRef,
+        digest: &str,
+        targets: &[ImageRef],
+        listed: Option<&std::collections::HashSet<String>>,
+    ) -> Result<(usize, usize), RegistryError> {
+        self.0.referrer_count(from, digest, targets, listed).await
+    }
+
     /// See [`Registries::tags`].
     pub async fn tags(&self, image: &ImageRef) -> Result<Vec<String>, RegistryError> {
         self.0.tags(image).await

@@ -253,6 +253,39 @@ impl Store {
         }
     }
 
+    /// Pushes `manifest` by its digest; whether the registry indexed it as
+    /// a referrer of its subject (it says so with `OCI-Subject`).
+    pub async fn put_manifest_by_digest(&self, manifest: &Manifest) -> Result<bool, RegistryError> {
+        let digest = manifest.digest();
+        match self {
+            Self::Registry { client, repository } => {
+                let request =
+                    client.request(Method::PUT, &format!("/v2/{repository}/manifests/{digest}"));
+                let body = manifest.bytes.clone();
+                let media_type = manifest.media_type.clone();
+                let response = client
+                    .send(&Scope::push(repository), &|http| {
+                        request(http)
+                            .header(reqwest::header::CONTENT_TYPE, media_type.as_str())
+                            .body(body.clone())
+                    })
+                    .await?;
+                let indexed = response.headers().contains_key("oci-subject");
+                expect_ok(
+                    response,
+                    &format!("pushing {}/{repository}@{digest}", client.host),
+                )
+                .await?;
+                Ok(indexed)
+            }
+            Self::Layout(layout) => layout
+                .put_manifest(&digest, manifest)
+                .await
+                .map(|()| false)
+                .map_err(RegistryError::fatal),
+        }
+    }
+
     pub async fn has_blob(&self, digest: &str) -> Result<bool, RegistryError> {
         match self {
             Self::Registry { client, repository } => {

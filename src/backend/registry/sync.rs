@@ -14,6 +14,29 @@ use crate::backend::handle::JobHandle;
 use crate::plan::platform::Platform;
 use crate::plan::reference::ImageRef;
 
+/// What a sync copies besides its source: a platform filter, the
+/// annotations of the index it then writes, and whether what refers to the
+/// image (signatures, attestations) comes along.
+pub struct SyncOptions<'a> {
+    pub platforms: &'a [Platform],
+    pub annotations: &'a Annotations,
+    pub referrers: bool,
+}
+
+static NO_ANNOTATIONS: std::sync::LazyLock<Annotations> =
+    std::sync::LazyLock::new(Annotations::new);
+
+impl SyncOptions<'_> {
+    /// The image alone, byte for byte: a retag of plan's own build.
+    pub fn image_only() -> Self {
+        Self {
+            platforms: &[],
+            annotations: &NO_ANNOTATIONS,
+            referrers: false,
+        }
+    }
+}
+
 impl Registries {
     /// Publishes `manifest` (already complete at `to`) under the target's tag,
     /// unless the tag already points at it. Returns what happened.
@@ -54,29 +77,32 @@ impl Registries {
         &self,
         from: &ImageRef,
         to: &[ImageRef],
-        platforms: &[Platform],
-        annotations: &Annotations,
+        options: &SyncOptions<'_>,
         context: &dyn JobHandle,
     ) -> Result<CopyOutcome, RegistryError> {
-        until_cancelled(
-            context,
-            self.sync_now(from, to, platforms, annotations, context),
-        )
-        .await
+        until_cancelled(context, self.sync_now(from, to, options, context)).await
     }
 
     async fn sync_now(
         &self,
         from: &ImageRef,
         to: &[ImageRef],
-        platforms: &[Platform],
-        annotations: &Annotations,
+        options: &SyncOptions<'_>,
         context: &dyn JobHandle,
     ) -> Result<CopyOutcome, RegistryError> {
         let progress = Progress::new(context);
         let (source, desired) = self
-            .desired_sync(from, platforms, annotations, context)
+            .desired_sync(from, options.platforms, options.annotations, context)
             .await?;
+        // Signatures and attestations name the image by digest: they are
+        // carried where the digest is kept (a copy byte for byte).
+        let whole = desired.digest() == source_digest(&source, &desired);
+        let referrers = if options.referrers && whole {
+            self.referrers(&source.store, &desired.digest(), None)
+                .await?
+        } else {
+            Vec::new()
+        };
         let mut targets = Vec::new();
         for target in to {
             let target = self.open(target)?;
@@ -89,6 +115,22 @@ impl Registries {
                 what.word(),
                 desired.digest()
             ));
+            if !referrers.is_empty() {
+                let written = self
+                    .copy_referrers(
+                        &source.store,
+                        &target,
+                        &desired.digest(),
+                        &referrers,
+                        &progress,
+                    )
+                    .await?;
+                context.output(format!(
+                    "{}: {written} of {} signatures and attestations copied",
+                    target.display,
+                    referrers.len()
+                ));
+            }
             targets.push(TargetOutcome {
                 reference: target.display,
                 result: what,
@@ -175,4 +217,21 @@ impl Registries {
             .collect();
         (*made_from == source && holds == platforms && plan_says).then(|| index.digest())
     }
+}
+
+/// The digest of what the source itself holds: `desired` is the source's
+/// own manifest unless a platform filter made a new index (which names
+/// its source in an annotation).
+fn source_digest(_source: &Located, desired: &Manifest) -> String {
+    desired
+        .index()
+        .ok()
+        .and_then(|index| {
+            index
+                .annotations()
+                .as_ref()?
+                .get(SOURCE_DIGEST_ANNOTATION)
+                .cloned()
+        })
+        .unwrap_or_else(|| desired.digest())
 }

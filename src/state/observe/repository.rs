@@ -2,7 +2,7 @@
 //! each selected tag observed as a sync of one image (`HEAD`s only when it
 //! is up to date), and, with `prune`, the target tags it no longer yields.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use futures_util::StreamExt;
 
@@ -47,10 +47,15 @@ impl Observer {
             Ok(selector) => selector,
             Err(err) => return Observation::Failed(format!("{err:?}")),
         };
-        let listed: Vec<String> = match self.registries.tags(&sync.from.value).await {
-            Ok(tags) => tags.into_iter().filter(|t| !is_referrer_tag(t)).collect(),
+        let all_tags = match self.registries.tags(&sync.from.value).await {
+            Ok(tags) => tags,
             Err(err) => return Observation::Failed(err.message),
         };
+        let listed: Vec<String> = all_tags
+            .iter()
+            .filter(|t| !is_referrer_tag(t))
+            .cloned()
+            .collect();
         if listed.is_empty() {
             return Observation::Failed(format!(
                 "{} has no tags (or does not exist)",
@@ -59,10 +64,13 @@ impl Observer {
         }
         let dates = self.creation_dates(sync, &selector, &listed).await;
         let selected = selector.select(&listed, &|tag| dates.get(tag).cloned().flatten());
+        // Referrer tags are found in this listing: no request per tag.
+        let all_tags: HashSet<String> = all_tags.into_iter().collect();
+        let all_tags = &all_tags;
         let tags: Vec<(String, Observation)> = futures_util::stream::iter(&selected)
             .map(|tag| async move {
                 let one = sync.for_tag(tag);
-                (tag.clone(), self.observe_sync(&one).await)
+                (tag.clone(), self.observe_sync(&one, Some(all_tags)).await)
             })
             .buffered(TAGS_AT_ONCE)
             .collect()
