@@ -562,3 +562,32 @@ fn referrers_go_through_the_referrers_api_and_to_a_fallback_index_where_there_is
     let run = plan(work.path(), &text, &["diff", "--detailed-exitcode"]);
     assert_eq!(run.code, 0, "copied once: {}", run.output);
 }
+
+#[test]
+fn requests_per_second_spreads_a_mirror_out() {
+    let registry = TestRegistry::start("");
+    let work = tempfile::tempdir().unwrap();
+    seed_tags(&registry, work.path(), &["1.0.0", "2.0.0"], 1);
+    let host = registry.host();
+    let before = registry.log().len();
+    let text = format!(
+        "version: 1\nregistries:\n  {host}:\n    requests_per_second: 20\n{}",
+        plan_for(&registry, "mirror/app", "      include: ['.']\n", "")
+            .trim_start_matches("version: 1\n")
+    );
+    let run = plan(work.path(), &text, &["apply", "--progress", "plain"]);
+    assert_eq!(run.code, 0, "{}", run.output);
+    // The access log stamps each request with its second: no second holds
+    // more than the limit (one more for a request its slot's neighbours
+    // delayed across a second's edge), and there were many.
+    let log = registry.log()[before..].to_owned();
+    let mut per_second: std::collections::BTreeMap<&str, usize> = Default::default();
+    for line in log.lines().filter(|l| l.contains("\"buildplan/")) {
+        if let Some(stamp) = line.split('[').nth(1).and_then(|s| s.split(' ').next()) {
+            *per_second.entry(stamp).or_default() += 1;
+        }
+    }
+    let total: usize = per_second.values().sum();
+    assert!(total > 30, "{total} requests: {log}");
+    assert!(per_second.values().all(|n| *n <= 21), "{per_second:?}");
+}

@@ -77,6 +77,9 @@ pub struct RegistrySpec {
     /// Requests in flight to this registry at once.
     #[schemars(range(min = 1))]
     pub max_concurrency: Option<Located<u32>>,
+    /// At most this many requests per second to this registry (requests
+    /// wait their turn): keeps a large mirror inside a rate limit.
+    pub requests_per_second: Option<Located<u32>>,
 }
 
 /// How a builder runs BuildKit.

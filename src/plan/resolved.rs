@@ -103,6 +103,7 @@ pub struct Registry {
     pub insecure: bool,
     pub ca_file: Option<PathBuf>,
     pub max_concurrency: Option<u32>,
+    pub requests_per_second: Option<u32>,
     #[serde(skip)]
     pub at: Origin,
 }

@@ -48,6 +48,34 @@ pub struct Settings {
     /// PEM CA for the registry's certificate.
     pub ca_file: Option<std::path::PathBuf>,
     pub max_concurrency: Option<usize>,
+    pub requests_per_second: Option<u32>,
+}
+
+/// `requests_per_second`: each request takes the next free slot, and
+/// waits for it. Slots are spaced evenly, so a burst is spread out rather
+/// than sent and then paused.
+struct Pacer {
+    interval: Duration,
+    next: Mutex<tokio::time::Instant>,
+}
+
+impl Pacer {
+    fn new(per_second: u32) -> Self {
+        Self {
+            interval: Duration::from_secs(1) / per_second.max(1),
+            next: Mutex::new(tokio::time::Instant::now()),
+        }
+    }
+
+    async fn wait(&self) {
+        let slot = {
+            let mut next = self.next.lock().await;
+            let slot = (*next).max(tokio::time::Instant::now());
+            *next = slot + self.interval;
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
 }
 
 enum Auth {
@@ -71,6 +99,7 @@ pub struct RegistryClient {
     auth: Mutex<Auth>,
     tokens: Mutex<HashMap<Vec<String>, String>>,
     limit: Option<Arc<Semaphore>>,
+    pacer: Option<Pacer>,
     pub retry: RetryPolicy,
     /// Set once the host could not be reached through every retry: later
     /// requests of the run fail at once instead of each waiting it out again.
@@ -126,6 +155,7 @@ impl RegistryClient {
             limit: settings
                 .max_concurrency
                 .map(|n| Arc::new(Semaphore::new(n.max(1)))),
+            pacer: settings.requests_per_second.map(Pacer::new),
             unreachable: std::sync::Mutex::new(None),
             upload_limits: super::upload::Limits::default(),
             no_referrers_api: std::sync::atomic::AtomicBool::new(false),
@@ -199,6 +229,9 @@ impl RegistryClient {
             ),
             None => None,
         };
+        if let Some(pacer) = &self.pacer {
+            pacer.wait().await;
+        }
         let mut authenticated = false;
         loop {
             let mut request = build(&self.http)

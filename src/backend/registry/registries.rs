@@ -79,6 +79,7 @@ impl Registries {
             max_concurrency: configured
                 .and_then(|r| r.max_concurrency)
                 .map(|n| n as usize),
+            requests_per_second: configured.and_then(|r| r.requests_per_second),
         };
         let client = Arc::new(RegistryClient::new(host, &settings).map_err(RegistryError::fatal)?);
         clients.insert(host.to_owned(), Arc::clone(&client));

@@ -30,21 +30,23 @@ impl Resolver<'_> {
                     .as_ref()
                     .map(|f| tidy(&dir.join(&f.value))),
                 max_concurrency: spec.value.max_concurrency.as_ref().map(|v| v.value),
+                requests_per_second: spec.value.requests_per_second.as_ref().map(|v| v.value),
                 at: name.at,
             };
-            if registry.max_concurrency == Some(0) {
-                let at = origin(
-                    file,
-                    spec.value
-                        .max_concurrency
-                        .as_ref()
-                        .map_or(host.span, |v| v.span),
-                );
-                self.error(
-                    Diagnostic::error("plan::bad-value", "`max_concurrency` must be at least 1")
-                        .label(at, "zero allows no request at all")
+            for (field, value) in [
+                ("max_concurrency", &spec.value.max_concurrency),
+                ("requests_per_second", &spec.value.requests_per_second),
+            ] {
+                if let Some(zero) = value.as_ref().filter(|v| v.value == 0) {
+                    self.error(
+                        Diagnostic::error(
+                            "plan::bad-value",
+                            format!("`{field}` must be at least 1"),
+                        )
+                        .label(origin(file, zero.span), "zero allows no request at all")
                         .help("set it to 1 or more, or remove it for no limit"),
-                );
+                    );
+                }
             }
             self.plan.registries.insert(name.value, registry);
         }
