@@ -852,6 +852,23 @@ fn a_split_builds_attestations_reach_its_final_index() {
             image["digest"]
         );
     }
+    // The staging tags each platform was pushed to are gone; the images
+    // they held stay, named by the index.
+    let listed = std::process::Command::new("skopeo")
+        .args([
+            "list-tags",
+            "--tls-verify=false",
+            &format!("docker://{repo}"),
+        ])
+        .output()
+        .unwrap();
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed["Tags"], serde_json::json!(["1"]), "{listed}");
+    for entry in entries {
+        let child = format!("{repo}@{}", entry["digest"].as_str().unwrap());
+        assert!(exists(&child), "{child} went with its staging tag");
+    }
+    assert!(out.contains("staging tag removed"), "{out}");
 }
 
 /// A `docker` builder that names no endpoint builds on the engine `docker`

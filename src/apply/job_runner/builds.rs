@@ -167,14 +167,19 @@ impl JobRunner {
                 tag_safe(&platforms.join("-"))
             })
             .collect();
+        // Staging tags this job pushes (the `docker` driver cannot push by
+        // digest): removed once the real tags point at the result.
+        let mut staged: Vec<String> = Vec::new();
         for (i, slot) in slots.iter().enumerate() {
             let output = match (&repository, what.push) {
                 (Some(repository), true) if slot.push_by_digest => Output::PushByDigest {
                     repository: repository.clone(),
                 },
-                (Some(repository), true) => Output::PushTag {
-                    tag: staging_tag(repository, job, &slot.platforms),
-                },
+                (Some(repository), true) => {
+                    let tag = staging_tag(repository, job, &slot.platforms);
+                    staged.push(tag.clone());
+                    Output::PushTag { tag }
+                }
                 _ => Output::Local {
                     tags: what.tags.clone(),
                 },
@@ -256,9 +261,31 @@ impl JobRunner {
         let moved = self
             .move_tags(job, &engine, &what.tags, &sources, context)
             .await?;
+        if moved {
+            self.remove_staging_tags(&staged, context).await;
+        }
         Ok(Outcome::done(
             json!({ "tags": what.tags, "platforms": platform_digests, "tags_moved": moved }),
         ))
+    }
+
+    /// Deletes the staging tags a build pushed, now that its real tags
+    /// point at the result: by tag, never by digest (the result's index
+    /// names those images). A registry that will not delete leaves them,
+    /// said in the log; the build has succeeded either way.
+    async fn remove_staging_tags(&self, staged: &[String], context: &JobContext) {
+        for tag in staged {
+            let Ok(image) = crate::plan::reference::ImageRef::parse(tag) else {
+                continue;
+            };
+            match self.registries.delete_tag(&image, None).await {
+                Ok(_) => context.output(format!("{tag}: staging tag removed")),
+                Err(err) => context.output(format!(
+                    "{tag}: staging tag left in place ({})",
+                    err.message
+                )),
+            }
+        }
     }
 
     pub(super) async fn inspect(
