@@ -591,3 +591,79 @@ fn requests_per_second_spreads_a_mirror_out() {
     assert!(total > 30, "{total} requests: {log}");
     assert!(per_second.values().all(|n| *n <= 21), "{per_second:?}");
 }
+
+#[test]
+fn an_interrupted_repository_sync_leaves_no_tag_on_incomplete_content_and_a_rerun_completes() {
+    use std::process::Stdio;
+    let source = TestRegistry::start("");
+    let target = TestRegistry::start("");
+    let work = tempfile::tempdir().unwrap();
+    let tags = ["1.0.0", "1.1.0", "1.2.0", "2.0.0"];
+    for (i, tag) in tags.iter().enumerate() {
+        let layout = test_image(work.path(), "256K", "1M", 40 + i as u32);
+        seed(&layout, "1", &format!("{}/src/app:{tag}", source.host()));
+    }
+    // Slow uploads, so the signal lands in the middle of them.
+    let proxy = fault_proxy::start(
+        target.port,
+        fault_proxy::Behaviour {
+            throttle: Some(std::time::Duration::from_millis(40)),
+            ..Default::default()
+        },
+    );
+    let mirror = format!("127.0.0.1:{}", proxy.port);
+    let text = format!(
+        "version: 1\nsyncs:\n  app:\n    from: {}/src/app\n    to: {mirror}/mirror/app\n    tags:\n      semver: \">=1\"\n",
+        source.host()
+    );
+    std::fs::write(work.path().join("plan.yaml"), &text).unwrap();
+    let child = Command::new(assert_cmd::cargo::cargo_bin("plan"))
+        .current_dir(work.path())
+        .args(["apply", "--progress", "plain", "--grace", "60s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while proxy
+        .counters
+        .puts
+        .load(std::sync::atomic::Ordering::SeqCst)
+        == 0
+    {
+        assert!(std::time::Instant::now() < deadline, "no upload started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(i32::try_from(child.id()).unwrap(), libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let output = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(130), "{output}");
+    // Every tag that exists holds its source's image whole: skopeo reads it all.
+    let landed = tags_of(&format!("{}/mirror/app", target.host()));
+    assert!(
+        landed.len() < tags.len(),
+        "the run was not interrupted: {output}"
+    );
+    for tag in &landed {
+        let copy = Command::new("skopeo")
+            .args(["copy", "--all", "--src-tls-verify=false"])
+            .arg(format!("docker://{}/mirror/app:{tag}", target.host()))
+            .arg(format!("oci:{}/check-{tag}:x", work.path().display()))
+            .output()
+            .unwrap();
+        assert!(
+            copy.status.success(),
+            "{tag} is incomplete: {}",
+            String::from_utf8_lossy(&copy.stderr)
+        );
+    }
+    let run = plan(work.path(), &text, &["apply", "--progress", "plain"]);
+    assert_eq!(run.code, 0, "{}", run.output);
+    for tag in tags {
+        assert_eq!(
+            digest_of(&format!("{}/mirror/app:{tag}", target.host())),
+            digest_of(&format!("{}/src/app:{tag}", source.host()))
+        );
+    }
+}
