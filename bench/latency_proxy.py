@@ -3,17 +3,10 @@ without limiting throughput: what a registry across a continent looks
 like to a client, where round trips, not CPU, decide. Runs in its own
 thread; `LatencyProxy(upstream_port, delay_s).port` is where to connect."""
 import asyncio
-import socket
 import threading
 import time
 
-
-def _free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from local_registry import free_port as _free_port
 
 
 class LatencyProxy:

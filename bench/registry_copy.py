@@ -15,32 +15,20 @@ Needs scripts/provision (docker-registry, skopeo, buildx). Prints markdown.
 """
 import argparse
 import os
-import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from local_registry import Registry  # noqa: E402
+from timing import children_cpu_seconds, run  # noqa: E402
 
 
-def run(cmd, cwd=None, env=None):
-    start = time.perf_counter()
-    result = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    elapsed = time.perf_counter() - start
-    if result.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} failed:\n{result.stderr.decode()[-3000:]}")
-    return elapsed
 
 
-def children_cpu_seconds():
-    """CPU time of this script's finished children (the timed client)."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def peak_rss_kib(cmd, cwd=None):

@@ -17,32 +17,21 @@ Needs scripts/provision (docker-registry, skopeo). Prints markdown.
 """
 import argparse
 import os
-import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from latency_proxy import LatencyProxy  # noqa: E402
 from local_registry import Registry  # noqa: E402
+from timing import children_cpu_seconds, run  # noqa: E402
 
 
-def run(cmd, env=None):
-    start = time.perf_counter()
-    result = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    elapsed = time.perf_counter() - start
-    if result.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} failed:\n{result.stderr.decode()[-3000:]}")
-    return elapsed
 
 
-def children_cpu():
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def plan_cmd(plan_bin, work, source, target):
@@ -96,9 +85,9 @@ def main():
             for tool, make in tools.items():
                 target = Registry(work, access_log=True)
                 cmd = make(source.host, target.host)
-                before = (source.cpu_seconds(), target.cpu_seconds(), children_cpu())
+                before = (source.cpu_seconds(), target.cpu_seconds(), children_cpu_seconds())
                 first[tool].append(run(cmd, env=env))
-                after = (source.cpu_seconds(), target.cpu_seconds(), children_cpu())
+                after = (source.cpu_seconds(), target.cpu_seconds(), children_cpu_seconds())
                 cpu[tool].append([b - a for a, b in zip(before, after)])
                 since = (os.path.getsize(source.log), os.path.getsize(target.log))
                 noop[tool].append(run(cmd, env=env))

@@ -624,16 +624,7 @@ fn an_interrupted_repository_sync_leaves_no_tag_on_incomplete_content_and_a_reru
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while proxy
-        .counters
-        .puts
-        .load(std::sync::atomic::Ordering::SeqCst)
-        == 0
-    {
-        assert!(std::time::Instant::now() < deadline, "no upload started");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    proxy.wait_for_an_upload();
     // SAFETY: signalling our own child process.
     unsafe { libc::kill(i32::try_from(child.id()).unwrap(), libc::SIGINT) };
     let out = child.wait_with_output().unwrap();

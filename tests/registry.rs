@@ -606,21 +606,6 @@ fn throttled_sync(
     (proxy, plan)
 }
 
-/// Waits until an upload reached the proxy (at most 30 s).
-fn wait_for_an_upload(proxy: &fault_proxy::Proxy) {
-    let puts = || {
-        proxy
-            .counters
-            .puts
-            .load(std::sync::atomic::Ordering::SeqCst)
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while puts() == 0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(puts() > 0, "no upload started");
-}
-
 #[test]
 fn a_killed_run_leaves_the_tag_untouched_and_a_rerun_completes() {
     let source = TestRegistry::start("");
@@ -640,7 +625,7 @@ fn a_killed_run_leaves_the_tag_untouched_and_a_rerun_completes() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    wait_for_an_upload(&proxy);
+    proxy.wait_for_an_upload();
     child.kill().unwrap(); // SIGKILL: no chance to clean up
     child.wait().unwrap();
     assert_eq!(
@@ -674,7 +659,7 @@ fn interrupt_a_native_sync(signals: usize) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for_an_upload(&proxy);
+    proxy.wait_for_an_upload();
     let pid = i32::try_from(child.id()).unwrap();
     for _ in 0..signals {
         // SAFETY: signalling our own child process.

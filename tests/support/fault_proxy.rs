@@ -110,15 +110,7 @@ async fn handle(
         counters.puts.fetch_add(1, Ordering::SeqCst);
     }
     if let Some(limit) = behaviour.max_body {
-        let length = String::from_utf8_lossy(&head)
-            .lines()
-            .find_map(|l| {
-                let (name, value) = l.split_once(':')?;
-                name.trim()
-                    .eq_ignore_ascii_case("content-length")
-                    .then(|| value.trim().parse::<usize>().ok())?
-            })
-            .unwrap_or(0);
+        let length = content_length(&String::from_utf8_lossy(&head));
         if length > limit {
             counters.faults.fetch_add(1, Ordering::SeqCst);
             // Read the body first, so the client sees the answer, not a reset.
@@ -255,15 +247,7 @@ async fn referrers_api(
     if method != "PUT" {
         return Ok(None);
     }
-    let length = text
-        .lines()
-        .find_map(|l| {
-            let (name, value) = l.split_once(':')?;
-            name.trim()
-                .eq_ignore_ascii_case("content-length")
-                .then(|| value.trim().parse::<usize>().ok())?
-        })
-        .unwrap_or(0);
+    let length = content_length(&text);
     let mut body = vec![0u8; length];
     client.read_exact(&mut body).await?;
     let manifest: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
@@ -305,4 +289,28 @@ async fn referrers_api(
     }
     client.write_all(&answer).await?;
     Ok(Some(()))
+}
+
+/// The `Content-Length` a request head declares (0 when none).
+fn content_length(head: &str) -> usize {
+    head.lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.trim()
+                .eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse::<usize>().ok())?
+        })
+        .unwrap_or(0)
+}
+
+impl Proxy {
+    /// Waits until an upload (a `PUT`) reached the proxy (at most 30 s).
+    pub fn wait_for_an_upload(&self) {
+        let puts = || self.counters.puts.load(Ordering::SeqCst);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while puts() == 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(puts() > 0, "no upload started");
+    }
 }

@@ -224,6 +224,22 @@ impl Store {
         reference: &str,
         manifest: &Manifest,
     ) -> Result<(), RegistryError> {
+        self.push_manifest(reference, manifest).await.map(|_| ())
+    }
+
+    /// Pushes `manifest` by its digest; whether the registry indexed it as
+    /// a referrer of its subject (it says so with `OCI-Subject`).
+    pub async fn put_manifest_by_digest(&self, manifest: &Manifest) -> Result<bool, RegistryError> {
+        self.push_manifest(&manifest.digest(), manifest).await
+    }
+
+    /// `PUT` of a manifest at a tag or digest; whether the registry
+    /// answered `OCI-Subject` (a layout never does).
+    async fn push_manifest(
+        &self,
+        reference: &str,
+        manifest: &Manifest,
+    ) -> Result<bool, RegistryError> {
         match self {
             Self::Registry { client, repository } => {
                 let request = client.request(
@@ -239,47 +255,16 @@ impl Store {
                             .body(body.clone())
                     })
                     .await?;
+                let indexed = response.headers().contains_key("oci-subject");
                 expect_ok(
                     response,
                     &format!("pushing {}/{repository}:{reference}", client.host),
                 )
                 .await?;
-                Ok(())
-            }
-            Self::Layout(layout) => layout
-                .put_manifest(reference, manifest)
-                .await
-                .map_err(RegistryError::fatal),
-        }
-    }
-
-    /// Pushes `manifest` by its digest; whether the registry indexed it as
-    /// a referrer of its subject (it says so with `OCI-Subject`).
-    pub async fn put_manifest_by_digest(&self, manifest: &Manifest) -> Result<bool, RegistryError> {
-        let digest = manifest.digest();
-        match self {
-            Self::Registry { client, repository } => {
-                let request =
-                    client.request(Method::PUT, &format!("/v2/{repository}/manifests/{digest}"));
-                let body = manifest.bytes.clone();
-                let media_type = manifest.media_type.clone();
-                let response = client
-                    .send(&Scope::push(repository), &|http| {
-                        request(http)
-                            .header(reqwest::header::CONTENT_TYPE, media_type.as_str())
-                            .body(body.clone())
-                    })
-                    .await?;
-                let indexed = response.headers().contains_key("oci-subject");
-                expect_ok(
-                    response,
-                    &format!("pushing {}/{repository}@{digest}", client.host),
-                )
-                .await?;
                 Ok(indexed)
             }
             Self::Layout(layout) => layout
-                .put_manifest(&digest, manifest)
+                .put_manifest(reference, manifest)
                 .await
                 .map(|()| false)
                 .map_err(RegistryError::fatal),
