@@ -524,3 +524,94 @@ fn init_writes_a_starter_plan_that_validates_and_never_overwrites() {
     assert_eq!(code, 1);
     assert!(stderr.contains("no Dockerfile"), "{stderr}");
 }
+
+const SET_PLAN: &str = "version: 1
+builds:
+  app:
+    platforms: [linux/amd64]
+    tags: [r.example/app:1]
+    args:
+      A: \"1\"
+  api:
+    platforms: [linux/amd64]
+    tags: [r.example/api:1]
+";
+
+#[test]
+fn set_overrides_fields_of_the_jobs_a_glob_matches() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "plan.yaml", SET_PLAN);
+    write(dir.path(), "Dockerfile", "FROM scratch\n");
+    let (code, stdout, stderr) = output(plan().current_dir(dir.path()).args([
+        "show",
+        "--set",
+        "build.*.platforms=linux/amd64,linux/arm64",
+        "--set",
+        "build.app.args.B=2",
+        "--set",
+        "build.app.labels.org.opencontainers.image.title=App",
+        "--set",
+        "build.api.push=false",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    let shown: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let builds = shown["builds"].as_array().unwrap();
+    for build in builds {
+        assert_eq!(
+            build["platforms"],
+            serde_json::json!(["linux/amd64", "linux/arm64"])
+        );
+    }
+    assert_eq!(builds[0]["args"], serde_json::json!({"A": "1", "B": "2"}));
+    assert_eq!(builds[0]["labels"]["org.opencontainers.image.title"], "App");
+    assert_eq!(builds[1]["push"], false);
+    assert_eq!(builds[0]["push"], true);
+}
+
+#[test]
+fn a_wrong_set_is_a_diagnostic_at_its_place_naming_the_set() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "plan.yaml", SET_PLAN);
+    write(dir.path(), "Dockerfile", "FROM scratch\n");
+    // A value the field refuses: at the value, under the `--set` it came from.
+    let (code, _, stderr) = output(plan().current_dir(dir.path()).args([
+        "validate",
+        "--set",
+        "build.app.platforms=linux/amd65",
+    ]));
+    assert_eq!(code, 1, "{stderr}");
+    for words in [
+        "plan::bad-platform",
+        "plan.yaml:15:17",
+        "# --set build.app.platforms=linux/amd65",
+        "did you mean `amd64`",
+    ] {
+        assert!(stderr.contains(words), "{words}: {stderr}");
+    }
+    let (code, _, stderr) =
+        output(
+            plan()
+                .current_dir(dir.path())
+                .args(["validate", "--set", "build.ap*.push=maybe"]),
+        );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("expected a boolean"), "{stderr}");
+    // A glob that matches nothing, a field that does not exist.
+    let (code, _, stderr) =
+        output(
+            plan()
+                .current_dir(dir.path())
+                .args(["validate", "--set", "build.x*.push=true"]),
+        );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("cli::set-matches-nothing"), "{stderr}");
+    let (code, _, stderr) = output(plan().current_dir(dir.path()).args([
+        "validate",
+        "--set",
+        "build.app.platform=linux/arm64",
+    ]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("names no field of a build"), "{stderr}");
+    assert!(stderr.contains("platforms"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

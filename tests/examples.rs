@@ -86,6 +86,7 @@ fn every_example_validates() {
             dir: root(),
             files: std::slice::from_ref(&file),
             var_overrides: &[],
+            overrides: &[],
             env: &env,
         });
         let messages: Vec<&str> = loaded

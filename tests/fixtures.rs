@@ -49,6 +49,7 @@ fn load(fixture: &Path) -> Loaded {
         dir: root,
         files: &files,
         var_overrides: &[],
+        overrides: &[],
         env: &no_env,
     });
     if !loaded.has_errors()

@@ -16,6 +16,7 @@ fn load(file: &str) -> (Plan, JobGraph<Validated>) {
         dir: root,
         files: &files,
         var_overrides: &[],
+        overrides: &[],
         env: &env,
     });
     assert!(!loaded.has_errors(), "{file}: {:?}", loaded.diagnostics);
@@ -111,6 +112,7 @@ fn cycle_is_printed_as_a_path() {
         dir: root,
         files: &files,
         var_overrides: &[],
+        overrides: &[],
         env: &env,
     });
     assert!(!loaded.has_errors());

@@ -370,6 +370,11 @@ fn open_session(
         global.vars.clone_from(&saved.vars);
         global.targets.clone_from(&saved.targets);
         global.excludes.clone_from(&saved.excludes);
+        global.set = saved
+            .sets
+            .iter()
+            .filter_map(|text| crate::plan::overrides::parse_override(text).ok())
+            .collect();
     }
     let session = session::open(&global, output).ok_or(exit::ERROR)?;
     if let Some(saved) = saved {

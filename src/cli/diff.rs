@@ -83,6 +83,7 @@ pub fn run(global: &GlobalArgs, args: &DiffArgs, output: &mut Output) -> u8 {
             &global.vars,
             &global.targets,
             &global.excludes,
+            &global.set,
             &changes,
         );
         // Our own types, string keys only: serializing them cannot fail.

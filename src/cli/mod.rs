@@ -54,6 +54,11 @@ pub struct GlobalArgs {
     /// Set a template variable, overriding `vars` (repeatable).
     #[arg(long = "var", global = true, value_name = "NAME=VALUE", value_parser = crate::plan::resolve::parse_var_override)]
     pub vars: Vec<(String, String)>,
+    /// Override a field of the jobs matching a glob, checked as the file is
+    /// (repeatable): `build.*.platforms=linux/amd64`, `build.app.args.VERSION=2`,
+    /// `sync.mirror.tags={semver: ">=2"}`.
+    #[arg(long = "set", global = true, value_name = "ADDR.FIELD=VALUE", value_parser = crate::plan::overrides::parse_override)]
+    pub set: Vec<crate::plan::overrides::Override>,
     /// Work on the jobs whose address matches (a glob: `sync.*`), and what they need (repeatable).
     #[arg(long = "target", global = true, value_name = "ADDR")]
     pub targets: Vec<String>,

@@ -27,6 +27,7 @@ pub fn open(global: &GlobalArgs, output: &mut Output) -> Option<Session> {
         dir: Path::new(&dir),
         files: &global.files,
         var_overrides: &global.vars,
+        overrides: &global.set,
         env: &read_env,
     };
     let loaded = pipeline::load(&request);

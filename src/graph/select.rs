@@ -5,29 +5,7 @@ use petgraph::graph::NodeIndex;
 
 use super::JobGraph;
 
-/// `*` matches any run of characters, `?` one character.
-pub fn glob_matches(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    let (mut pi, mut ti) = (0, 0);
-    let (mut star, mut mark) = (None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
-}
+pub use crate::plan::address::glob_matches;
 
 /// Selected jobs (by node index), closed under dependencies; `Err` names a pattern that matched nothing.
 pub fn select<S>(graph: &JobGraph<S>, patterns: &[String]) -> Result<Vec<bool>, String> {

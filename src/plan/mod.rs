@@ -11,6 +11,7 @@ pub mod load;
 pub mod located;
 pub mod mirror_spec;
 pub mod model;
+pub mod overrides;
 pub mod pipeline;
 pub mod platform;
 pub mod reference;

@@ -17,6 +17,8 @@ pub struct Request<'a> {
     /// `-f FILE`, in order; empty means discover.
     pub files: &'a [PathBuf],
     pub var_overrides: &'a [(String, String)],
+    /// `--set`, applied to the parsed files before they are resolved.
+    pub overrides: &'a [super::overrides::Override],
     pub env: EnvLookup<'a>,
 }
 
@@ -54,7 +56,12 @@ pub fn load(request: &Request<'_>) -> Loaded {
             unreadable.push(diagnostic);
         }
     }
-    let mut loaded = check_sources(sources, request.var_overrides, request.env);
+    let mut loaded = check_sources_with(
+        sources,
+        request.overrides,
+        request.var_overrides,
+        request.env,
+    );
     unreadable.append(&mut loaded.diagnostics);
     loaded.diagnostics = unreadable;
     loaded
@@ -66,6 +73,16 @@ pub fn check_sources(
     var_overrides: &[(String, String)],
     env: EnvLookup<'_>,
 ) -> Loaded {
+    check_sources_with(sources, &[], var_overrides, env)
+}
+
+/// As [`check_sources`], with `--set` overrides applied after parsing.
+pub fn check_sources_with(
+    mut sources: SourceMap,
+    overrides: &[super::overrides::Override],
+    var_overrides: &[(String, String)],
+    env: EnvLookup<'_>,
+) -> Loaded {
     let mut diagnostics = Vec::new();
     let mut files = Vec::new();
     for (id, source) in sources.iter() {
@@ -73,6 +90,9 @@ pub fn check_sources(
             Ok(parsed) => files.push((id, parsed)),
             Err(diagnostic) => diagnostics.push(diagnostic),
         }
+    }
+    if !overrides.is_empty() {
+        diagnostics.extend(super::overrides::apply(&mut sources, &mut files, overrides));
     }
     let mut loaded = check(sources, files, var_overrides, env);
     diagnostics.append(&mut loaded.diagnostics);

@@ -117,6 +117,10 @@ impl SourceMap {
         FileId(self.files.len() - 1)
     }
 
+    pub fn get_mut(&mut self, id: FileId) -> &mut SourceFile {
+        &mut self.files[id.0]
+    }
+
     pub fn get(&self, id: FileId) -> &SourceFile {
         &self.files[id.0]
     }

@@ -284,6 +284,7 @@ mod tests {
             dir,
             files: &[PathBuf::from("plan.yaml")],
             var_overrides: &[],
+            overrides: &[],
             env: &no_env,
         });
         assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);

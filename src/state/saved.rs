@@ -22,6 +22,9 @@ pub struct SavedPlan {
     /// `--exclude`; absent in plans saved before it existed.
     #[serde(default)]
     pub excludes: Vec<String>,
+    /// `--set`, as given; absent in plans saved before it existed.
+    #[serde(default)]
+    pub sets: Vec<String>,
     pub jobs: Vec<SavedJob>,
 }
 
@@ -54,6 +57,7 @@ impl SavedPlan {
         vars: &[(String, String)],
         targets: &[String],
         excludes: &[String],
+        sets: &[crate::plan::overrides::Override],
         changes: &[Change],
     ) -> Self {
         Self {
@@ -63,6 +67,7 @@ impl SavedPlan {
             vars: vars.to_vec(),
             targets: targets.to_vec(),
             excludes: excludes.to_vec(),
+            sets: sets.iter().map(|o| o.text.clone()).collect(),
             jobs: changes
                 .iter()
                 .map(|c| SavedJob {
