@@ -88,6 +88,7 @@ fn every_example_validates() {
             var_overrides: &[],
             overrides: &[],
             env: &env,
+            git: None,
         });
         let messages: Vec<&str> = loaded
             .diagnostics

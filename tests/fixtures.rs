@@ -51,6 +51,7 @@ fn load(fixture: &Path) -> Loaded {
         var_overrides: &[],
         overrides: &[],
         env: &no_env,
+        git: None,
     });
     if !loaded.has_errors()
         && let Err(cycles) = build_graph(&loaded.plan).validate()

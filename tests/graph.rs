@@ -18,6 +18,7 @@ fn load(file: &str) -> (Plan, JobGraph<Validated>) {
         var_overrides: &[],
         overrides: &[],
         env: &env,
+        git: None,
     });
     assert!(!loaded.has_errors(), "{file}: {:?}", loaded.diagnostics);
     let graph = build_graph(&loaded.plan).validate().expect("acyclic");
@@ -114,6 +115,7 @@ fn cycle_is_printed_as_a_path() {
         var_overrides: &[],
         overrides: &[],
         env: &env,
+        git: None,
     });
     assert!(!loaded.has_errors());
     let cycles = build_graph(&loaded.plan).validate().unwrap_err();

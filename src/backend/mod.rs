@@ -5,6 +5,7 @@
 pub mod buildkitd;
 pub mod buildx;
 pub mod engine_info;
+pub mod git;
 pub mod handle;
 pub mod layout;
 pub mod process;

@@ -23,12 +23,25 @@ fn read_env(name: &str) -> Option<String> {
 /// Loads and checks the plan; prints every diagnostic; `None` if there were errors.
 pub fn open(global: &GlobalArgs, output: &mut Output) -> Option<Session> {
     let dir = global.dir.clone().unwrap_or_else(|| PathBuf::from(""));
+    // `git.*` is read once per run, and only when a template names it.
+    let git_dir = if dir.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        dir.clone()
+    };
+    let git_once = std::cell::OnceCell::new();
+    let read_git = || {
+        git_once
+            .get_or_init(|| crate::backend::git::read(&git_dir, &read_env))
+            .clone()
+    };
     let request = Request {
         dir: Path::new(&dir),
         files: &global.files,
         var_overrides: &global.vars,
         overrides: &global.set,
         env: &read_env,
+        git: Some(&read_git),
     };
     let loaded = pipeline::load(&request);
     let mut diagnostics = loaded.diagnostics;

@@ -7,6 +7,7 @@ pub mod builder_choice;
 pub mod cache_spec;
 pub mod diagnostic;
 pub mod dockerfile;
+pub mod git_meta;
 pub mod load;
 pub mod located;
 pub mod mirror_spec;

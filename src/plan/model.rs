@@ -239,6 +239,10 @@ pub struct BuildSpec {
     pub ulimits: Map<Name, Text>,
     /// Attestations: `{provenance: false|min|max, sbom: true|false}`.
     pub attest: Option<Located<AttestSpec>>,
+    /// Add the OCI labels and annotations `docker/metadata-action` adds
+    /// (`org.opencontainers.image.source`, `revision`, `created`,
+    /// `version`), from `git.*`. Each commit is then a new image.
+    pub oci_labels: Option<Located<bool>>,
     /// Named build contexts (`--build-context NAME=…`): a folder, a
     /// `docker-image://REF`, an `oci-layout://PATH`, or a job's address
     /// (`build.base`), whose result is passed pinned by digest.

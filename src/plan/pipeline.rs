@@ -20,6 +20,8 @@ pub struct Request<'a> {
     /// `--set`, applied to the parsed files before they are resolved.
     pub overrides: &'a [super::overrides::Override],
     pub env: EnvLookup<'a>,
+    /// `git.*` for templates (see `backend::git`); `None`: not readable.
+    pub git: Option<super::template::GitLookup<'a>>,
 }
 
 /// The plan as far as it could be resolved, with every problem found.
@@ -59,8 +61,11 @@ pub fn load(request: &Request<'_>) -> Loaded {
     let mut loaded = check_sources_with(
         sources,
         request.overrides,
-        request.var_overrides,
-        request.env,
+        &Inputs {
+            var_overrides: request.var_overrides,
+            env: request.env,
+            git: request.git,
+        },
     );
     unreadable.append(&mut loaded.diagnostics);
     loaded.diagnostics = unreadable;
@@ -73,15 +78,22 @@ pub fn check_sources(
     var_overrides: &[(String, String)],
     env: EnvLookup<'_>,
 ) -> Loaded {
-    check_sources_with(sources, &[], var_overrides, env)
+    check_sources_with(
+        sources,
+        &[],
+        &Inputs {
+            var_overrides,
+            env,
+            git: None,
+        },
+    )
 }
 
 /// As [`check_sources`], with `--set` overrides applied after parsing.
 pub fn check_sources_with(
     mut sources: SourceMap,
     overrides: &[super::overrides::Override],
-    var_overrides: &[(String, String)],
-    env: EnvLookup<'_>,
+    inputs: &Inputs<'_>,
 ) -> Loaded {
     let mut diagnostics = Vec::new();
     let mut files = Vec::new();
@@ -94,7 +106,7 @@ pub fn check_sources_with(
     if !overrides.is_empty() {
         diagnostics.extend(super::overrides::apply(&mut sources, &mut files, overrides));
     }
-    let mut loaded = check(sources, files, var_overrides, env);
+    let mut loaded = check(sources, files, inputs);
     diagnostics.append(&mut loaded.diagnostics);
     loaded.diagnostics = diagnostics;
     sort(&mut loaded.diagnostics);
@@ -104,11 +116,9 @@ pub fn check_sources_with(
 fn check(
     sources: SourceMap,
     files: Vec<(super::source::FileId, super::model::PlanFile)>,
-    var_overrides: &[(String, String)],
-    env: EnvLookup<'_>,
+    inputs: &Inputs<'_>,
 ) -> Loaded {
-    let inputs = Inputs { var_overrides, env };
-    let (mut plan, mut diagnostics) = resolve::resolve(sources, &files, &inputs);
+    let (mut plan, mut diagnostics) = resolve::resolve(sources, &files, inputs);
     diagnostics.extend(validate::validate(&mut plan));
     Loaded { plan, diagnostics }
 }

@@ -44,6 +44,16 @@ pub struct Plan {
     pub builds: Vec<Build>,
     pub syncs: Vec<Sync>,
     pub combines: Vec<Combine>,
+    /// What the plan's templates read from outside it.
+    pub reads: Reads,
+}
+
+/// Environment variables and `git.*` fields the templates read (`plan
+/// show` lists them: a plan reads only what it names).
+#[derive(Debug, Default, Serialize)]
+pub struct Reads {
+    pub env: Vec<String>,
+    pub git: Vec<String>,
 }
 
 impl Plan {

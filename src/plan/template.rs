@@ -17,6 +17,10 @@ use super::source::{Origin, SourceMap, Span};
 /// Reads one environment variable; `None` when it is not set.
 pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
+/// Reads the repository's metadata (`git.*`); called at most once, and
+/// only when a template names `git`.
+pub type GitLookup<'a> = &'a dyn Fn() -> Result<super::git_meta::GitMeta, String>;
+
 /// The names a template can see: matrix values over vars, plus `env`.
 #[derive(Debug, Clone, Default)]
 pub struct Scope {
@@ -67,6 +71,7 @@ impl Scope {
 struct ScopeObject {
     scope: Scope,
     env: Value,
+    git: Value,
 }
 
 impl Object for ScopeObject {
@@ -74,6 +79,9 @@ impl Object for ScopeObject {
         let key = key.as_str()?;
         if key == "env" {
             return Some(self.env.clone());
+        }
+        if key == "git" && !self.git.is_undefined() {
+            return Some(self.git.clone());
         }
         self.scope
             .matrix
@@ -89,6 +97,13 @@ pub struct Templates<'a> {
     /// Environment variables read so far (only those templates named).
     env_values: BTreeMap<String, String>,
     env_value: Value,
+    git_lookup: Option<GitLookup<'a>>,
+    /// `git.*`, read on first use (or why it could not be).
+    git: Option<Result<Value, String>>,
+    /// `git.*` fields templates named.
+    git_reads: std::collections::BTreeSet<String>,
+    /// Environment variables templates named, set or not.
+    env_reads: std::collections::BTreeSet<String>,
     /// Names each template source uses, so a source repeated across a matrix is analysed once.
     used_names: HashMap<String, Vec<String>>,
     /// Variables whose own definition failed (already reported).
@@ -151,7 +166,21 @@ impl<'a> Templates<'a> {
     }
 
     pub fn new(env_lookup: EnvLookup<'a>) -> Self {
+        Self::with_git(env_lookup, None)
+    }
+
+    /// With `git.*` read through `git_lookup` (once, when a template names it).
+    pub fn with_git(env_lookup: EnvLookup<'a>, git_lookup: Option<GitLookup<'a>>) -> Self {
         let mut jinja = Environment::new();
+        jinja.add_filter("slug", |text: String| {
+            super::git_meta::slug(&text)
+                .map_err(|why| minijinja::Error::new(ErrorKind::InvalidOperation, why))
+        });
+        jinja.add_filter("semver", |text: String| {
+            super::git_meta::semver_parts(&text)
+                .map(Value::from)
+                .map_err(|why| minijinja::Error::new(ErrorKind::InvalidOperation, why))
+        });
         jinja.set_undefined_behavior(UndefinedBehavior::Strict);
         // A template is a few lookups and filters; loops that run into the
         // millions are a mistake (or an attack on CI) and stop here.
@@ -162,6 +191,10 @@ impl<'a> Templates<'a> {
             env_lookup,
             env_values: BTreeMap::new(),
             env_value: Value::from(BTreeMap::<String, String>::new()),
+            git_lookup,
+            git: None,
+            git_reads: std::collections::BTreeSet::new(),
+            env_reads: std::collections::BTreeSet::new(),
             used_names: HashMap::new(),
             poisoned: HashSet::new(),
         }
@@ -212,6 +245,18 @@ impl<'a> Templates<'a> {
                 {
                     unset_env.push(var.to_owned());
                 }
+            } else if root == "git" && !scope.has("git") {
+                if let Some(field) = parts.next() {
+                    self.git_reads.insert(field.to_owned());
+                }
+                if let Err(why) = self.read_git() {
+                    diagnostics.push(
+                        Diagnostic::error("plan::git-unreadable", format!("cannot read `git.*`: {why}"))
+                            .label(at, "reads git metadata")
+                            .help("run plan inside a git repository with `git` installed, or set the GITHUB_* variables (GITHUB_SHA, GITHUB_REF) it reads in CI"),
+                    );
+                    return None;
+                }
             } else if self.poisoned.contains(root) {
                 // Its own definition failed and was reported; do not repeat it here.
                 poisoned = true;
@@ -223,9 +268,14 @@ impl<'a> Templates<'a> {
             report_undefined(&undefined, &[], at, scope, sources, diagnostics);
             return None;
         }
+        let git = match &self.git {
+            Some(Ok(git)) => git.clone(),
+            _ => Value::UNDEFINED,
+        };
         let context = Value::from_object(ScopeObject {
             scope: scope.clone(),
             env: self.env_value.clone(),
+            git,
         });
         let err = match self.jinja.render_str(text, context) {
             Ok(rendered) => return capped(rendered, at, diagnostics),
@@ -280,6 +330,41 @@ impl<'a> Templates<'a> {
         Some(out)
     }
 
+    /// Reads `git.*` once (the first template naming it).
+    fn read_git(&mut self) -> Result<(), String> {
+        if self.git.is_none() {
+            let read = match self.git_lookup {
+                Some(lookup) => lookup().map(|meta| Value::from(meta.fields())),
+                None => Err("this command does not read git metadata".to_owned()),
+            };
+            self.git = Some(read);
+        }
+        match &self.git {
+            Some(Err(why)) => Err(why.clone()),
+            _ => Ok(()),
+        }
+    }
+
+    /// What templates read from outside the plan: environment variables
+    /// (set or not) and `git.*` fields, each once, sorted.
+    pub fn reads(&self) -> (Vec<String>, Vec<String>) {
+        (
+            self.env_reads.iter().cloned().collect(),
+            self.git_reads.iter().cloned().collect(),
+        )
+    }
+
+    /// The repository's metadata when a template (or `oci_labels`) read it.
+    pub fn git_meta(&mut self) -> Result<super::git_meta::GitMeta, String> {
+        for field in ["sha", "commit_time", "source", "tag", "branch"] {
+            self.git_reads.insert(field.to_owned());
+        }
+        match self.git_lookup {
+            Some(lookup) => lookup(),
+            None => Err("this command does not read git metadata".to_owned()),
+        }
+    }
+
     /// Marks a variable whose definition failed: templates using it fail quietly.
     pub fn poison(&mut self, name: &str) {
         self.poisoned.insert(name.to_owned());
@@ -289,6 +374,9 @@ impl<'a> Templates<'a> {
     fn read_env(&mut self, name: &str) -> bool {
         if self.env_values.contains_key(name) {
             return true;
+        }
+        if !self.env_reads.contains(name) {
+            self.env_reads.insert(name.to_owned());
         }
         match (self.env_lookup)(name) {
             Some(value) => {

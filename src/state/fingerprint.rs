@@ -286,6 +286,7 @@ mod tests {
             var_overrides: &[],
             overrides: &[],
             env: &no_env,
+            git: None,
         });
         assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
         loaded.plan.builds[0].clone()

@@ -45,7 +45,11 @@ impl Resolver<'_> {
                 continue;
             };
             let args = self.map(file, &spec.args, &scope);
-            let labels = self.map(file, &spec.labels, &scope);
+            let mut labels = self.map(file, &spec.labels, &scope);
+            let oci = self.oci_labels(file, spec);
+            for (key, value) in &oci {
+                labels.entry(key.clone()).or_insert_with(|| value.clone());
+            }
             let builder = match spec.builder.as_ref() {
                 None => Placement::Default,
                 Some(choice) => match &choice.value {
@@ -115,7 +119,13 @@ impl Resolver<'_> {
                 strategy,
                 needs: self.needs(file, spec.needs.as_ref(), &scope),
                 inputs,
-                run: self.run_settings(file, spec, &scope),
+                run: {
+                    let mut run = self.run_settings(file, spec, &scope);
+                    for (key, value) in oci {
+                        run.annotations.entry(key).or_insert(value);
+                    }
+                    run
+                },
                 contexts,
                 name,
             };
@@ -256,6 +266,25 @@ impl Resolver<'_> {
 }
 
 impl Resolver<'_> {
+    /// `oci_labels: true`: the OCI labels from `git.*` (a label or
+    /// annotation the build sets itself wins).
+    fn oci_labels(&mut self, file: FileId, spec: &model::BuildSpec) -> Vec<(String, String)> {
+        let Some(flag) = spec.oci_labels.as_ref().filter(|f| f.value) else {
+            return Vec::new();
+        };
+        match self.templates.git_meta() {
+            Ok(meta) => meta.oci_labels(),
+            Err(why) => {
+                self.error(
+                    Diagnostic::error("plan::git-unreadable", format!("cannot read `git.*` for the OCI labels: {why}"))
+                        .label(origin(file, flag.span), "reads git metadata")
+                        .help("run plan inside a git repository with `git` installed, or set the GITHUB_* variables in CI; or remove `oci_labels`"),
+                );
+                Vec::new()
+            }
+        }
+    }
+
     /// Index annotations need an index plan writes itself: a native
     /// combine, or a sync with `platforms` (a whole-image sync keeps its
     /// source's bytes, and buildx-made copies write their own).

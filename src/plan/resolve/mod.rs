@@ -42,6 +42,8 @@ pub struct Inputs<'a> {
     /// `--var NAME=VALUE`, in order; later ones win.
     pub var_overrides: &'a [(String, String)],
     pub env: EnvLookup<'a>,
+    /// `git.*`; `None`: templates cannot read it (a diagnostic says so).
+    pub git: Option<crate::plan::template::GitLookup<'a>>,
 }
 
 pub fn resolve(
@@ -50,7 +52,7 @@ pub fn resolve(
     inputs: &Inputs<'_>,
 ) -> (Plan, Vec<Diagnostic>) {
     let mut resolver = Resolver {
-        templates: Templates::new(inputs.env),
+        templates: Templates::with_git(inputs.env, inputs.git),
         diagnostics: Vec::new(),
         defined: HashMap::new(),
         dockerfiles: HashMap::new(),
@@ -91,6 +93,8 @@ pub fn resolve(
             resolver.combine(*file, name, spec);
         }
     }
+    let (env, git) = resolver.templates.reads();
+    resolver.plan.reads = crate::plan::resolved::Reads { env, git };
     (resolver.plan, resolver.diagnostics)
 }
 
