@@ -6,6 +6,7 @@ mod diff;
 mod duration;
 mod error;
 mod graph;
+mod import;
 mod init;
 mod ls;
 mod output;
@@ -110,6 +111,8 @@ pub enum Command {
     },
     /// Print the JSON Schema of the plan format.
     Schema,
+    /// Write a plan from another tool's definition (`plan import bake`).
+    Import(import::ImportArgs),
     /// Show what `apply` would change, against the live builders and registries.
     Diff(diff::DiffArgs),
     /// Run the plan: builders, builds, syncs and combines; skips what is already done.
@@ -167,6 +170,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>, output: &mut Output) -> u8 
         Command::Graph { format } => graph::run(&cli.global, *format, output),
         Command::Ls { json } => ls::run(&cli.global, *json, output),
         Command::Schema => schema::run(output),
+        Command::Import(args) => import::run(&cli.global, args, output),
         Command::Diff(args) => diff::run(&cli.global, args, output),
         Command::Apply(args) => apply::run_apply(&cli.global, args, output),
         Command::Completions { shell } => completions::run(*shell, output),

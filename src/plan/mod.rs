@@ -8,6 +8,7 @@ pub mod cache_spec;
 pub mod diagnostic;
 pub mod dockerfile;
 pub mod git_meta;
+pub mod import;
 pub mod load;
 pub mod located;
 pub mod mirror_spec;

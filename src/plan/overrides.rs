@@ -9,6 +9,7 @@
 //! from it. So a wrong value is a diagnostic at its place, in the file's
 //! own name, showing the `--set` it came from.
 
+use crate::plan::yaml::quoted;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -125,23 +126,6 @@ fn yaml_value(o: &Override) -> String {
     } else {
         quoted(value)
     }
-}
-
-/// A double-quoted YAML string.
-fn quoted(text: &str) -> String {
-    let mut out = String::from("\"");
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// The job maps of one kind in a parsed file: names, in order.

@@ -3,6 +3,7 @@
 //! registry the user fills in. Pure: given the Dockerfiles' paths (relative
 //! to the plan's folder), it returns the text.
 
+use crate::plan::yaml::quoted;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -99,22 +100,6 @@ fn slashes(path: &Path) -> String {
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .collect::<Vec<_>>()
         .join("/")
-}
-
-/// A YAML scalar that stays the text it is (a folder name may hold
-/// anything: quotes, backslashes, control characters).
-fn quoted(text: &str) -> String {
-    let mut out = String::from("\"");
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@
 
 mod de;
 mod events;
+mod quote;
 mod raw;
 mod scalar;
 
@@ -23,6 +24,7 @@ use serde::de::DeserializeOwned;
 use super::source::Span;
 
 pub use events::{MAX_ALIASES, MAX_DEPTH, MAX_REPLAYED_EVENTS};
+pub use quote::quoted;
 
 /// Deserializes one YAML document.
 pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, Error> {

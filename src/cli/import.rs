@@ -1,0 +1,161 @@
+//! `plan import`: a plan from a `docker-bake.hcl` (read through `docker
+//! buildx bake --print`), printed or written with `-o`, checked as
+//! `plan validate` would. What did not map is a `# not imported:` comment
+//! in the plan and a warning here.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
+
+use super::{CliError, GlobalArgs, Output, exit};
+use crate::plan::import::{Imported, bake};
+use crate::plan::pipeline;
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(subcommand)]
+    pub from: ImportFrom,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportFrom {
+    /// A bake definition (HCL, JSON or compose; bake's own default files
+    /// when none is named), read with `docker buildx bake --print`; `--target`
+    /// names bake targets or groups (default: bake's `default` group).
+    Bake {
+        /// Bake files (`-f` for bake), in order.
+        #[arg(value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Write the plan here instead of printing it (not over an existing file).
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}
+
+/// Largest `bake --print` read (a definition of thousands of targets is
+/// a few MiB).
+const MAX_PRINT_BYTES: usize = 64 * 1024 * 1024;
+
+pub fn run(global: &GlobalArgs, args: &ImportArgs, output: &mut Output) -> u8 {
+    match &args.from {
+        ImportFrom::Bake { files, out } => {
+            let dir = global.dir.clone().unwrap_or_else(|| PathBuf::from("."));
+            let print = match bake_print(&dir, files, &global.targets) {
+                Ok(print) => print,
+                Err(err) => return output.fail(&err),
+            };
+            let source = if files.is_empty() {
+                "bake's default files".to_owned()
+            } else {
+                files
+                    .iter()
+                    .map(|f| f.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            match bake::from_bake(&print, &source) {
+                Ok(imported) => finish(global, &dir, imported, out.as_deref(), output),
+                Err(why) => output.fail(&CliError::new("cli::import", why)),
+            }
+        }
+    }
+}
+
+/// `docker buildx bake --print [-f FILE]… [TARGET]…` in `dir`: its JSON.
+fn bake_print(dir: &Path, files: &[PathBuf], targets: &[String]) -> Result<String, CliError> {
+    let docker = crate::backend::buildx::Docker::default();
+    let mut command = std::process::Command::new(&docker.program);
+    command
+        .current_dir(dir)
+        .args(["buildx", "bake", "--print", "--progress", "quiet"]);
+    for file in files {
+        command.arg("--file").arg(file);
+    }
+    // Targets after `--`, so none is read as an option.
+    command.arg("--").args(targets);
+    let output = command
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|err| {
+            CliError::new(
+                "cli::import",
+                format!("cannot run `docker buildx bake`: {err}"),
+            )
+            .help(
+                "`plan import bake` reads bake's own view of the files: install Docker with buildx",
+            )
+        })?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let why = crate::backend::process::telling_line(
+            &stderr.lines().map(str::to_owned).collect::<Vec<_>>(),
+        )
+        .unwrap_or_else(|| "no reason given".to_owned());
+        return Err(CliError::new(
+            "cli::import",
+            format!(
+                "`docker buildx bake --print` failed: {}",
+                crate::untrusted::escape(&why)
+            ),
+        )
+        .help("run `docker buildx bake --print` yourself to see the whole message"));
+    }
+    if output.stdout.len() > MAX_PRINT_BYTES {
+        return Err(CliError::new(
+            "cli::import",
+            "`bake --print` wrote over 64 MiB: refused",
+        ));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Checks the imported plan, says what did not map, and prints or writes it.
+fn finish(
+    global: &GlobalArgs,
+    dir: &Path,
+    imported: Imported,
+    out: Option<&Path>,
+    output: &mut Output,
+) -> u8 {
+    let plan_path = out.map_or_else(|| dir.join("plan.yaml"), |o| dir.join(o));
+    if out.is_some() && plan_path.exists() {
+        return output.fail(
+            &CliError::new(
+                "cli::plan-exists",
+                format!("{} exists already", plan_path.display()),
+            )
+            .help("name another file with -o, or print the plan (no -o) and merge it by hand"),
+        );
+    }
+    let mut sources = crate::plan::source::SourceMap::default();
+    sources.add(crate::plan::source::SourceFile {
+        name: plan_path.display().to_string(),
+        path: plan_path.clone(),
+        text: imported.text.clone(),
+    });
+    let checked = pipeline::check_sources(sources, &[], &|_| None);
+    for warning in &imported.warnings {
+        output.err(&format!("warning: {}\n", crate::untrusted::escape(warning)));
+    }
+    let failed = checked.has_errors();
+    if !checked.diagnostics.is_empty() {
+        super::session::print_diagnostics(&checked.diagnostics, &checked.plan, global, output);
+    }
+    match out {
+        Some(_) => {
+            if let Err(err) = std::fs::write(&plan_path, &imported.text) {
+                return output.fail(&CliError::new(
+                    "cli::io",
+                    format!("cannot write {}: {err}", plan_path.display()),
+                ));
+            }
+            output.err(&format!(
+                "wrote {}: check it with `plan validate -f {}`\n",
+                plan_path.display(),
+                plan_path.display()
+            ));
+        }
+        None => output.out(&imported.text),
+    }
+    if failed { exit::ERROR } else { exit::OK }
+}
