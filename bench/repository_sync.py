@@ -21,13 +21,12 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from latency_proxy import LatencyProxy  # noqa: E402
 from local_registry import Registry  # noqa: E402
-from timing import children_cpu_seconds, run  # noqa: E402
+from timing import children_cpu_seconds, run, setup  # noqa: E402
 
 
 
@@ -59,11 +58,7 @@ def main():
     parser.add_argument("--tags", type=int, default=50)
     parser.add_argument("--plan", default=os.path.join(ROOT, "target", "release", "plan"))
     args = parser.parse_args()
-    if not os.path.exists(args.plan):
-        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
-    work = tempfile.mkdtemp(prefix="buildplan-bench-")
-    env = dict(os.environ, DOCKER_CONFIG=os.path.join(work, "docker-config"))
-    os.makedirs(env["DOCKER_CONFIG"])
+    work, env = setup(args.plan)
     try:
         source = Registry(work, access_log=True)
         for i in range(args.tags):

@@ -210,12 +210,7 @@ fn secrets(w: &mut Writer, name: &str, entries: &[String]) {
     w.line(2, "secrets:");
     for entry in entries {
         let fields = key_values(entry);
-        let get = |k: &str| {
-            fields
-                .iter()
-                .find(|(key, _)| key == k)
-                .map(|(_, v)| v.as_str())
-        };
+        let get = |k: &str| value_of(&fields, k);
         match (get("id"), get("src").or(get("source")), get("env")) {
             (Some(id), Some(src), _) => {
                 w.line(3, &format!("- {{id: {}, src: {}}}", w.q(id), w.q(src)))
@@ -254,12 +249,7 @@ fn attest(w: &mut Writer, name: &str, entries: &[String]) {
     let mut sbom = None;
     for entry in entries {
         let fields = key_values(entry);
-        let get = |k: &str| {
-            fields
-                .iter()
-                .find(|(key, _)| key == k)
-                .map(|(_, v)| v.as_str())
-        };
+        let get = |k: &str| value_of(&fields, k);
         let disabled = get("disabled") == Some("true");
         match get("type") {
             Some("provenance") => {
@@ -332,6 +322,14 @@ fn push(w: &mut Writer, name: &str, outputs: &[String], tagged: bool) {
             );
         }
     }
+}
+
+/// The value of `key` among `key=value` pairs.
+fn value_of<'a>(fields: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    fields
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
 }
 
 /// `a=1,b=2` as pairs (a value without `=` is a key with an empty value).
