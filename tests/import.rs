@@ -199,3 +199,100 @@ fn a_bake_error_is_said_and_nothing_is_written() {
     assert!(stdout.is_empty());
     assert!(!dir.path().join("out.yaml").exists());
 }
+
+fn import_and_show(args: &[&str]) -> (serde_json::Value, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut full = vec!["import"];
+    full.extend_from_slice(args);
+    full.extend(["-o", "imported.yaml"]);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (code, _, stderr) = plan(
+        root,
+        &[&full[..], &["-C", dir.path().to_str().unwrap()]].concat(),
+    );
+    assert_eq!(code, 1, "a relative FILE is read from -C: {stderr}");
+    // Run from the repository, writing into the temp folder.
+    let out = dir.path().join("imported.yaml");
+    let out = out.to_str().unwrap();
+    let mut full = vec!["import"];
+    full.extend_from_slice(args);
+    full.extend(["-o", out]);
+    let (code, _, stderr) = plan(root, &full);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, _, validate) = plan(root, &["validate", "-f", out]);
+    assert_eq!(code, 0, "{validate}");
+    let (code, shown, show_err) = plan(root, &["show", "-f", out]);
+    assert_eq!(code, 0, "{show_err}");
+    (
+        serde_json::from_str(&shown).unwrap(),
+        std::fs::read_to_string(out).unwrap(),
+        stderr,
+    )
+}
+
+fn sync<'a>(shown: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    shown["syncs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no sync {name} in {shown}"))
+}
+
+#[test]
+fn a_regsync_configuration() {
+    let (shown, text, stderr) =
+        import_and_show(&["regsync", "tests/fixtures/import/regsync/regsync.yml"]);
+    let busybox = sync(&shown, "busybox");
+    assert_eq!(busybox["from"], "docker.io/library/busybox:latest");
+    assert_eq!(busybox["to"][0], "registry:5000/library/busybox:latest");
+    let alpine = sync(&shown, "alpine");
+    assert_eq!(alpine["from"], "docker.io/library/alpine");
+    assert_eq!(alpine["to"][0], "registry:5000/library/alpine");
+    assert_eq!(
+        alpine["repository"]["tags"]["include"],
+        serde_json::json!(["^(?:latest)$", "^(?:3)$", "^(?:3\\.\\d+)$"])
+    );
+    let golang = sync(&shown, "golang");
+    assert_eq!(golang["platforms"], serde_json::json!(["linux/amd64"]));
+    assert_eq!(
+        golang["repository"]["tags"]["exclude"][0],
+        "^(?:.*-rc\\d*)$"
+    );
+    assert_eq!(shown["registries"]["registry:5000"]["insecure"], true);
+    // Credentials are never copied; the rest that did not map is said.
+    assert!(
+        !text.contains("HUB_USER") && !text.contains("hub_token"),
+        "{text}"
+    );
+    assert!(
+        stderr.contains("warning: defaults: not imported"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_skopeo_sync_file() {
+    let (shown, text, stderr) = import_and_show(&[
+        "skopeo-sync",
+        "tests/fixtures/import/skopeo-sync/sync.yml",
+        "--to",
+        "registry.example.com/mirror",
+    ]);
+    let busybox = sync(&shown, "busybox");
+    assert_eq!(busybox["from"], "docker.io/library/busybox");
+    assert_eq!(busybox["to"][0], "registry.example.com/mirror/busybox");
+    assert_eq!(
+        sync(&shown, "redis")["repository"]["tags"]["include"],
+        serde_json::json!(["^6\\.2$", "^7\\.0$"])
+    );
+    assert_eq!(
+        sync(&shown, "alpine")["repository"]["tags"]["semver"],
+        ">=3.18.0"
+    );
+    assert_eq!(sync(&shown, "etcd")["from"], "quay.io/coreos/etcd");
+    assert_eq!(shown["registries"]["quay.io"]["insecure"], true);
+    assert!(!text.contains("this is a secret"), "{text}");
+    assert!(stderr.contains("redis@sha256:"), "{stderr}");
+    assert!(text.contains("# not imported: redis@sha256:"), "{text}");
+}

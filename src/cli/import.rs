@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 
 use super::{CliError, GlobalArgs, Output, exit};
-use crate::plan::import::{Imported, bake};
+use crate::plan::import::{Imported, bake, regsync, skopeo_sync};
 use crate::plan::pipeline;
 
 #[derive(Debug, Args)]
@@ -30,6 +30,47 @@ pub enum ImportFrom {
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// A regsync configuration: `sync` entries as syncs (repository
+    /// entries as repository syncs), `creds` as `registries` settings.
+    Regsync {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// A `skopeo sync --src yaml` file, synced to `--to` as skopeo would.
+    SkopeoSync {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// The destination skopeo was given (`skopeo sync … FILE DEST`).
+        #[arg(long = "to", value_name = "DEST")]
+        to: String,
+        /// Keep each image's whole path under DEST (skopeo's `--scoped`).
+        #[arg(long)]
+        scoped: bool,
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}
+
+/// Largest file imported (a configuration, not data).
+const MAX_CONFIG_BYTES: u64 = 4 * 1024 * 1024;
+
+/// A file to import: bounded, UTF-8.
+fn read_config(dir: &Path, file: &Path) -> Result<String, CliError> {
+    let path = dir.join(file);
+    let bytes = crate::local_file::read(&path, MAX_CONFIG_BYTES).map_err(|err| {
+        CliError::new(
+            "cli::import",
+            format!("cannot read {}: {err}", path.display()),
+        )
+    })?;
+    String::from_utf8(bytes).map_err(|_| {
+        CliError::new(
+            "cli::import",
+            format!("{} is not UTF-8 text", path.display()),
+        )
+    })
 }
 
 /// Largest `bake --print` read (a definition of thousands of targets is
@@ -37,27 +78,53 @@ pub enum ImportFrom {
 const MAX_PRINT_BYTES: usize = 64 * 1024 * 1024;
 
 pub fn run(global: &GlobalArgs, args: &ImportArgs, output: &mut Output) -> u8 {
-    match &args.from {
-        ImportFrom::Bake { files, out } => {
-            let dir = global.dir.clone().unwrap_or_else(|| PathBuf::from("."));
-            let print = match bake_print(&dir, files, &global.targets) {
-                Ok(print) => print,
-                Err(err) => return output.fail(&err),
-            };
-            let source = if files.is_empty() {
-                "bake's default files".to_owned()
-            } else {
-                files
-                    .iter()
-                    .map(|f| f.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            match bake::from_bake(&print, &source) {
-                Ok(imported) => finish(global, &dir, imported, out.as_deref(), output),
-                Err(why) => output.fail(&CliError::new("cli::import", why)),
-            }
-        }
+    let dir = global.dir.clone().unwrap_or_else(|| PathBuf::from("."));
+    let (imported, out) = match &args.from {
+        ImportFrom::Bake { files, out } => return run_bake(global, files, out.as_deref(), output),
+        ImportFrom::Regsync { file, out } => (
+            read_config(&dir, file).and_then(|text| {
+                regsync::from_regsync(&text, &file.display().to_string())
+                    .map_err(|why| CliError::new("cli::import", why))
+            }),
+            out,
+        ),
+        ImportFrom::SkopeoSync {
+            file,
+            to,
+            scoped,
+            out,
+        } => (
+            read_config(&dir, file).and_then(|text| {
+                skopeo_sync::from_skopeo_sync(&text, &file.display().to_string(), to, *scoped)
+                    .map_err(|why| CliError::new("cli::import", why))
+            }),
+            out,
+        ),
+    };
+    match imported {
+        Ok(imported) => finish(global, &dir, imported, out.as_deref(), output),
+        Err(err) => output.fail(&err),
+    }
+}
+
+fn run_bake(global: &GlobalArgs, files: &[PathBuf], out: Option<&Path>, output: &mut Output) -> u8 {
+    let dir = global.dir.clone().unwrap_or_else(|| PathBuf::from("."));
+    let print = match bake_print(&dir, files, &global.targets) {
+        Ok(print) => print,
+        Err(err) => return output.fail(&err),
+    };
+    let source = if files.is_empty() {
+        "bake's default files".to_owned()
+    } else {
+        files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match bake::from_bake(&print, &source) {
+        Ok(imported) => finish(global, &dir, imported, out, output),
+        Err(why) => output.fail(&CliError::new("cli::import", why)),
     }
 }
 
