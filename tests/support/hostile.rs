@@ -19,6 +19,8 @@ pub struct Request {
     /// Header names lowercased.
     pub headers: Vec<(String, String)>,
     pub body_len: usize,
+    /// The body, when it is at most 1 MiB (else empty; `body_len` says).
+    pub body: Vec<u8>,
 }
 
 impl Request {
@@ -150,6 +152,9 @@ fn serve(stream: TcpStream, handler: &Handler, seen: &Mutex<Vec<Request>>) {
     }
 }
 
+/// Bodies kept for the test to read (larger ones are counted only).
+const KEPT_BODY: usize = 1024 * 1024;
+
 fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
     let mut line = String::new();
     if reader.read_line(&mut line).ok()? == 0 {
@@ -174,6 +179,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
         path,
         headers,
         body_len: 0,
+        body: Vec::new(),
     };
     if request
         .header("transfer-encoding")
@@ -186,6 +192,9 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
             let mut chunk = vec![0u8; n + 2];
             reader.read_exact(&mut chunk).ok()?;
             request.body_len += n;
+            if request.body.len() + n <= KEPT_BODY {
+                request.body.extend_from_slice(&chunk[..n]);
+            }
             if n == 0 {
                 break;
             }
@@ -194,7 +203,11 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
         .header("content-length")
         .and_then(|v| v.parse::<u64>().ok())
     {
-        let copied = std::io::copy(&mut reader.by_ref().take(len), &mut std::io::sink()).ok()?;
+        let copied = if len <= KEPT_BODY as u64 {
+            std::io::copy(&mut reader.by_ref().take(len), &mut request.body).ok()?
+        } else {
+            std::io::copy(&mut reader.by_ref().take(len), &mut std::io::sink()).ok()?
+        };
         request.body_len = copied as usize;
         if copied < len {
             return None;
