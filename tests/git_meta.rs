@@ -230,3 +230,59 @@ fn outside_a_repository_git_is_a_clear_error_and_a_plan_without_it_never_runs_gi
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn git_is_read_once_per_run_however_many_templates_name_it() {
+    let repo = repository();
+    // Three builds, each naming git.* several times and with oci_labels.
+    let mut plan = String::from("version: 1\nbuilds:\n");
+    for name in ["a", "b", "c"] {
+        plan.push_str(&format!(
+            "  {name}:\n    tags: [\"r.example/{name}:{{{{ git.short_sha }}}}\"]\n    labels:\n      ref: \"{{{{ git.ref }}}} {{{{ git.sha }}}}\"\n    oci_labels: true\n"
+        ));
+    }
+    std::fs::write(repo.path().join("plan.yaml"), plan).unwrap();
+    // `git` on PATH counts its runs, then runs the real one.
+    let bin = repo.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let real = String::from_utf8(
+        Command::new("sh")
+            .args(["-c", "command -v git"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_owned();
+    let log = repo.path().join("git.log");
+    std::fs::write(
+        bin.join("git"),
+        format!(
+            "#!/bin/sh\necho \"$*\" >> {}\nexec {real} \"$@\"\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    Command::new("chmod")
+        .arg("+x")
+        .arg(bin.join("git"))
+        .status()
+        .unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let out = Command::new(assert_cmd::cargo::cargo_bin("plan"))
+        .current_dir(repo.path())
+        .arg("show")
+        .env("PATH", path)
+        .env_remove("GITHUB_SHA")
+        .env_remove("GITHUB_REF")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let runs = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(runs.matches("rev-parse").count(), 1, "{runs}");
+}
