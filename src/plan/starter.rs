@@ -7,7 +7,7 @@ use crate::plan::yaml::quoted;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use super::resolve::is_safe_name;
+use super::resolve::{safe_name, unique_name};
 
 /// The modeline and schema file name `plan init` writes next to the plan.
 pub const SCHEMA_FILE: &str = "plan.schema.json";
@@ -33,7 +33,7 @@ pub fn starter_plan(dockerfiles: &[PathBuf]) -> String {
             .file_name()
             .map(|f| f.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let name = unique(&job_name(folder, &file), &mut taken);
+        let name = unique_name(&job_name(folder, &file), &mut taken);
         let context = if folder.as_os_str().is_empty() {
             ".".to_owned()
         } else {
@@ -63,36 +63,7 @@ fn job_name(folder: &Path, file: &str) -> String {
         (None, Some(dir)) => dir.to_string_lossy().into_owned(),
         (None, None) => "app".to_owned(),
     };
-    let mut name: String = raw
-        .to_ascii_lowercase()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    name = name
-        .trim_start_matches(|c: char| !c.is_ascii_alphanumeric())
-        .to_owned();
-    name.truncate(100);
-    if is_safe_name(&name) {
-        name
-    } else {
-        "app".to_owned()
-    }
-}
-
-fn unique(name: &str, taken: &mut BTreeSet<String>) -> String {
-    let mut candidate = name.to_owned();
-    let mut n = 2;
-    while !taken.insert(candidate.clone()) {
-        candidate = format!("{name}-{n}");
-        n += 1;
-    }
-    candidate
+    safe_name(&raw.to_ascii_lowercase(), "app")
 }
 
 fn slashes(path: &Path) -> String {

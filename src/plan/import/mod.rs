@@ -8,44 +8,19 @@ pub mod skopeo_sync;
 
 use std::fmt::Write as _;
 
-use crate::plan::resolve::is_safe_name;
+use crate::plan::resolve::{is_safe_name, safe_name, unique_name};
 use crate::plan::yaml::quoted;
 
 /// A job name for each target reference: its repository's last path
 /// part, made a valid name, numbered where two would clash.
 pub fn job_names<'a>(targets: impl Iterator<Item = &'a str>) -> Vec<String> {
-    let mut taken: Vec<String> = Vec::new();
+    let mut taken = std::collections::BTreeSet::new();
     targets
         .map(|target| {
-            let path = target.split(['@']).next().unwrap_or(target);
+            let path = target.split('@').next().unwrap_or(target);
             let last = path.rsplit('/').next().unwrap_or(path);
             let repository = last.split(':').next().unwrap_or(last);
-            let mut base: String = repository
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                        c
-                    } else {
-                        '-'
-                    }
-                })
-                .collect();
-            base = base
-                .trim_start_matches(['-', '.', '_'])
-                .chars()
-                .take(100)
-                .collect();
-            if base.is_empty() {
-                base = "sync".to_owned();
-            }
-            let mut name = base.clone();
-            let mut n = 2;
-            while taken.contains(&name) {
-                name = format!("{base}-{n}");
-                n += 1;
-            }
-            taken.push(name.clone());
-            name
+            unique_name(&safe_name(repository, "sync"), &mut taken)
         })
         .collect()
 }

@@ -400,6 +400,42 @@ pub fn parse_var_override(text: &str) -> Result<(String, String), String> {
     }
 }
 
+/// `raw` as a job name (for names plan writes itself: `init`, `import`):
+/// each character a name cannot hold becomes `-`, it starts with a letter
+/// or digit, at most 100 characters; `fallback` when nothing is left.
+pub fn safe_name(raw: &str, fallback: &str) -> String {
+    let mut name: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    name = name
+        .trim_start_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_owned();
+    name.truncate(100);
+    if is_safe_name(&name) {
+        name
+    } else {
+        fallback.to_owned()
+    }
+}
+
+/// `name`, or `name-2`, `name-3`… when taken; records the one returned.
+pub fn unique_name(name: &str, taken: &mut std::collections::BTreeSet<String>) -> String {
+    let mut candidate = name.to_owned();
+    let mut n = 2;
+    while !taken.insert(candidate.clone()) {
+        candidate = format!("{name}-{n}");
+        n += 1;
+    }
+    candidate
+}
+
 /// See [`Resolver::check_safe_name`].
 pub fn is_safe_name(name: &str) -> bool {
     name.len() <= 128
