@@ -658,3 +658,25 @@ fn an_interrupted_repository_sync_leaves_no_tag_on_incomplete_content_and_a_reru
         );
     }
 }
+
+#[test]
+fn ls_and_show_name_a_repository_sync_as_written() {
+    let work = tempfile::tempdir().unwrap();
+    let text = "version: 1\nsyncs:\n  app:\n    from: r.example/src/app\n    to: r.example/mirror/app:{{ tag }}-m\n    tags:\n      semver: \">=1\"\n";
+    let run = plan(work.path(), text, &["ls"]);
+    assert_eq!(run.code, 0, "{}", run.output);
+    assert!(
+        run.output
+            .contains("sync.app  tags of r.example/src/app -> r.example/mirror/app:{{ tag }}-m"),
+        "{}",
+        run.output
+    );
+    let run = plan(work.path(), text, &["show"]);
+    let shown: serde_json::Value = serde_json::from_str(&run.output).unwrap();
+    assert_eq!(shown["syncs"][0]["from"], "r.example/src/app");
+    assert_eq!(
+        shown["syncs"][0]["to"][0],
+        "r.example/mirror/app:{{ tag }}-m"
+    );
+    assert_eq!(shown["syncs"][0]["repository"]["tags"]["semver"], ">=1");
+}

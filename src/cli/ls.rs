@@ -111,7 +111,11 @@ fn describe(plan: &Plan, kind: JobKind, entry: usize) -> (String, Vec<String>) {
         }
         JobKind::Sync => {
             let sync = &plan.syncs[entry];
-            (format!("from {}", sync.from.value), images(&sync.to))
+            let what = match &sync.repository {
+                None => format!("from {}", sync.shown_from()),
+                Some(_) => format!("tags of {}", sync.shown_from()),
+            };
+            (what, sync.shown_targets())
         }
         JobKind::Combine => {
             let combine = &plan.combines[entry];

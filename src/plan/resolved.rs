@@ -343,27 +343,7 @@ impl Serialize for Sync {
             #[serde(skip_serializing_if = "IndexMap::is_empty")]
             annotations: &'a IndexMap<String, String>,
         }
-        let (from, to) = match &self.repository {
-            None => (
-                self.from.value.to_string(),
-                self.to.iter().map(|t| t.value.to_string()).collect(),
-            ),
-            Some(repository) => (
-                self.from.value.repository_name(),
-                self.to
-                    .iter()
-                    .zip(&repository.renames)
-                    .map(|(t, rename)| {
-                        let name = t.value.repository_name();
-                        if *rename == TagRename::default() {
-                            name
-                        } else {
-                            format!("{name}:{}", rename.apply("{{ tag }}"))
-                        }
-                    })
-                    .collect(),
-            ),
-        };
+        let (from, to) = (self.shown_from(), self.shown_targets());
         Shown {
             name: &self.name,
             from,
@@ -381,6 +361,35 @@ impl Serialize for Sync {
 }
 
 impl Sync {
+    /// `from` as written: a repository sync's repository, not `:latest`.
+    pub fn shown_from(&self) -> String {
+        match &self.repository {
+            None => self.from.value.to_string(),
+            Some(_) => self.from.value.repository_name(),
+        }
+    }
+
+    /// `to` as written: a repository sync's targets as repositories or
+    /// `REPO:PREFIX{{ tag }}SUFFIX`.
+    pub fn shown_targets(&self) -> Vec<String> {
+        match &self.repository {
+            None => self.to.iter().map(|t| t.value.to_string()).collect(),
+            Some(repository) => self
+                .to
+                .iter()
+                .zip(&repository.renames)
+                .map(|(t, rename)| {
+                    let name = t.value.repository_name();
+                    if *rename == TagRename::default() {
+                        name
+                    } else {
+                        format!("{name}:{}", rename.apply("{{ tag }}"))
+                    }
+                })
+                .collect(),
+        }
+    }
+
     /// A repository sync's copy of one source tag, as a sync of one image
     /// (its source at `tag`, each target at the tag its template gives).
     #[must_use]
