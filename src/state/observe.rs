@@ -305,7 +305,8 @@ impl Observer {
         };
         // Signatures and attestations come along where the digest is kept.
         let referrers = match &desired {
-            Ok(digest) if sync.referrers && platforms.is_empty() => {
+            // Only the native copy carries them (buildx's does not).
+            Ok(digest) if sync.referrers && platforms.is_empty() && sync.via == Via::Registry => {
                 let to: Vec<ImageRef> = sync.to.iter().map(|t| t.value.clone()).collect();
                 match self
                     .registries

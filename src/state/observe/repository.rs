@@ -45,7 +45,10 @@ impl Observer {
     ) -> Observation {
         let selector = match Selector::new(&repository.tags) {
             Ok(selector) => selector,
-            Err(err) => return Observation::Failed(format!("{err:?}")),
+            // Checked when the plan was resolved; said plainly if not.
+            Err(err) => {
+                return Observation::Failed(format!("the tag selection cannot be read: {err:?}"));
+            }
         };
         let all_tags = match self.registries.tags(&sync.from.value).await {
             Ok(tags) => tags,
