@@ -92,8 +92,29 @@ fn each_selection_lands_exactly_its_tags() {
     for (i, (selection, expected)) in table.iter().enumerate() {
         let to = format!("mirror{i}/app");
         let text = plan_for(&registry, &to, selection, "");
-        let run = plan(work.path(), &text, &["apply", "--progress", "plain"]);
+        let run = plan(
+            work.path(),
+            &text,
+            &[
+                "apply",
+                "--progress",
+                "plain",
+                "--metadata-file",
+                "metadata.json",
+                "--summary-file",
+                "summary.json",
+            ],
+        );
         assert_eq!(run.code, 0, "{selection}: {}", run.output);
+        // The summary names each tag copied and its digest.
+        let summary: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(work.path().join("summary.json")).unwrap(),
+        )
+        .unwrap();
+        let copied = summary["jobs"][0]["outcome"]["copied"].as_object().unwrap();
+        let mut names: Vec<&str> = copied.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(names, *expected, "{selection}");
         assert_eq!(
             tags_of(&format!("{}/{to}", registry.host())),
             *expected,

@@ -37,6 +37,9 @@ pub async fn published(
         }
         let tags: &[At<ImageRef>] = match job {
             JobRef::Build(i) if plan.builds[*i].push => &plan.builds[*i].tags,
+            // A repository sync publishes many images, one per tag; bake's
+            // format has one per job. Its summary entry lists them.
+            JobRef::Sync(i) if plan.syncs[*i].repository.is_some() => continue,
             JobRef::Sync(i) => &plan.syncs[*i].to,
             JobRef::Combine(i) => &plan.combines[*i].to,
             JobRef::Build(_) | JobRef::Builder(_) => continue,
