@@ -13,6 +13,7 @@
 
 mod de;
 mod events;
+mod fast;
 mod quote;
 mod raw;
 mod scalar;

@@ -52,8 +52,12 @@ const AHEAD: usize = 8;
 
 pub type RawItem<'a> = Result<(Raw<'a>, Span), Error>;
 
-/// Runs `read` over the events of `text`.
+/// Runs `read` over the events of `text`: from the fast path when it
+/// takes the file (`fast.rs`), else from the parser.
 pub fn with_events<'a, T>(text: &'a str, read: impl FnOnce(RawEvents<'a>) -> T) -> T {
+    if let Ok(events) = super::fast::events(text) {
+        return read(RawEvents::Ready(events.into_iter()));
+    }
     if text.len() < PIPE_FROM_BYTES {
         return read(RawEvents::Inline(Box::new(Spanned::new(text))));
     }
@@ -100,6 +104,8 @@ fn pump<'a>(mut events: Spanned<'a>, sender: &SyncSender<Vec<RawItem<'a>>>) {
 }
 
 pub enum RawEvents<'a> {
+    /// Read by the fast path, all at once.
+    Ready(std::vec::IntoIter<(Raw<'a>, Span)>),
     Inline(Box<Spanned<'a>>),
     Piped {
         receiver: Receiver<Vec<RawItem<'a>>>,
@@ -112,6 +118,7 @@ impl<'a> Iterator for RawEvents<'a> {
 
     fn next(&mut self) -> Option<RawItem<'a>> {
         match self {
+            Self::Ready(events) => events.next().map(Ok),
             Self::Inline(events) => events.next(),
             Self::Piped { receiver, batch } => loop {
                 if let Some(item) = batch.next() {
@@ -133,7 +140,7 @@ pub struct Spanned<'a> {
 }
 
 impl<'a> Spanned<'a> {
-    fn new(text: &'a str) -> Self {
+    pub(super) fn new(text: &'a str) -> Self {
         Self {
             text,
             parser: Parser::new_from_str(text),
