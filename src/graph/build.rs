@@ -1,7 +1,7 @@
 //! Edges from a resolved plan: a job depends on the builder it names, on
 //! the job that writes an image it reads, and on what `needs:` lists.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::marker::PhantomData;
 
 use petgraph::graph::{DiGraph, NodeIndex};

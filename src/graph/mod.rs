@@ -10,7 +10,7 @@ mod cycle;
 pub mod export;
 pub mod select;
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::marker::PhantomData;
 
 use petgraph::Direction;

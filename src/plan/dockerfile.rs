@@ -6,7 +6,7 @@
 //! defaults); stages referring to earlier stages, `scratch`, and images
 //! still holding an unresolved variable are not inputs.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashSet, HashSetExt};
 
 use indexmap::IndexMap;
 

@@ -5,7 +5,9 @@
 //! they are read through the lookup the caller hands in, so this module
 //! stays pure. An undefined name is a diagnostic at its place in the file.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::sync::Arc;
 
 use minijinja::value::{Object, Value};

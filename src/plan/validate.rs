@@ -2,7 +2,7 @@
 //! builder must offer, targets written twice, and the settings that cannot
 //! work together. Also settles `strategy: auto`, which depends on builders.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use super::address::{Address, JobKind};
 use super::diagnostic::{Diagnostic, did_you_mean};

@@ -13,7 +13,9 @@ mod registries;
 mod repository_sync;
 mod run_settings;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use foldhash::{HashMap, HashMapExt};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 

@@ -3,8 +3,8 @@
 //! wants text takes any scalar's text as written (`VERSION: 1.10` stays
 //! "1.10"); a field that wants a number or a boolean takes an unquoted one.
 
+use foldhash::HashSet;
 use std::borrow::Cow;
-use std::collections::HashSet;
 
 use serde::de::{self, DeserializeSeed, IntoDeserializer, Unexpected, Visitor};
 

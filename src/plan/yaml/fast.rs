@@ -71,14 +71,17 @@ fn is_space(b: u8) -> bool {
 
 impl<'a> Scanner<'a> {
     fn run(&mut self) -> Result<(), GiveUp> {
+        // Tabs and carriage returns have rules of their own: the parser's.
+        if self.bytes.contains(&b'\t') || self.bytes.contains(&b'\r') {
+            return Err(GiveUp);
+        }
         let mut line_start = 0;
         let mut first = true;
         while line_start < self.bytes.len() {
-            let line_end = memchr_newline(self.bytes, line_start);
+            let line_end = self.text[line_start..]
+                .find('\n')
+                .map_or(self.bytes.len(), |i| line_start + i);
             let line = &self.bytes[line_start..line_end];
-            if line.contains(&b'\t') || line.contains(&b'\r') {
-                return Err(GiveUp);
-            }
             let indent = line.iter().take_while(|b| is_space(**b)).count();
             let content = line_start + indent;
             let rest = &line[indent..];
@@ -563,14 +566,6 @@ impl<'a> Scanner<'a> {
             }
         }
     }
-}
-
-/// The end of the line starting at `from` (a `\n`, or the text's end).
-fn memchr_newline(bytes: &[u8], from: usize) -> usize {
-    bytes[from..]
-        .iter()
-        .position(|b| *b == b'\n')
-        .map_or(bytes.len(), |i| from + i)
 }
 
 /// A double-quoted scalar's escapes; gives up on the rare ones.
