@@ -10,6 +10,7 @@
 //! event, the bulk of validating a 5,000-build plan; this spends a tenth.
 
 use std::borrow::Cow;
+use std::sync::mpsc::SyncSender;
 
 use super::raw::Raw;
 use crate::plan::source::Span;
@@ -37,19 +38,30 @@ impl Block {
 
 /// Every event of `text`, or `GiveUp`.
 pub fn events(text: &str) -> Result<Events<'_>, GiveUp> {
-    let mut scanner = Scanner {
-        text,
-        bytes: text.as_bytes(),
-        out: Vec::with_capacity(text.len() / 8),
-        stack: Vec::new(),
-        pending: None,
-        scalar_owner: None,
-    };
+    let mut scanner = Scanner::new(text, None);
     scanner.run()?;
     Ok(scanner.out)
 }
 
-struct Scanner<'a> {
+/// The events of `text` sent in batches of `batch` as they are found (a
+/// large file, read on a thread of its own). Returns whether it gave up:
+/// then what was sent is to be thrown away. A reader that hangs up early
+/// does not stop it: the whole text is scanned, so that a give-up after
+/// the reader stopped is still known.
+pub fn stream<'a>(text: &'a str, sender: &SyncSender<Events<'a>>, batch: usize) -> bool {
+    let mut scanner = Scanner::new(text, Some((sender, batch)));
+    let gave_up = scanner.run().is_err();
+    if !gave_up {
+        scanner.flush(true);
+    }
+    gave_up
+}
+
+struct Scanner<'a, 's> {
+    /// Where batches go, and their size (a large file); `None`: kept in `out`.
+    sink: Option<(&'s SyncSender<Events<'a>>, usize)>,
+    /// The reader stopped listening: events are dropped from here on.
+    hung_up: bool,
     text: &'a str,
     bytes: &'a [u8],
     out: Events<'a>,
@@ -69,7 +81,38 @@ fn is_space(b: u8) -> bool {
     b == b' '
 }
 
-impl<'a> Scanner<'a> {
+impl<'a, 's> Scanner<'a, 's> {
+    fn new(text: &'a str, sink: Option<(&'s SyncSender<Events<'a>>, usize)>) -> Self {
+        Self {
+            sink,
+            hung_up: false,
+            text,
+            bytes: text.as_bytes(),
+            out: Vec::with_capacity(sink.map_or(text.len() / 8, |(_, batch)| batch)),
+            stack: Vec::new(),
+            pending: None,
+            scalar_owner: None,
+        }
+    }
+
+    /// Sends what was found when a batch is full (or `all`).
+    fn flush(&mut self, all: bool) {
+        let Some((sender, batch)) = self.sink else {
+            return;
+        };
+        if self.out.len() < batch && !all {
+            return;
+        }
+        if self.hung_up {
+            self.out.clear();
+            return;
+        }
+        let full = std::mem::replace(&mut self.out, Vec::with_capacity(batch));
+        if sender.send(full).is_err() {
+            self.hung_up = true;
+        }
+    }
+
     fn run(&mut self) -> Result<(), GiveUp> {
         // Tabs and carriage returns have rules of their own: the parser's.
         if self.bytes.contains(&b'\t') || self.bytes.contains(&b'\r') {
@@ -95,6 +138,7 @@ impl<'a> Scanner<'a> {
                     first = false;
                 }
                 self.line(indent, content, line_end)?;
+                self.flush(false);
             }
             line_start = line_end + 1;
         }

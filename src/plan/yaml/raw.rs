@@ -53,13 +53,33 @@ const AHEAD: usize = 8;
 pub type RawItem<'a> = Result<(Raw<'a>, Span), Error>;
 
 /// Runs `read` over the events of `text`: from the fast path when it
-/// takes the file (`fast.rs`), else from the parser.
-pub fn with_events<'a, T>(text: &'a str, read: impl FnOnce(RawEvents<'a>) -> T) -> T {
-    if let Ok(events) = super::fast::events(text) {
-        return read(RawEvents::Ready(events.into_iter()));
-    }
+/// takes the file (`fast.rs`), else from the parser. On a large file the
+/// fast path runs on a thread of its own, a few batches ahead of `read`;
+/// should it give up part way, what `read` made of it is thrown away and
+/// `read` runs again on the parser's events (`read` is pure: it
+/// deserializes).
+pub fn with_events<'a, T>(text: &'a str, read: impl Fn(RawEvents<'a>) -> T) -> T {
     if text.len() < PIPE_FROM_BYTES {
+        if let Ok(events) = super::fast::events(text) {
+            return read(RawEvents::Ready(events.into_iter()));
+        }
         return read(RawEvents::Inline(Box::new(Spanned::new(text))));
+    }
+    let fast = std::thread::scope(|scope| {
+        let (sender, receiver) = sync_channel(AHEAD);
+        let scanner = std::thread::Builder::new()
+            .name("yaml-fast".into())
+            .spawn_scoped(scope, move || super::fast::stream(text, &sender, BATCH))
+            .ok()?;
+        let result = read(RawEvents::Speculative {
+            receiver,
+            batch: Vec::new().into_iter(),
+        });
+        let gave_up = scanner.join().unwrap_or(true);
+        (!gave_up).then_some(result)
+    });
+    if let Some(result) = fast {
+        return result;
     }
     std::thread::scope(|scope| {
         let (sender, receiver) = sync_channel(AHEAD);
@@ -106,6 +126,11 @@ fn pump<'a>(mut events: Spanned<'a>, sender: &SyncSender<Vec<RawItem<'a>>>) {
 pub enum RawEvents<'a> {
     /// Read by the fast path, all at once.
     Ready(std::vec::IntoIter<(Raw<'a>, Span)>),
+    /// Read by the fast path on its own thread, batch by batch.
+    Speculative {
+        receiver: Receiver<Vec<(Raw<'a>, Span)>>,
+        batch: std::vec::IntoIter<(Raw<'a>, Span)>,
+    },
     Inline(Box<Spanned<'a>>),
     Piped {
         receiver: Receiver<Vec<RawItem<'a>>>,
@@ -119,6 +144,13 @@ impl<'a> Iterator for RawEvents<'a> {
     fn next(&mut self) -> Option<RawItem<'a>> {
         match self {
             Self::Ready(events) => events.next().map(Ok),
+            Self::Speculative { receiver, batch } => loop {
+                if let Some(event) = batch.next() {
+                    return Some(Ok(event));
+                }
+                // Closed: the scan ended (or gave up: `with_events` knows).
+                *batch = receiver.recv().ok()?.into_iter();
+            },
             Self::Inline(events) => events.next(),
             Self::Piped { receiver, batch } => loop {
                 if let Some(item) = batch.next() {

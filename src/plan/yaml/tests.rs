@@ -226,3 +226,35 @@ fn one_merge_key_per_mapping() {
     assert!(err.message.starts_with("duplicate key `<<`"), "{err:?}");
     assert!(err.span.is_some());
 }
+
+/// Large files are read on a thread, speculatively by the fast path: one
+/// it gives up on near the end (an anchor, a syntax error) is read again
+/// by the parser, with the same result as a small one.
+#[test]
+fn a_large_file_the_fast_path_gives_up_on_late_is_read_by_the_parser() {
+    let mut text = String::from("jobs:\n");
+    for i in 0..4000 {
+        text.push_str(&format!(
+            "  j{i}:\n    from: \"r.example/a:{i}\"\n    count: {i}\n"
+        ));
+    }
+    assert!(text.len() > 64 * 1024);
+    let plain: Section = from_str(&text).unwrap();
+    assert_eq!(plain.jobs.len(), 4000);
+    // An anchor and alias at the end: the fast path gives up there.
+    let anchored = format!("{text}  last: &x\n    from: x\n  again: *x\n");
+    let read: Section = from_str(&anchored).unwrap();
+    assert_eq!(read.jobs.len(), 4002);
+    assert_eq!(read.jobs["again"].from.value, "x");
+    // A syntax error at the end: the parser's error, at its place.
+    let broken = format!("{text}  bad: [unclosed\n");
+    let err = from_str::<Section>(&broken).unwrap_err();
+    let span = err.span.expect("a place");
+    assert!(span.start >= text.len(), "{err:?}");
+    // An error in what the fast path read (an unknown field) is the
+    // deserializer's, at its place, even on the fast path.
+    let unknown = text.replacen("count: 7\n", "cuont: 7\n", 1);
+    let err = from_str::<Section>(&unknown).unwrap_err();
+    assert!(err.message.contains("cuont"), "{err:?}");
+    assert_eq!(text_at(&unknown, err.span.unwrap()), "cuont");
+}
