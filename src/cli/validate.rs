@@ -46,5 +46,9 @@ pub fn run(global: &GlobalArgs, output: &mut Output) -> u8 {
         session.plan.sources.len(),
         plural(session.plan.sources.len())
     ));
+    // The process ends here: freeing a large plan piece by piece (a tenth
+    // of a 5,000-build validate) would only delay the exit.
+    std::mem::forget(session.plan);
+    std::mem::forget(graph);
     exit::OK
 }
