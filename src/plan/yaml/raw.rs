@@ -29,16 +29,16 @@ pub enum Raw<'a> {
         /// Neither quoted nor a block scalar (`|`, `>`).
         plain: bool,
         anchor: usize,
-        tag: Option<String>,
+        tag: Option<Box<str>>,
     },
     SequenceStart {
         anchor: usize,
-        tag: Option<String>,
+        tag: Option<Box<str>>,
     },
     SequenceEnd,
     MappingStart {
         anchor: usize,
-        tag: Option<String>,
+        tag: Option<Box<str>>,
     },
     MappingEnd,
 }
@@ -234,12 +234,12 @@ impl<'a> Spanned<'a> {
 }
 
 /// A tag as written out in full.
-fn spelled(tag: Option<Cow<'_, Tag>>) -> Option<String> {
+fn spelled(tag: Option<Cow<'_, Tag>>) -> Option<Box<str>> {
     tag.map(|tag| {
         if tag.handle.is_empty() && tag.suffix == "!" {
-            "!".to_owned()
+            "!".into()
         } else {
-            format!("{}{}", tag.handle, tag.suffix)
+            format!("{}{}", tag.handle, tag.suffix).into_boxed_str()
         }
     })
 }
