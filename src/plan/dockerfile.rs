@@ -6,8 +6,6 @@
 //! defaults); stages referring to earlier stages, `scratch`, and images
 //! still holding an unresolved variable are not inputs.
 
-use foldhash::{HashMap, HashSet, HashSetExt};
-
 use indexmap::IndexMap;
 
 /// One `FROM` image and the line it is on (1-based).
@@ -69,7 +67,9 @@ impl Dockerfile {
 
     /// The images the `FROM` lines name with these build args.
     pub fn base_images(&self, build_args: &IndexMap<String, String>) -> Vec<BaseImage> {
-        let args: HashMap<&str, &str> = self
+        // A Dockerfile has a few global args and stages: lists, not maps
+        // (this runs once per build of a plan).
+        let args: Vec<(&str, &str)> = self
             .global_args
             .iter()
             .map(|(name, default)| {
@@ -79,17 +79,17 @@ impl Dockerfile {
                 (name.as_str(), value)
             })
             .collect();
-        let mut stages: HashSet<&str> = HashSet::new();
+        let mut stages: Vec<&str> = Vec::new();
         let mut images = Vec::new();
         for from in &self.froms {
             if let Some(stage) = &from.stage {
-                stages.insert(stage);
+                stages.push(stage);
             }
             let Some(image) = substitute(&from.image, &args) else {
                 continue;
             };
             if image.eq_ignore_ascii_case("scratch")
-                || stages.contains(image.to_ascii_lowercase().as_str())
+                || stages.contains(&image.to_ascii_lowercase().as_str())
             {
                 continue;
             }
@@ -100,7 +100,7 @@ impl Dockerfile {
             });
         }
         // `FROM base AS a` then `FROM a`: `a` is a stage, not an image.
-        images.retain(|base| !stages.contains(base.image.to_ascii_lowercase().as_str()));
+        images.retain(|base| !stages.contains(&base.image.to_ascii_lowercase().as_str()));
         images
     }
 }
@@ -136,7 +136,7 @@ fn logical_lines(text: &str) -> Vec<(usize, String)> {
 }
 
 /// `${NAME}`, `${NAME:-default}` and `$NAME` replaced; `None` if a name is unknown or empty.
-fn substitute(word: &str, args: &HashMap<&str, &str>) -> Option<String> {
+fn substitute(word: &str, args: &[(&str, &str)]) -> Option<String> {
     let mut out = String::new();
     let mut rest = word;
     while let Some(dollar) = rest.find('$') {
@@ -156,8 +156,9 @@ fn substitute(word: &str, args: &HashMap<&str, &str>) -> Option<String> {
             None => (expr, None),
         };
         let value = args
-            .get(name)
-            .copied()
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
             .filter(|v| !v.is_empty())
             .or(default)?;
         out.push_str(value);
