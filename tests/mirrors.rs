@@ -615,7 +615,6 @@ fn requests_per_second_spreads_a_mirror_out() {
 
 #[test]
 fn an_interrupted_repository_sync_leaves_no_tag_on_incomplete_content_and_a_rerun_completes() {
-    use std::process::Stdio;
     let source = TestRegistry::start("");
     let target = TestRegistry::start("");
     let work = tempfile::tempdir().unwrap();
@@ -638,19 +637,8 @@ fn an_interrupted_repository_sync_leaves_no_tag_on_incomplete_content_and_a_reru
         source.host()
     );
     std::fs::write(work.path().join("plan.yaml"), &text).unwrap();
-    let child = Command::new(assert_cmd::cargo::cargo_bin("plan"))
-        .current_dir(work.path())
-        .args(["apply", "--progress", "plain", "--grace", "60s"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    proxy.wait_for_an_upload();
-    // SAFETY: signalling our own child process.
-    unsafe { libc::kill(i32::try_from(child.id()).unwrap(), libc::SIGINT) };
-    let out = child.wait_with_output().unwrap();
-    let output = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(130), "{output}");
+    let (code, output) = fault_proxy::interrupted_apply(work.path(), &proxy, 1);
+    assert_eq!(code, Some(130), "{output}");
     // Every tag that exists holds its source's image whole: skopeo reads it all.
     let landed = tags_of(&format!("{}/mirror/app", target.host()));
     assert!(

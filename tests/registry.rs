@@ -650,29 +650,8 @@ fn interrupt_a_native_sync(signals: usize) {
     seed(&image, "1", &source.image());
     // Slow uploads, so the signal lands in the middle of them.
     let (proxy, plan) = throttled_sync(&source, &target, work.path());
-    // A long grace: the copy must stop because it is told to, not because
-    // the grace ran out.
-    let child = Command::new(assert_cmd::cargo::cargo_bin("plan"))
-        .current_dir(work.path())
-        .args(["apply", "--progress", "plain", "--grace", "60s"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    proxy.wait_for_an_upload();
-    let pid = i32::try_from(child.id()).unwrap();
-    for _ in 0..signals {
-        // SAFETY: signalling our own child process.
-        unsafe { libc::kill(pid, libc::SIGINT) };
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().unwrap();
-    let output = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.status.code(), Some(130), "{output}");
+    let (code, output) = fault_proxy::interrupted_apply(work.path(), &proxy, signals);
+    assert_eq!(code, Some(130), "{output}");
     assert!(output.contains("Summary:"), "{output}");
     assert!(output.contains("interrupted"), "{output}");
     assert_eq!(

@@ -314,3 +314,36 @@ impl Proxy {
         assert!(puts() > 0, "no upload started");
     }
 }
+
+/// Runs `plan apply` in `dir` (a long grace: a copy must stop because it is
+/// told to, not because the grace ran out), sends it `signals` SIGINTs once
+/// an upload reached `proxy`, and returns its exit code and output.
+pub fn interrupted_apply(
+    dir: &std::path::Path,
+    proxy: &Proxy,
+    signals: usize,
+) -> (Option<i32>, String) {
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("plan"))
+        .current_dir(dir)
+        .args(["apply", "--progress", "plain", "--grace", "60s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    proxy.wait_for_an_upload();
+    let pid = i32::try_from(child.id()).unwrap();
+    for _ in 0..signals {
+        // SAFETY: signalling our own child process.
+        unsafe { libc::kill(pid, libc::SIGINT) };
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
