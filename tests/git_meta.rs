@@ -286,3 +286,21 @@ fn git_is_read_once_per_run_however_many_templates_name_it() {
     let runs = std::fs::read_to_string(&log).unwrap();
     assert_eq!(runs.matches("rev-parse").count(), 1, "{runs}");
 }
+
+#[test]
+fn an_event_payload_that_cannot_be_read_is_an_error_not_a_merge_commit() {
+    let repo = repository();
+    let event = repo.path().join("event.json");
+    std::fs::write(&event, "{ not json").unwrap();
+    let event = event.display().to_string();
+    let (code, _, stderr) = show(
+        repo.path(),
+        &[
+            ("GITHUB_SHA", &"b".repeat(40)),
+            ("GITHUB_EVENT_PATH", &event),
+        ],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("plan::git-unreadable"), "{stderr}");
+    assert!(stderr.contains("is not a GitHub event"), "{stderr}");
+}

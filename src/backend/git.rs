@@ -13,17 +13,21 @@ const MAX_EVENT_BYTES: u64 = 4 * 1024 * 1024;
 
 /// `git.*` for a run in `dir`, with `env` as the run's environment.
 pub fn read(dir: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<GitMeta, String> {
-    let github = github_facts(env);
+    let github = github_facts(env)?;
     let repo = match repo_facts(dir) {
         Ok(repo) => repo,
         // In CI, GitHub's variables are enough for everything but the
-        // commit time; outside it the repository is needed.
+        // commit time (then left out of the OCI labels, as documented);
+        // outside it the repository is needed.
         Err(why) if github.sha.is_none() => return Err(why),
         Err(_) => RepoFacts::default(),
     };
     Ok(GitMeta::of(&repo, &github))
 }
 
+/// What `git ARGS` printed; `None` when it says "no such thing" by failing
+/// (no branch on a detached head, no `origin`): the caller decides whether
+/// that is an answer or an error.
 fn git(dir: &Path, args: &[&str]) -> Result<Option<String>, String> {
     let output = Command::new("git")
         .arg("-C")
@@ -42,17 +46,23 @@ fn git(dir: &Path, args: &[&str]) -> Result<Option<String>, String> {
 fn repo_facts(dir: &Path) -> Result<RepoFacts, String> {
     let sha = git(dir, &["rev-parse", "--verify", "HEAD"])?
         .ok_or_else(|| format!("{} is not in a git repository with a commit", dir.display()))?;
+    // With a commit there, these answer; a failure is a broken repository,
+    // not "no tags" or "no time".
+    let failed = |what: &str| format!("`git {what}` failed in {}", dir.display());
     let mut tags: Vec<String> = git(dir, &["tag", "--points-at", "HEAD"])?
-        .unwrap_or_default()
+        .ok_or_else(|| failed("tag --points-at HEAD"))?
         .lines()
         .map(str::to_owned)
         .collect();
     tags.sort();
+    let commit_time = git(dir, &["log", "-1", "--format=%cI"])?.ok_or_else(|| failed("log -1"))?;
     Ok(RepoFacts {
         sha,
+        // None on a detached head (a tag build): no branch, as documented.
         branch: git(dir, &["symbolic-ref", "--quiet", "--short", "HEAD"])?,
         tags,
-        commit_time: git(dir, &["log", "-1", "--format=%cI"])?.unwrap_or_default(),
+        commit_time,
+        // None when the clone does not know `origin/HEAD`: `main` is assumed.
         default_branch: git(
             dir,
             &[
@@ -63,18 +73,28 @@ fn repo_facts(dir: &Path) -> Result<RepoFacts, String> {
             ],
         )?
         .map(|b| b.strip_prefix("origin/").unwrap_or(&b).to_owned()),
+        // None without an `origin`: `git.source` is then empty.
         remote_url: git(dir, &["remote", "get-url", "origin"])?,
     })
 }
 
-fn github_facts(env: &dyn Fn(&str) -> Option<String>) -> GithubFacts {
+/// GitHub's account of the run. An event payload that is named but cannot
+/// be read is an error: without it a pull request would be taken for its
+/// merge commit, and images tagged with the wrong one.
+fn github_facts(env: &dyn Fn(&str) -> Option<String>) -> Result<GithubFacts, String> {
     let set = |name: &str| env(name).filter(|v| !v.is_empty());
-    let event: serde_json::Value = set("GITHUB_EVENT_PATH")
-        .and_then(|path| crate::local_file::read(Path::new(&path), MAX_EVENT_BYTES).ok())
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .unwrap_or_default();
+    let event: serde_json::Value = match set("GITHUB_EVENT_PATH") {
+        None => serde_json::Value::Null,
+        Some(path) => {
+            let bytes = crate::local_file::read(Path::new(&path), MAX_EVENT_BYTES)
+                .map_err(|err| format!("cannot read GITHUB_EVENT_PATH {path}: {err}"))?;
+            serde_json::from_slice(&bytes).map_err(|err| {
+                format!("GITHUB_EVENT_PATH {path} is not a GitHub event payload: {err}")
+            })?
+        }
+    };
     let text = |value: &serde_json::Value| value.as_str().map(str::to_owned);
-    GithubFacts {
+    Ok(GithubFacts {
         sha: set("GITHUB_SHA"),
         git_ref: set("GITHUB_REF"),
         head_ref: set("GITHUB_HEAD_REF"),
@@ -82,5 +102,5 @@ fn github_facts(env: &dyn Fn(&str) -> Option<String>) -> GithubFacts {
         repository: set("GITHUB_REPOSITORY"),
         pull_request_head_sha: text(&event["pull_request"]["head"]["sha"]),
         default_branch: text(&event["repository"]["default_branch"]),
-    }
+    })
 }

@@ -73,10 +73,6 @@ fn read_config(dir: &Path, file: &Path) -> Result<String, CliError> {
     })
 }
 
-/// Largest `bake --print` read (a definition of thousands of targets is
-/// a few MiB).
-const MAX_PRINT_BYTES: usize = 64 * 1024 * 1024;
-
 pub fn run(global: &GlobalArgs, args: &ImportArgs, output: &mut Output) -> u8 {
     let dir = global.dir.clone().unwrap_or_else(|| PathBuf::from("."));
     let (imported, out) = match &args.from {
@@ -109,9 +105,10 @@ pub fn run(global: &GlobalArgs, args: &ImportArgs, output: &mut Output) -> u8 {
 
 fn run_bake(global: &GlobalArgs, files: &[PathBuf], out: Option<&Path>, output: &mut Output) -> u8 {
     let dir = global.dir.clone().unwrap_or_else(|| PathBuf::from("."));
-    let print = match bake_print(&dir, files, &global.targets) {
+    let docker = crate::backend::buildx::Docker::default();
+    let print = match crate::backend::bake::print(&docker, &dir, files, &global.targets) {
         Ok(print) => print,
-        Err(err) => return output.fail(&err),
+        Err(err) => return output.fail(&CliError::new("cli::import", err.message).help(err.help)),
     };
     let source = if files.is_empty() {
         "bake's default files".to_owned()
@@ -126,54 +123,6 @@ fn run_bake(global: &GlobalArgs, files: &[PathBuf], out: Option<&Path>, output: 
         Ok(imported) => finish(global, &dir, imported, out, output),
         Err(why) => output.fail(&CliError::new("cli::import", why)),
     }
-}
-
-/// `docker buildx bake --print [-f FILE]… [TARGET]…` in `dir`: its JSON.
-fn bake_print(dir: &Path, files: &[PathBuf], targets: &[String]) -> Result<String, CliError> {
-    let docker = crate::backend::buildx::Docker::default();
-    let mut command = std::process::Command::new(&docker.program);
-    command
-        .current_dir(dir)
-        .args(["buildx", "bake", "--print", "--progress", "quiet"]);
-    for file in files {
-        command.arg("--file").arg(file);
-    }
-    // Targets after `--`, so none is read as an option.
-    command.arg("--").args(targets);
-    let output = command
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|err| {
-            CliError::new(
-                "cli::import",
-                format!("cannot run `docker buildx bake`: {err}"),
-            )
-            .help(
-                "`plan import bake` reads bake's own view of the files: install Docker with buildx",
-            )
-        })?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let why = crate::backend::process::telling_line(
-            &stderr.lines().map(str::to_owned).collect::<Vec<_>>(),
-        )
-        .unwrap_or_else(|| "no reason given".to_owned());
-        return Err(CliError::new(
-            "cli::import",
-            format!(
-                "`docker buildx bake --print` failed: {}",
-                crate::untrusted::escape(&why)
-            ),
-        )
-        .help("run `docker buildx bake --print` yourself to see the whole message"));
-    }
-    if output.stdout.len() > MAX_PRINT_BYTES {
-        return Err(CliError::new(
-            "cli::import",
-            "`bake --print` wrote over 64 MiB: refused",
-        ));
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 /// Checks the imported plan, says what did not map, and prints or writes it.

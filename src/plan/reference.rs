@@ -280,13 +280,17 @@ fn check_component(text: &str, component: &str) -> Result<(), ReferenceError> {
     }
 }
 
-fn check_tag(text: &str, tag: &str) -> Result<(), ReferenceError> {
+/// A valid tag: up to 128 of `[A-Za-z0-9_.-]`, not starting with `.` or `-`.
+pub fn is_valid_tag(tag: &str) -> bool {
     let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
     let mut chars = tag.chars();
-    let ok = tag.len() <= 128
+    tag.len() <= 128
         && chars.next().is_some_and(word)
-        && chars.all(|c| word(c) || c == '.' || c == '-');
-    if ok {
+        && chars.all(|c| word(c) || c == '.' || c == '-')
+}
+
+fn check_tag(text: &str, tag: &str) -> Result<(), ReferenceError> {
+    if is_valid_tag(tag) {
         Ok(())
     } else {
         Err(error(

@@ -109,18 +109,7 @@ fn staging_tag(repository: &str, job: &str, platforms: &[&Platform]) -> String {
         .map(|p| p.to_string())
         .collect::<Vec<_>>()
         .join("-");
-    let raw = format!("buildplan-{job}-{platform}");
-    let tag: String = raw
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .take(128)
-        .collect();
+    let tag = crate::apply::cache::tag_safe(&format!("buildplan-{job}-{platform}"));
     format!("{repository}:{tag}")
 }
 

@@ -119,6 +119,14 @@ impl JobRunner {
         }
         let mut deleted = Vec::new();
         for stale in &change.deletes {
+            // Ctrl-C stops the deletions between two tags.
+            if context.cancel.is_cancelled() {
+                return Err(JobError::fatal(format!(
+                    "interrupted: {} of {} tags deleted",
+                    deleted.len(),
+                    change.deletes.len()
+                )));
+            }
             let image =
                 ImageRef::parse(&stale.reference).map_err(|err| JobError::fatal(err.message))?;
             context.step(format!("deleting {image}"));

@@ -259,11 +259,17 @@ impl Registries {
         digest: &str,
     ) -> Result<(), RegistryError> {
         let tag = &schema_tags(subject)[0];
+        // Something else under that tag is not overwritten on a guess.
         let mut entries: Vec<Descriptor> = match target.manifest(tag).await? {
             Some(existing) => existing
                 .index()
                 .map(|i| i.manifests().clone())
-                .unwrap_or_default(),
+                .map_err(|err| {
+                    RegistryError::fatal(format!(
+                        "{}:{tag} should be the referrers fallback index of {subject}, and is not an index ({err}); it is left as it is",
+                        target.describe()
+                    ))
+                })?,
             None => Vec::new(),
         };
         if entries.iter().any(|d| d.digest().as_ref() == digest) {

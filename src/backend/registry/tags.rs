@@ -9,6 +9,7 @@ use super::auth::Scope;
 use super::error::RegistryError;
 use super::manifest::{Manifest, digest_of};
 use super::store::{Store, expect_ok};
+use crate::plan::reference::is_valid_tag;
 use crate::untrusted;
 
 /// Largest page of a tag list read.
@@ -98,11 +99,12 @@ impl Store {
                 .await?;
             let page: TagPage = serde_json::from_slice(&body)
                 .map_err(|err| RegistryError::fatal(format!("{what}: not a tag list ({err})")))?;
+            // `"tags": null` is how distribution lists an empty repository.
             tags.extend(page.tags.unwrap_or_default());
         }
         // A tag is at most 128 of `[A-Za-z0-9_.-]`: anything else is not
         // one, and is not carried into messages or requests.
-        tags.retain(|t| is_tag(t));
+        tags.retain(|t| is_valid_tag(t));
         Ok(tags)
     }
 
@@ -197,17 +199,6 @@ pub fn is_referrer_tag(tag: &str) -> bool {
     })
 }
 
-/// A valid tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
-pub fn is_tag(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() <= 128
-        && (bytes[0].is_ascii_alphanumeric() || bytes[0] == b'_')
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-}
-
 /// The path of the next page from a `Link: <PATH>; rel="next"` header.
 /// Only a path on the same registry is followed.
 fn next_link(header: &str) -> Option<&str> {
@@ -269,6 +260,11 @@ mod tests {
         }
         assert!(!is_referrer_tag("sha256-abc.sig"));
         assert!(!is_referrer_tag("1.2.0"));
-        assert!(is_tag("1.2.0-rc1") && !is_tag("-x") && !is_tag("a/b") && !is_tag(""));
+        assert!(
+            is_valid_tag("1.2.0-rc1")
+                && !is_valid_tag("-x")
+                && !is_valid_tag("a/b")
+                && !is_valid_tag("")
+        );
     }
 }

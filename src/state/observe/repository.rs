@@ -65,7 +65,10 @@ impl Observer {
                 sync.from.value.repository_name()
             ));
         }
-        let dates = self.creation_dates(sync, &selector, &listed).await;
+        let dates = match self.creation_dates(sync, &selector, &listed).await {
+            Ok(dates) => dates,
+            Err(why) => return Observation::Failed(why),
+        };
         let selected = selector.select(&listed, &|tag| dates.get(tag).cloned().flatten());
         // Referrer tags are found in this listing: no request per tag.
         let all_tags: HashSet<String> = all_tags.into_iter().collect();
@@ -94,27 +97,36 @@ impl Observer {
     }
 
     /// Creation dates of the candidates, read only when `latest` needs
-    /// them (some candidate is not a version).
+    /// them (some candidate is not a version). An image whose config says
+    /// no date sorts oldest; one that cannot be read is an error, never a
+    /// guess: the selection decides what is copied, and with `prune`, what
+    /// is deleted.
     async fn creation_dates(
         &self,
         sync: &Sync,
         selector: &Selector,
         listed: &[String],
-    ) -> HashMap<String, Option<String>> {
+    ) -> Result<HashMap<String, Option<String>>, String> {
         let candidates = selector.candidates(listed);
         if !selector.needs_dates(&candidates) {
-            return HashMap::new();
+            return Ok(HashMap::new());
         }
         futures_util::stream::iter(candidates)
             .map(|tag| async move {
                 let image = sync.from.value.with_tag(&tag);
-                // Unreadable: sorts oldest, as a date not said does.
-                let created = self.registries.created(&image).await.ok().flatten();
-                (tag, created)
+                let created = self.registries.created(&image).await.map_err(|err| {
+                    format!(
+                        "`latest` needs when {image} was made, and it cannot be read: {}",
+                        err.message
+                    )
+                })?;
+                Ok((tag, created))
             })
             .buffered(TAGS_AT_ONCE)
-            .collect()
+            .collect::<Vec<Result<_, String>>>()
             .await
+            .into_iter()
+            .collect()
     }
 
     /// Target tags this sync makes (by its `{{ tag }}` template) whose
