@@ -16,6 +16,10 @@ use crate::plan::source::Span;
 
 pub struct Deserializer<'e, 'a> {
     events: &'e mut Events<'a>,
+    /// The keys of every mapping being read, outermost first: each
+    /// mapping's own keys from where it started ([`Keys::from`]). One list
+    /// for the whole file, so the many small mappings allocate nothing.
+    open_keys: Vec<Cow<'a, str>>,
     /// The next mapping is a struct's (a plan section, a job): its `x-`
     /// keys are extensions, ignored.
     struct_next: bool,
@@ -25,6 +29,7 @@ impl<'e, 'a> Deserializer<'e, 'a> {
     pub fn new(events: &'e mut Events<'a>) -> Self {
         Self {
             events,
+            open_keys: Vec::new(),
             struct_next: false,
         }
     }
@@ -100,7 +105,7 @@ impl<'e, 'a> Deserializer<'e, 'a> {
         Ok(matches!(
             self.events.peek()?,
             Some(Event { kind: Kind::Scalar { text, plain: true }, .. })
-                if scalar::resolve(text) == Plain::Null
+                if scalar::is_null(text)
         ))
     }
 
@@ -128,15 +133,17 @@ impl<'e, 'a> Deserializer<'e, 'a> {
         span: Span,
         structured: bool,
     ) -> Result<V::Value, Error> {
+        let from = self.open_keys.len();
         let mut entries = Entries {
             de: self,
-            keys: Keys::default(),
+            keys: Keys { from, many: None },
             first_key: None,
             structured,
             merged: false,
         };
         let value = visitor.visit_map(&mut entries);
         let head = entries.first_key.unwrap_or(span);
+        self.open_keys.truncate(from);
         let value = value.map_err(|err| err.at(head))?;
         match self.events.next()? {
             Some(Event {
@@ -391,7 +398,7 @@ impl<'a> Entries<'_, '_, 'a> {
         let mut events: Vec<Event<'a>> = rest.into_iter().flat_map(|(_, e)| e).collect();
         for source in sources {
             for (key, entry) in source {
-                if !self.keys.contains(&key) && given.insert(key) {
+                if !self.keys.contains(&self.de.open_keys, &key) && given.insert(key) {
                     events.extend(entry);
                 }
             }
@@ -446,7 +453,7 @@ impl<'de> de::MapAccess<'de> for Entries<'_, '_, '_> {
             }
         };
         self.first_key.get_or_insert(span);
-        if !self.keys.insert(text.clone()) {
+        if !self.keys.insert(&mut self.de.open_keys, text.clone()) {
             return Err(Error::new(
                 format!("duplicate key `{text}` in this mapping"),
                 span,
@@ -460,49 +467,41 @@ impl<'de> de::MapAccess<'de> for Entries<'_, '_, '_> {
     }
 }
 
-/// The keys seen in one mapping: a short list for the many small mappings,
-/// a set once a mapping is large (the jobs of a 5,000-build plan).
-#[derive(Default)]
-enum Keys<'a> {
-    #[default]
-    None,
-    Few(Vec<Cow<'a, str>>),
-    Many(HashSet<Cow<'a, str>>),
+/// The keys seen in one mapping: the end of the deserializer's list of open
+/// mappings' keys while it is small, a set once it is large (the jobs of a
+/// 5,000-build plan).
+struct Keys<'a> {
+    /// Where this mapping's keys start in the open keys.
+    from: usize,
+    many: Option<HashSet<Cow<'a, str>>>,
 }
 
 impl<'a> Keys<'a> {
     const FEW: usize = 16;
 
-    fn contains(&self, key: &str) -> bool {
-        match self {
-            Self::None => false,
-            Self::Few(keys) => keys.iter().any(|k| k == key),
-            Self::Many(keys) => keys.contains(key),
+    fn contains(&self, open: &[Cow<'a, str>], key: &str) -> bool {
+        match &self.many {
+            Some(keys) => keys.contains(key),
+            None => open[self.from..].iter().any(|k| k == key),
         }
     }
 
     /// False when the key was there already.
-    fn insert(&mut self, key: Cow<'a, str>) -> bool {
-        match self {
-            Self::None => {
-                *self = Self::Few(vec![key]);
-                true
-            }
-            Self::Few(keys) => {
-                if keys.contains(&key) {
-                    return false;
-                }
-                if keys.len() < Self::FEW {
-                    keys.push(key);
-                } else {
-                    let mut set: HashSet<Cow<'a, str>> = keys.drain(..).collect();
-                    set.insert(key);
-                    *self = Self::Many(set);
-                }
-                true
-            }
-            Self::Many(keys) => keys.insert(key),
+    fn insert(&mut self, open: &mut Vec<Cow<'a, str>>, key: Cow<'a, str>) -> bool {
+        if let Some(keys) = &mut self.many {
+            return keys.insert(key);
         }
+        if self.contains(open, &key) {
+            return false;
+        }
+        if open.len() - self.from < Self::FEW {
+            open.push(key);
+        } else {
+            let mut set: HashSet<Cow<'a, str>> = open.drain(self.from..).collect();
+            set.insert(key);
+            self.many = Some(set);
+        }
+        true
     }
 }
 

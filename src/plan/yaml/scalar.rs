@@ -15,9 +15,17 @@ pub enum Plain {
     Str,
 }
 
+/// The plain texts that mean null: what `Option` fields ask of every value,
+/// without resolving the rest.
+pub fn is_null(text: &str) -> bool {
+    matches!(text, "" | "~" | "null" | "Null" | "NULL")
+}
+
 pub fn resolve(text: &str) -> Plain {
+    if is_null(text) {
+        return Plain::Null;
+    }
     match text {
-        "" | "~" | "null" | "Null" | "NULL" => return Plain::Null,
         "true" | "True" | "TRUE" => return Plain::Bool(true),
         "false" | "False" | "FALSE" => return Plain::Bool(false),
         ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
