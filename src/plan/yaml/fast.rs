@@ -10,7 +10,7 @@
 //! event, the bulk of validating a 5,000-build plan; this spends a tenth.
 
 use std::borrow::Cow;
-use std::sync::mpsc::SyncSender;
+use std::sync::mpsc::{Receiver, SyncSender};
 
 use super::raw::Raw;
 use crate::plan::source::Span;
@@ -48,8 +48,8 @@ pub fn events(text: &str) -> Result<Events<'_>, GiveUp> {
 /// then what was sent is to be thrown away. A reader that hangs up early
 /// does not stop it: the whole text is scanned, so that a give-up after
 /// the reader stopped is still known.
-pub fn stream<'a>(text: &'a str, sender: &SyncSender<Events<'a>>, batch: usize) -> bool {
-    let mut scanner = Scanner::new(text, Some((sender, batch)));
+pub fn stream<'a>(text: &'a str, sink: &Sink<'a>, batch: usize) -> bool {
+    let mut scanner = Scanner::new(text, Some((sink, batch)));
     let gave_up = scanner.run().is_err();
     if !gave_up {
         scanner.flush(true);
@@ -57,9 +57,18 @@ pub fn stream<'a>(text: &'a str, sender: &SyncSender<Events<'a>>, batch: usize) 
     gave_up
 }
 
+/// Where a large file's batches go, and where the reader gives their
+/// buffers back: a batch's memory is used again rather than fresh memory
+/// taken for each (on this kind of VM a fresh page costs more than the
+/// events written into it).
+pub struct Sink<'a> {
+    pub full: SyncSender<Events<'a>>,
+    pub emptied: Receiver<Events<'a>>,
+}
+
 struct Scanner<'a, 's> {
     /// Where batches go, and their size (a large file); `None`: kept in `out`.
-    sink: Option<(&'s SyncSender<Events<'a>>, usize)>,
+    sink: Option<(&'s Sink<'a>, usize)>,
     /// The reader stopped listening: events are dropped from here on.
     hung_up: bool,
     text: &'a str,
@@ -82,7 +91,7 @@ fn is_space(b: u8) -> bool {
 }
 
 impl<'a, 's> Scanner<'a, 's> {
-    fn new(text: &'a str, sink: Option<(&'s SyncSender<Events<'a>>, usize)>) -> Self {
+    fn new(text: &'a str, sink: Option<(&'s Sink<'a>, usize)>) -> Self {
         Self {
             sink,
             hung_up: false,
@@ -97,7 +106,7 @@ impl<'a, 's> Scanner<'a, 's> {
 
     /// Sends what was found when a batch is full (or `all`).
     fn flush(&mut self, all: bool) {
-        let Some((sender, batch)) = self.sink else {
+        let Some((sink, batch)) = self.sink else {
             return;
         };
         if self.out.len() < batch && !all {
@@ -107,8 +116,12 @@ impl<'a, 's> Scanner<'a, 's> {
             self.out.clear();
             return;
         }
-        let full = std::mem::replace(&mut self.out, Vec::with_capacity(batch));
-        if sender.send(full).is_err() {
+        let next = sink
+            .emptied
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(batch));
+        let full = std::mem::replace(&mut self.out, next);
+        if sink.full.send(full).is_err() {
             self.hung_up = true;
         }
     }

@@ -10,7 +10,7 @@
 //! the parser's time).
 
 use std::borrow::Cow;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span as RawSpan, StrInput, Tag};
 
@@ -66,15 +66,22 @@ pub fn with_events<'a, T>(text: &'a str, read: impl Fn(RawEvents<'a>) -> T) -> T
         return read(RawEvents::Inline(Box::new(Spanned::new(text))));
     }
     let fast = std::thread::scope(|scope| {
-        let (sender, receiver) = sync_channel(AHEAD);
+        let (full, receiver) = sync_channel(AHEAD);
+        let (emptied, returned) = channel();
+        let sink = super::fast::Sink {
+            full,
+            emptied: returned,
+        };
         let scanner = std::thread::Builder::new()
             .name("yaml-fast".into())
-            .spawn_scoped(scope, move || super::fast::stream(text, &sender, BATCH))
+            .spawn_scoped(scope, move || super::fast::stream(text, &sink, BATCH))
             .ok()?;
-        let result = read(RawEvents::Speculative {
+        let result = read(RawEvents::Speculative(Box::new(Batches {
             receiver,
-            batch: Vec::new().into_iter(),
-        });
+            emptied,
+            batch: Vec::new(),
+            at: 0,
+        })));
         let gave_up = scanner.join().unwrap_or(true);
         (!gave_up).then_some(result)
     });
@@ -127,10 +134,7 @@ pub enum RawEvents<'a> {
     /// Read by the fast path, all at once.
     Ready(std::vec::IntoIter<(Raw<'a>, Span)>),
     /// Read by the fast path on its own thread, batch by batch.
-    Speculative {
-        receiver: Receiver<Vec<(Raw<'a>, Span)>>,
-        batch: std::vec::IntoIter<(Raw<'a>, Span)>,
-    },
+    Speculative(Box<Batches<'a>>),
     Inline(Box<Spanned<'a>>),
     Piped {
         receiver: Receiver<Vec<RawItem<'a>>>,
@@ -144,13 +148,7 @@ impl<'a> Iterator for RawEvents<'a> {
     fn next(&mut self) -> Option<RawItem<'a>> {
         match self {
             Self::Ready(events) => events.next().map(Ok),
-            Self::Speculative { receiver, batch } => loop {
-                if let Some(event) = batch.next() {
-                    return Some(Ok(event));
-                }
-                // Closed: the scan ended (or gave up: `with_events` knows).
-                *batch = receiver.recv().ok()?.into_iter();
-            },
+            Self::Speculative(batches) => batches.next().map(Ok),
             Self::Inline(events) => events.next(),
             Self::Piped { receiver, batch } => loop {
                 if let Some(item) = batch.next() {
@@ -162,6 +160,37 @@ impl<'a> Iterator for RawEvents<'a> {
         }
     }
 }
+
+/// The fast path's batches as they arrive; each emptied batch goes back to
+/// the scanner to be filled again.
+pub struct Batches<'a> {
+    receiver: Receiver<Vec<(Raw<'a>, Span)>>,
+    emptied: Sender<Vec<(Raw<'a>, Span)>>,
+    batch: Vec<(Raw<'a>, Span)>,
+    /// The next event of `batch`; those before it were taken.
+    at: usize,
+}
+
+impl<'a> Batches<'a> {
+    fn next(&mut self) -> Option<(Raw<'a>, Span)> {
+        loop {
+            if let Some(slot) = self.batch.get_mut(self.at) {
+                self.at += 1;
+                return Some(std::mem::replace(slot, TAKEN));
+            }
+            // Closed: the scan ended (or gave up: `with_events` knows).
+            let next = self.receiver.recv().ok()?;
+            let mut done = std::mem::replace(&mut self.batch, next);
+            self.at = 0;
+            done.clear();
+            // The scanner may have finished: then the buffer is just freed.
+            let _ = self.emptied.send(done);
+        }
+    }
+}
+
+/// What a taken event's place in its batch holds (owns nothing).
+const TAKEN: (Raw<'static>, Span) = (Raw::MappingEnd, Span { start: 0, len: 0 });
 
 /// The parser's events with spans in bytes.
 pub struct Spanned<'a> {

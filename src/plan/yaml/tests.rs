@@ -241,6 +241,14 @@ fn a_large_file_the_fast_path_gives_up_on_late_is_read_by_the_parser() {
     assert!(text.len() > 64 * 1024);
     let plain: Section = from_str(&text).unwrap();
     assert_eq!(plain.jobs.len(), 4000);
+    // Read in batches whose buffers go back to the scanner to be filled
+    // again: every event arrives once, in order, at its place.
+    for (i, (name, job)) in plain.jobs.iter().enumerate() {
+        assert_eq!(name, &format!("j{i}"));
+        assert_eq!(job.from.value, format!("r.example/a:{i}"));
+        assert_eq!(text_at(&text, job.from.span), format!("\"r.example/a:{i}\""));
+        assert_eq!(job.count, Some(i as u32));
+    }
     // An anchor and alias at the end: the fast path gives up there.
     let anchored = format!("{text}  last: &x\n    from: x\n  again: *x\n");
     let read: Section = from_str(&anchored).unwrap();
