@@ -55,7 +55,10 @@ pub fn open_regular(path: &Path) -> Result<File, LocalFileError> {
 /// The whole of a regular file of at most `max` bytes.
 pub fn read(path: &Path, max: u64) -> Result<Vec<u8>, LocalFileError> {
     let file = open_regular(path)?;
-    let mut bytes = Vec::new();
+    // Sized from the file's length: growing by doubling would copy a large
+    // plan twice and touch twice its size in fresh memory.
+    let size = file.metadata().map_or(0, |m| m.len()).min(max) + 1;
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
     // One byte past the cap tells "exactly max" from "more than max", even
     // for a file that grows while it is read.
     file.take(max + 1).read_to_end(&mut bytes)?;

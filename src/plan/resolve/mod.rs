@@ -229,9 +229,12 @@ impl Resolver<'_> {
     }
 
     fn text(&mut self, file: FileId, value: &Located<String>, scope: &Scope) -> Option<At<String>> {
-        let at = origin(file, value.span);
-        self.render_with(&value.value, at, scope)
-            .map(|v| At::new(v, at))
+        self.text_at(file, &value.value, value.span, scope)
+    }
+
+    fn text_at(&mut self, file: FileId, text: &str, span: Span, scope: &Scope) -> Option<At<String>> {
+        let at = origin(file, span);
+        self.render_with(text, at, scope).map(|v| At::new(v, at))
     }
 
     fn image(
@@ -240,7 +243,17 @@ impl Resolver<'_> {
         value: &Located<String>,
         scope: &Scope,
     ) -> Option<At<ImageRef>> {
-        let text = self.text(file, value, scope)?;
+        self.image_at(file, &value.value, value.span, scope)
+    }
+
+    fn image_at(
+        &mut self,
+        file: FileId,
+        value: &str,
+        span: Span,
+        scope: &Scope,
+    ) -> Option<At<ImageRef>> {
+        let text = self.text_at(file, value, span, scope)?;
         match ImageRef::parse(&text.value) {
             Ok(image) => Some(At::new(image, text.at)),
             Err(err) => {
@@ -260,10 +273,13 @@ impl Resolver<'_> {
         list: &Located<StringList>,
         scope: &Scope,
     ) -> Vec<At<ImageRef>> {
-        list.items()
-            .iter()
-            .filter_map(|item| self.image(file, item, scope))
-            .collect()
+        match &list.value {
+            StringList::One(text) => self
+                .image_at(file, text, list.span, scope)
+                .into_iter()
+                .collect(),
+            StringList::Many(items) => keep(items, |item| self.image(file, item, scope)),
+        }
     }
 
     fn platform(
@@ -293,8 +309,9 @@ impl Resolver<'_> {
         list: Option<&model::TextList>,
         scope: &Scope,
     ) -> Vec<At<Platform>> {
-        let mut out: Vec<At<Platform>> = Vec::new();
-        for item in list.map(|l| l.value.as_slice()).unwrap_or_default() {
+        let items = listed(list);
+        let mut out: Vec<At<Platform>> = Vec::with_capacity(items.len());
+        for item in items {
             let Some(platform) = self.platform(file, item, scope) else {
                 continue;
             };
@@ -322,11 +339,7 @@ impl Resolver<'_> {
         list: Option<&model::TextList>,
         scope: &Scope,
     ) -> Vec<At<String>> {
-        list.map(|l| l.value.as_slice())
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|item| self.text(file, item, scope))
-            .collect()
+        keep(listed(list), |item| self.text(file, item, scope))
     }
 
     fn map(
@@ -335,13 +348,13 @@ impl Resolver<'_> {
         map: &crate::plan::model::Map<Located<String>, Located<String>>,
         scope: &Scope,
     ) -> IndexMap<String, String> {
-        map.iter()
-            .filter_map(|(k, v)| {
-                let key = self.text(file, k, scope)?;
-                let value = self.text(file, v, scope)?;
-                Some((key.value, value.value))
-            })
-            .collect()
+        let mut out = IndexMap::with_capacity(map.len());
+        for (k, v) in map {
+            if let (Some(key), Some(value)) = (self.text(file, k, scope), self.text(file, v, scope)) {
+                out.insert(key.value, value.value);
+            }
+        }
+        out
     }
 
     /// Checks a job or builder name: it becomes part of an address, a file name and a log prefix.
@@ -448,4 +461,19 @@ pub fn is_safe_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// What `f` keeps of `items`, in a list sized for all of them. (`collect`
+/// on a `filter_map` starts at four places and doubles; for the one or two
+/// items a plan lists that was most of the memory resolution touched, and
+/// on a large plan fresh memory costs more than the work done in it.)
+fn keep<'a, T, U>(items: &'a [T], f: impl FnMut(&'a T) -> Option<U>) -> Vec<U> {
+    let mut out = Vec::with_capacity(items.len());
+    out.extend(items.iter().filter_map(f));
+    out
+}
+
+/// The items of an optional list field (none when it is absent).
+fn listed<T>(list: Option<&Located<Vec<T>>>) -> &[T] {
+    list.map_or(&[], |l| l.value.as_slice())
 }

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Resolver, origin};
+use super::{Resolver, keep, listed, origin};
 use crate::plan::diagnostic::{Diagnostic, did_you_mean};
 use crate::plan::located::Located;
 use crate::plan::model;
@@ -34,18 +34,12 @@ impl Resolver<'_> {
         scope: &Scope,
     ) -> RunSettings {
         let dir = self.plan.sources.get(file).dir().to_path_buf();
-        let secrets = spec
-            .secrets
-            .iter()
-            .flat_map(|list| list.value.iter())
-            .filter_map(|secret| self.secret(file, secret, &dir, scope))
-            .collect();
-        let ssh = spec
-            .ssh
-            .iter()
-            .flat_map(|list| list.value.iter())
-            .filter_map(|entry| self.ssh(file, entry, &dir, scope))
-            .collect();
+        let secrets = keep(listed(spec.secrets.as_ref()), |secret| {
+            self.secret(file, secret, &dir, scope)
+        });
+        let ssh = keep(listed(spec.ssh.as_ref()), |entry| {
+            self.ssh(file, entry, &dir, scope)
+        });
         let network = spec
             .network
             .as_ref()
