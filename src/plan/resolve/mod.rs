@@ -232,7 +232,13 @@ impl Resolver<'_> {
         self.text_at(file, &value.value, value.span, scope)
     }
 
-    fn text_at(&mut self, file: FileId, text: &str, span: Span, scope: &Scope) -> Option<At<String>> {
+    fn text_at(
+        &mut self,
+        file: FileId,
+        text: &str,
+        span: Span,
+        scope: &Scope,
+    ) -> Option<At<String>> {
         let at = origin(file, span);
         self.render_with(text, at, scope).map(|v| At::new(v, at))
     }
@@ -350,7 +356,8 @@ impl Resolver<'_> {
     ) -> IndexMap<String, String> {
         let mut out = IndexMap::with_capacity(map.len());
         for (k, v) in map {
-            if let (Some(key), Some(value)) = (self.text(file, k, scope), self.text(file, v, scope)) {
+            if let (Some(key), Some(value)) = (self.text(file, k, scope), self.text(file, v, scope))
+            {
                 out.insert(key.value, value.value);
             }
         }

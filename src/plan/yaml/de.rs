@@ -46,7 +46,7 @@ impl<'e, 'a> Deserializer<'e, 'a> {
     fn take_entries(&mut self, at: Span) -> Result<Vec<MergeEntry<'a>>, Error> {
         match self.start()? {
             Event {
-                kind: Kind::MappingStart,
+                kind: Kind::MappingStart { .. },
                 ..
             } => {}
             event => {
@@ -113,9 +113,13 @@ impl<'e, 'a> Deserializer<'e, 'a> {
         &mut self,
         visitor: V,
         span: Span,
+        items: usize,
     ) -> Result<V::Value, Error> {
         let value = visitor
-            .visit_seq(Items { de: self })
+            .visit_seq(Items {
+                de: self,
+                left: items,
+            })
             .map_err(|err| err.at(span))?;
         match self.events.next()? {
             Some(Event {
@@ -132,10 +136,12 @@ impl<'e, 'a> Deserializer<'e, 'a> {
         visitor: V,
         span: Span,
         structured: bool,
+        items: usize,
     ) -> Result<V::Value, Error> {
         let from = self.open_keys.len();
         let mut entries = Entries {
             de: self,
+            left: items,
             keys: Keys { from, many: None },
             first_key: None,
             structured,
@@ -167,7 +173,7 @@ impl<'e, 'a> Deserializer<'e, 'a> {
         loop {
             let event = self.start_or_end()?;
             match event.kind {
-                Kind::SequenceStart | Kind::MappingStart => depth += 1,
+                Kind::SequenceStart { .. } | Kind::MappingStart { .. } => depth += 1,
                 Kind::SequenceEnd | Kind::MappingEnd => depth = depth.saturating_sub(1),
                 Kind::Scalar { .. } => {}
             }
@@ -218,8 +224,8 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'_, '_> {
             Kind::Scalar { text, plain } => {
                 visit_scalar(&text, plain, visitor).map_err(|err| err.at(span))
             }
-            Kind::SequenceStart => self.sequence(visitor, span),
-            Kind::MappingStart => self.mapping(visitor, span, structured),
+            Kind::SequenceStart { items } => self.sequence(visitor, span, items),
+            Kind::MappingStart { items } => self.mapping(visitor, span, structured, items),
             Kind::SequenceEnd | Kind::MappingEnd => Err(Error::new("expected a value here", span)),
         }
     }
@@ -235,8 +241,8 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'_, '_> {
             Kind::Scalar { text, .. } => {
                 visitor.visit_str(&text).map_err(|err: Error| err.at(span))
             }
-            Kind::SequenceStart => self.sequence(visitor, span),
-            _ => self.mapping(visitor, span, false),
+            Kind::SequenceStart { items } => self.sequence(visitor, span, items),
+            _ => self.mapping(visitor, span, false, 0),
         }
     }
 
@@ -325,6 +331,8 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'_, '_> {
 /// The items of a sequence.
 struct Items<'d, 'e, 'a> {
     de: &'d mut Deserializer<'e, 'a>,
+    /// Items still to come, as counted by the reader (0: not counted).
+    left: usize,
 }
 
 impl<'de> de::SeqAccess<'de> for Items<'_, '_, '_> {
@@ -340,14 +348,26 @@ impl<'de> de::SeqAccess<'de> for Items<'_, '_, '_> {
                 ..
             })
             | None => Ok(None),
-            Some(_) => seed.deserialize(&mut *self.de).map(Some),
+            Some(_) => {
+                self.left = self.left.saturating_sub(1);
+                seed.deserialize(&mut *self.de).map(Some)
+            }
         }
+    }
+
+    /// Lists are made the size they will be (without it they start at
+    /// four places and double: most of the memory a plan's lists take).
+    fn size_hint(&self) -> Option<usize> {
+        (self.left > 0).then_some(self.left)
     }
 }
 
 /// The entries of a mapping; each key once.
 struct Entries<'d, 'e, 'a> {
     de: &'d mut Deserializer<'e, 'a>,
+    /// Entries still to come, as counted by the reader (0: not counted;
+    /// merged entries are not counted).
+    left: usize,
     keys: Keys<'a>,
     /// Where an error about the whole mapping (a missing field) is shown.
     first_key: Option<Span>,
@@ -372,7 +392,7 @@ impl<'a> Entries<'_, '_, 'a> {
         let is_list = matches!(
             self.de.events.peek()?,
             Some(Event {
-                kind: Kind::SequenceStart,
+                kind: Kind::SequenceStart { .. },
                 ..
             })
         );
@@ -411,6 +431,11 @@ impl<'a> Entries<'_, '_, 'a> {
 
 impl<'de> de::MapAccess<'de> for Entries<'_, '_, '_> {
     type Error = Error;
+
+    /// As for lists: maps are made the size they will be.
+    fn size_hint(&self) -> Option<usize> {
+        (self.left > 0).then_some(self.left)
+    }
 
     fn next_key_seed<K: DeserializeSeed<'de>>(
         &mut self,
@@ -459,6 +484,7 @@ impl<'de> de::MapAccess<'de> for Entries<'_, '_, '_> {
                 span,
             ));
         }
+        self.left = self.left.saturating_sub(1);
         seed.deserialize(&mut *self.de).map(Some)
     }
 

@@ -30,9 +30,16 @@ pub enum Kind<'a> {
         /// from its text (`1` is a number, `true` a boolean, `~` null).
         plain: bool,
     },
-    SequenceStart,
+    /// `items`: how many items it holds, where the reader counted them
+    /// (0: not counted): a capacity hint for the list it is read into.
+    SequenceStart {
+        items: usize,
+    },
     SequenceEnd,
-    MappingStart,
+    /// `items`: as for a sequence, its entries.
+    MappingStart {
+        items: usize,
+    },
     MappingEnd,
 }
 
@@ -170,13 +177,13 @@ impl<'a> Events<'a> {
                     let plain = plain && !scalar_tag_is_string(tag.as_deref(), span)?;
                     (Kind::Scalar { text, plain }, anchor)
                 }
-                Raw::SequenceStart { anchor, tag } => {
+                Raw::SequenceStart { anchor, tag, items } => {
                     check_collection_tag(tag.as_deref(), "seq", span)?;
-                    (Kind::SequenceStart, anchor)
+                    (Kind::SequenceStart { items }, anchor)
                 }
-                Raw::MappingStart { anchor, tag } => {
+                Raw::MappingStart { anchor, tag, items } => {
                     check_collection_tag(tag.as_deref(), "map", span)?;
-                    (Kind::MappingStart, anchor)
+                    (Kind::MappingStart { items }, anchor)
                 }
                 Raw::SequenceEnd => (Kind::SequenceEnd, 0),
                 Raw::MappingEnd => (Kind::MappingEnd, 0),
@@ -193,7 +200,7 @@ impl<'a> Events<'a> {
 
     fn track_depth(&mut self, event: &Event<'a>) -> Result<(), Error> {
         match event.kind {
-            Kind::SequenceStart | Kind::MappingStart => {
+            Kind::SequenceStart { .. } | Kind::MappingStart { .. } => {
                 self.depth += 1;
                 if self.depth > MAX_DEPTH {
                     return Err(Error::new(
@@ -225,7 +232,7 @@ impl<'a> Events<'a> {
             return;
         }
         let delta: isize = match event.kind {
-            Kind::SequenceStart | Kind::MappingStart => 1,
+            Kind::SequenceStart { .. } | Kind::MappingStart { .. } => 1,
             Kind::SequenceEnd | Kind::MappingEnd => -1,
             Kind::Scalar { .. } => 0,
         };

@@ -36,6 +36,16 @@ impl Block {
     }
 }
 
+/// A block collection being read: its kind, the event that opened it
+/// (its index in the batch; `None` once the batch was sent) and the items
+/// seen so far, written into that event when it closes.
+#[derive(Clone, Copy)]
+struct Open {
+    block: Block,
+    opened: Option<usize>,
+    items: usize,
+}
+
 /// Every event of `text`, or `GiveUp`.
 pub fn events(text: &str) -> Result<Events<'_>, GiveUp> {
     let mut scanner = Scanner::new(text, None);
@@ -74,7 +84,7 @@ struct Scanner<'a, 's> {
     text: &'a str,
     bytes: &'a [u8],
     out: Events<'a>,
-    stack: Vec<Block>,
+    stack: Vec<Open>,
     /// A key whose value is on the next lines: its indentation.
     pending: Option<usize>,
     /// The last line ended with a scalar value owned by this indentation:
@@ -120,6 +130,9 @@ impl<'a, 's> Scanner<'a, 's> {
             .emptied
             .try_recv()
             .unwrap_or_else(|_| Vec::with_capacity(batch));
+        for open in &mut self.stack {
+            open.opened = None;
+        }
         let full = std::mem::replace(&mut self.out, next);
         if sink.full.send(full).is_err() {
             self.hung_up = true;
@@ -162,14 +175,46 @@ impl<'a, 's> Scanner<'a, 's> {
             return Err(GiveUp);
         }
         let end = self.bytes.len();
-        while let Some(block) = self.stack.pop() {
-            self.close(block, end);
+        while let Some(open) = self.stack.pop() {
+            self.close(open, end);
         }
         Ok(())
     }
 
-    fn close(&mut self, block: Block, at: usize) {
-        let event = match block {
+    /// Opens a block collection with its start event at `at`.
+    fn open(&mut self, block: Block, at: usize) {
+        let start = match block {
+            Block::Map(_) => Raw::MappingStart {
+                anchor: 0,
+                tag: None,
+                items: 0,
+            },
+            Block::Seq(_) | Block::IndentlessSeq(_) => Raw::SequenceStart {
+                anchor: 0,
+                tag: None,
+                items: 0,
+            },
+        };
+        self.stack.push(Open {
+            block,
+            opened: Some(self.out.len()),
+            items: 0,
+        });
+        self.out.push((start, empty(at)));
+    }
+
+    /// One more item in the innermost open block collection.
+    fn counted_one(&mut self) {
+        if let Some(open) = self.stack.last_mut() {
+            open.items += 1;
+        }
+    }
+
+    fn close(&mut self, open: Open, at: usize) {
+        if let Some(opened) = open.opened {
+            self.count(opened, open.items);
+        }
+        let event = match open.block {
             Block::Map(_) => Raw::MappingEnd,
             Block::Seq(_) | Block::IndentlessSeq(_) => Raw::SequenceEnd,
         };
@@ -189,66 +234,39 @@ impl<'a, 's> Scanner<'a, 's> {
             if indent > key_indent {
                 // The value is a block nested deeper.
                 if dash {
-                    self.stack.push(Block::Seq(indent));
-                    self.out.push((
-                        Raw::SequenceStart {
-                            anchor: 0,
-                            tag: None,
-                        },
-                        empty(at),
-                    ));
+                    self.open(Block::Seq(indent), at);
                     return self.seq_entry(indent, at, end);
                 }
-                self.stack.push(Block::Map(indent));
-                self.out.push((
-                    Raw::MappingStart {
-                        anchor: 0,
-                        tag: None,
-                    },
-                    empty(at),
-                ));
+                self.open(Block::Map(indent), at);
                 return self.map_entry(indent, at, end);
             }
             if indent == key_indent && dash {
                 // `key:` then `- item` at the key's own indentation.
-                self.stack.push(Block::IndentlessSeq(indent));
                 let item = self.after_dash(at, end)?;
-                self.out.push((
-                    Raw::SequenceStart {
-                        anchor: 0,
-                        tag: None,
-                    },
-                    empty(item),
-                ));
+                self.open(Block::IndentlessSeq(indent), item);
                 return self.seq_item(indent, item, end);
             }
             // `key:` with nothing: a null the plan format has no use for.
             return Err(GiveUp);
         }
         // Close what this line is outside of.
-        while let Some(&top) = self.stack.last() {
+        while let Some(&Open { block: top, .. }) = self.stack.last() {
             let outside = top.indent() > indent
                 || (matches!(top, Block::IndentlessSeq(i) if i == indent) && !dash)
                 || (matches!(top, Block::Seq(i) if i == indent) && !dash);
             if !outside {
                 break;
             }
-            self.stack.pop();
-            self.close(top, at);
+            if let Some(open) = self.stack.pop() {
+                self.close(open, at);
+            }
         }
-        match self.stack.last().copied() {
+        match self.stack.last().map(|open| open.block) {
             None => {
                 if dash || indent != 0 {
                     return Err(GiveUp);
                 }
-                self.stack.push(Block::Map(0));
-                self.out.push((
-                    Raw::MappingStart {
-                        anchor: 0,
-                        tag: None,
-                    },
-                    empty(at),
-                ));
+                self.open(Block::Map(0), at);
                 self.map_entry(indent, at, end)
             }
             Some(Block::Map(i)) if i == indent && !dash => self.map_entry(indent, at, end),
@@ -280,6 +298,7 @@ impl<'a, 's> Scanner<'a, 's> {
 
     /// What follows a dash: a scalar, a flow, or a mapping's first key.
     fn seq_item(&mut self, dash_indent: usize, item: usize, end: usize) -> Result<(), GiveUp> {
+        self.counted_one();
         let b = self.bytes[item];
         if b == b'-' && (item + 1 == end || is_space(self.bytes[item + 1])) {
             return Err(GiveUp);
@@ -287,14 +306,7 @@ impl<'a, 's> Scanner<'a, 's> {
         if self.key_end(item, end).is_some() {
             // `- key: value`: a mapping whose keys sit at the item's column.
             let column = item - self.line_start(item);
-            self.stack.push(Block::Map(column));
-            self.out.push((
-                Raw::MappingStart {
-                    anchor: 0,
-                    tag: None,
-                },
-                empty(item),
-            ));
+            self.open(Block::Map(column), item);
             return self.map_entry(column, item, end);
         }
         self.value(item, end)?;
@@ -338,6 +350,7 @@ impl<'a, 's> Scanner<'a, 's> {
 
     /// `key: value` (or `key:` and the value below) at `at`.
     fn map_entry(&mut self, indent: usize, at: usize, end: usize) -> Result<(), GiveUp> {
+        self.counted_one();
         let colon = self.key_end(at, end).ok_or(GiveUp)?;
         // The key: a quoted scalar, or plain text up to the colon.
         match self.bytes[at] {
@@ -522,18 +535,22 @@ impl<'a, 's> Scanner<'a, 's> {
             Raw::MappingStart {
                 anchor: 0,
                 tag: None,
+                items: 0,
             }
         } else {
             Raw::SequenceStart {
                 anchor: 0,
                 tag: None,
+                items: 0,
             }
         };
         // The opening bracket's span runs to the next token, as the parser's does.
+        let opened = self.out.len();
         self.out.push((start, Span::new(at, i - at)));
         if i < end && self.bytes[i] == close {
             return Ok(self.flow_end(mapping, i, end));
         }
+        let mut items = 0;
         loop {
             if i >= end {
                 return Err(GiveUp);
@@ -547,6 +564,7 @@ impl<'a, 's> Scanner<'a, 's> {
                 i = self.skip_spaces(i + 1, end);
             }
             i = self.flow_item(i, end, false)?;
+            items += 1;
             i = self.skip_spaces(i, end);
             if i >= end {
                 return Err(GiveUp);
@@ -559,9 +577,23 @@ impl<'a, 's> Scanner<'a, 's> {
                         return Err(GiveUp);
                     }
                 }
-                b if b == close => return Ok(self.flow_end(mapping, i, end)),
+                b if b == close => {
+                    self.count(opened, items);
+                    return Ok(self.flow_end(mapping, i, end));
+                }
                 _ => return Err(GiveUp),
             }
+        }
+    }
+
+    /// Writes how many items the collection opened by event `opened` holds
+    /// into that event. (A flow collection ends on the line it starts on,
+    /// and batches are sent between lines: the event is still here.)
+    fn count(&mut self, opened: usize, counted: usize) {
+        if let Some((Raw::SequenceStart { items, .. } | Raw::MappingStart { items, .. }, _)) =
+            self.out.get_mut(opened)
+        {
+            *items = counted;
         }
     }
 
@@ -674,12 +706,48 @@ mod tests {
             .collect()
     }
 
+    /// Checks that every collection's count is the number of items (or
+    /// entries) it holds, then forgets the counts, which the parser does
+    /// not make.
+    fn uncounted<'a>(mut events: Events<'a>, text: &str) -> Events<'a> {
+        // Per open collection: its start event, nodes seen in it, a mapping?
+        let mut open: Vec<(usize, usize, bool)> = Vec::new();
+        for i in 0..events.len() {
+            let (node, start) = match &events[i].0 {
+                Raw::SequenceStart { .. } => (true, Some(false)),
+                Raw::MappingStart { .. } => (true, Some(true)),
+                Raw::Scalar { .. } | Raw::Alias(_) => (true, None),
+                Raw::SequenceEnd | Raw::MappingEnd => (false, None),
+                Raw::DocumentStart => continue,
+            };
+            if node && let Some(top) = open.last_mut() {
+                top.1 += 1;
+            }
+            if let Some(mapping) = start {
+                open.push((i, 0, mapping));
+            } else if !node {
+                let (at, nodes, mapping) = open.pop().expect("balanced");
+                let expected = if mapping { nodes / 2 } else { nodes };
+                if let Raw::SequenceStart { items, .. } | Raw::MappingStart { items, .. } =
+                    &mut events[at].0
+                {
+                    assert_eq!(*items, expected, "the count at event {at} of {text:?}");
+                    *items = 0;
+                }
+            }
+        }
+        events
+    }
+
     /// The fast path either gives up or says exactly what the parser says.
     fn agrees(text: &str) -> bool {
         let Ok(fast) = events(text) else {
             return false;
         };
-        let fast: Vec<String> = fast.into_iter().map(|e| format!("{e:?}")).collect();
+        let fast: Vec<String> = uncounted(fast, text)
+            .into_iter()
+            .map(|e| format!("{e:?}"))
+            .collect();
         let slow = parsed(text);
         assert_eq!(
             Some(&fast),
@@ -829,7 +897,10 @@ mod tests {
                 .map(|_| pieces[(next() % pieces.len() as u64) as usize])
                 .collect();
             if let Ok(fast) = events(&text) {
-                let fast: Vec<String> = fast.into_iter().map(|e| format!("{e:?}")).collect();
+                let fast: Vec<String> = uncounted(fast, &text)
+                    .into_iter()
+                    .map(|e| format!("{e:?}"))
+                    .collect();
                 assert_eq!(Some(&fast), parsed(&text).as_ref(), "{text:?}");
                 taken += 1;
             }

@@ -34,11 +34,15 @@ pub enum Raw<'a> {
     SequenceStart {
         anchor: usize,
         tag: Option<Box<str>>,
+        /// Its items, where the reader counted them; 0: not counted.
+        items: usize,
     },
     SequenceEnd,
     MappingStart {
         anchor: usize,
         tag: Option<Box<str>>,
+        /// Its entries, where the reader counted them; 0: not counted.
+        items: usize,
     },
     MappingEnd,
 }
@@ -306,11 +310,13 @@ impl<'a> Iterator for Spanned<'a> {
                 Event::SequenceStart(anchor, tag) => Raw::SequenceStart {
                     anchor,
                     tag: spelled(tag),
+                    items: 0,
                 },
                 Event::SequenceEnd => Raw::SequenceEnd,
                 Event::MappingStart(anchor, tag) => Raw::MappingStart {
                     anchor,
                     tag: spelled(tag),
+                    items: 0,
                 },
                 Event::MappingEnd => Raw::MappingEnd,
             };

@@ -246,7 +246,10 @@ fn a_large_file_the_fast_path_gives_up_on_late_is_read_by_the_parser() {
     for (i, (name, job)) in plain.jobs.iter().enumerate() {
         assert_eq!(name, &format!("j{i}"));
         assert_eq!(job.from.value, format!("r.example/a:{i}"));
-        assert_eq!(text_at(&text, job.from.span), format!("\"r.example/a:{i}\""));
+        assert_eq!(
+            text_at(&text, job.from.span),
+            format!("\"r.example/a:{i}\"")
+        );
         assert_eq!(job.count, Some(i as u32));
     }
     // An anchor and alias at the end: the fast path gives up there.
