@@ -8,11 +8,13 @@ use serde::Serialize;
 
 use super::diagnostic::did_you_mean;
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Each part is one of the names plan knows (the lists below), so a
+/// platform holds no text of its own: it is copied, never allocated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Platform {
-    pub os: String,
-    pub architecture: String,
-    pub variant: Option<String>,
+    pub os: &'static str,
+    pub architecture: &'static str,
+    pub variant: Option<&'static str>,
 }
 
 const OPERATING_SYSTEMS: &[&str] = &[
@@ -35,15 +37,21 @@ pub struct PlatformError {
 
 impl Platform {
     pub fn parse(text: &str) -> Result<Self, PlatformError> {
-        let lower = text.trim().to_ascii_lowercase();
-        let parts: Vec<&str> = lower.split('/').collect();
-        let (os, arch, variant) = match parts.as_slice() {
+        let trimmed = text.trim();
+        let lower = if trimmed.bytes().any(|b| b.is_ascii_uppercase()) {
+            std::borrow::Cow::Owned(trimmed.to_ascii_lowercase())
+        } else {
+            std::borrow::Cow::Borrowed(trimmed)
+        };
+        let mut parts = lower.split('/');
+        let parts = [parts.next(), parts.next(), parts.next(), parts.next()];
+        let (os, arch, variant) = match parts {
             // A bare architecture means Linux, as in `--platform=arm64`.
-            [arch] if !arch.is_empty() && !OPERATING_SYSTEMS.contains(arch) => {
-                ("linux", *arch, None)
+            [Some(arch), None, ..] if !arch.is_empty() && !OPERATING_SYSTEMS.contains(&arch) => {
+                ("linux", arch, None)
             }
-            [os, arch] => (*os, *arch, None),
-            [os, arch, variant] => (*os, *arch, Some(*variant)),
+            [Some(os), Some(arch), None, _] => (os, arch, None),
+            [Some(os), Some(arch), Some(variant), None] => (os, arch, Some(variant)),
             _ => {
                 return Err(PlatformError {
                     message: format!("`{text}` is not a platform"),
@@ -51,47 +59,55 @@ impl Platform {
                 });
             }
         };
-        if !OPERATING_SYSTEMS.contains(&os) {
+        let Some(os) = known(OPERATING_SYSTEMS, os) else {
             return Err(PlatformError {
                 message: format!("unknown operating system `{os}` in platform `{text}`"),
                 help: suggestion(os, OPERATING_SYSTEMS, "operating systems"),
             });
-        }
+        };
         let (architecture, implied_variant) = normalize_architecture(arch);
-        if !ARCHITECTURES.contains(&architecture) {
+        let Some(architecture) = known(ARCHITECTURES, architecture) else {
             return Err(PlatformError {
                 message: format!("unknown architecture `{arch}` in platform `{text}`"),
                 help: suggestion(arch, ARCHITECTURES, "architectures"),
             });
-        }
+        };
         if variant == Some("") {
             return Err(PlatformError {
                 message: format!("empty variant in platform `{text}`"),
                 help: format!("drop the trailing `/`: `{os}/{architecture}`"),
             });
         }
-        let variant = normalize_variant(architecture, variant.or(implied_variant));
-        if let Some(variant) = &variant {
-            let known = known_variants(architecture);
-            if !known.contains(&variant.as_str()) {
-                return Err(PlatformError {
-                    message: format!(
-                        "unknown variant `{variant}` of {architecture} in platform `{text}`"
-                    ),
-                    help: if known.is_empty() {
-                        format!("{architecture} has no variants: write `{os}/{architecture}`")
-                    } else {
-                        suggestion(variant, known, &format!("{architecture} variants"))
-                    },
-                });
+        let variant = match normalize_variant(architecture, variant.or(implied_variant)) {
+            None => None,
+            Some(variant) => {
+                let variants = known_variants(architecture);
+                let Some(variant) = known(variants, variant) else {
+                    return Err(PlatformError {
+                        message: format!(
+                            "unknown variant `{variant}` of {architecture} in platform `{text}`"
+                        ),
+                        help: if variants.is_empty() {
+                            format!("{architecture} has no variants: write `{os}/{architecture}`")
+                        } else {
+                            suggestion(variant, variants, &format!("{architecture} variants"))
+                        },
+                    });
+                };
+                Some(variant)
             }
-        }
+        };
         Ok(Self {
-            os: os.to_owned(),
-            architecture: architecture.to_owned(),
+            os,
+            architecture,
             variant,
         })
     }
+}
+
+/// `name` as it is spelled in `names` (whose entries live for the whole run).
+fn known(names: &[&'static str], name: &str) -> Option<&'static str> {
+    names.iter().copied().find(|known| *known == name)
 }
 
 fn suggestion(word: &str, known: &[&str], what: &str) -> String {
@@ -128,13 +144,13 @@ fn known_variants(architecture: &str) -> &'static [&'static str] {
     }
 }
 
-fn normalize_variant(architecture: &str, variant: Option<&str>) -> Option<String> {
+fn normalize_variant<'a>(architecture: &str, variant: Option<&'a str>) -> Option<&'a str> {
     match (architecture, variant) {
         ("arm64", Some("v8" | "8")) | ("amd64", Some("v1")) => None,
-        ("arm", None | Some("7")) => Some("v7".into()),
-        ("arm", Some("6")) => Some("v6".into()),
-        ("arm", Some("5")) => Some("v5".into()),
-        (_, variant) => variant.map(str::to_owned),
+        ("arm", None | Some("7")) => Some("v7"),
+        ("arm", Some("6")) => Some("v6"),
+        ("arm", Some("5")) => Some("v5"),
+        (_, variant) => variant,
     }
 }
 

@@ -308,14 +308,14 @@ impl<'a> Templates<'a> {
         }
         let mut out = String::with_capacity(text.len() + 16);
         let mut rest = text;
-        while let Some(open) = rest.find("{{") {
+        while let Some(open) = find_pair(rest, *b"{{") {
             if out.len() > MAX_RENDERED_BYTES {
                 // Over the cap already: `capped` reports it.
                 return Some(out);
             }
             out.push_str(&rest[..open]);
             let after = &rest[open + 2..];
-            let close = after.find("}}")?;
+            let close = find_pair(after, *b"}}")?;
             let name = after[..close].trim();
             let value = match name.strip_prefix("env.") {
                 Some(var) if is_identifier(var) => {
@@ -460,6 +460,13 @@ fn narrow(sources: &SourceMap, at: Origin, word: &str) -> Origin {
         .map_or(at, |i| {
             Origin::new(at.file, Span::new(span.start + i, word.len()))
         })
+}
+
+/// Where the two bytes `pair` (`{{`, `}}`) first occur in `text`. A byte
+/// scan: `str::find` with a string pattern sets up a searcher on every
+/// call, and this runs for every template of a plan.
+fn find_pair(text: &str, pair: [u8; 2]) -> Option<usize> {
+    text.as_bytes().windows(2).position(|w| w == pair)
 }
 
 #[cfg(test)]

@@ -245,7 +245,7 @@ impl Observer {
         if let Some(repository) = &sync.repository {
             return Box::pin(self.observe_repository(sync, repository)).await;
         }
-        let platforms: Vec<Platform> = sync.platforms.iter().map(|p| p.value.clone()).collect();
+        let platforms: Vec<Platform> = sync.platforms.iter().map(|p| p.value).collect();
         // `imagetools create` of one whole source keeps its digest, as the
         // native copy does; a filtered one holds the images the filter gives.
         if sync.via == Via::Imagetools && !platforms.is_empty() {
@@ -332,7 +332,7 @@ impl Observer {
             let sources: Vec<(Platform, ImageRef)> = combine
                 .from
                 .iter()
-                .map(|s| (s.platform.value.clone(), s.image.value.clone()))
+                .map(|s| (s.platform.value, s.image.value.clone()))
                 .collect();
             let desired = self
                 .registries
@@ -358,7 +358,7 @@ impl Observer {
         let sources: Vec<(Platform, ImageRef)> = combine
             .from
             .iter()
-            .map(|s| (s.platform.value.clone(), s.image.value.clone()))
+            .map(|s| (s.platform.value, s.image.value.clone()))
             .collect();
         let targets = match self.targets_now(combine.to.iter().map(|t| &t.value)).await {
             Ok(targets) => targets,

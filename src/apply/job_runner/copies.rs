@@ -118,7 +118,7 @@ impl JobRunner {
                 let sources: Vec<(Platform, ImageRef)> = combine
                     .from
                     .iter()
-                    .map(|s| (s.platform.value.clone(), s.image.value.clone()))
+                    .map(|s| (s.platform.value, s.image.value.clone()))
                     .collect();
                 let to: Vec<ImageRef> = combine.to.iter().map(|t| t.value.clone()).collect();
                 Ok(Outcome::done(
@@ -163,11 +163,8 @@ impl JobRunner {
                 text.push_str("FROM ${TARGETARCH}${TARGETVARIANT}\n");
                 let dockerfile = dir.join("Dockerfile");
                 write(&dockerfile, &text)?;
-                let platforms: Vec<Platform> = combine
-                    .from
-                    .iter()
-                    .map(|s| s.platform.value.clone())
-                    .collect();
+                let platforms: Vec<Platform> =
+                    combine.from.iter().map(|s| s.platform.value).collect();
                 let record = self.record(&combine_sources(combine), context).await;
                 self.on_builder(
                     &combine.name.value,
@@ -220,7 +217,7 @@ impl JobRunner {
         };
         let at = builder.at;
         let placement = Placement::One(builder.clone());
-        let located: Vec<At<Platform>> = platforms.iter().map(|p| At::new(p.clone(), at)).collect();
+        let located: Vec<At<Platform>> = platforms.iter().map(|p| At::new(*p, at)).collect();
         let engine_is_docker = self
             .plan
             .builders
@@ -255,7 +252,7 @@ fn stage_name(platform: &Platform) -> String {
     format!(
         "{}{}",
         platform.architecture,
-        platform.variant.as_deref().unwrap_or("")
+        platform.variant.unwrap_or("")
     )
 }
 

@@ -33,7 +33,7 @@ impl JobRunner {
             .filter(|t| every || t.action.runs())
             .map(|t| t.tag.as_str())
             .collect();
-        let platforms: Vec<Platform> = sync.platforms.iter().map(|p| p.value.clone()).collect();
+        let platforms: Vec<Platform> = sync.platforms.iter().map(|p| p.value).collect();
         context.step(format!(
             "copying {} of {} tags",
             due.len(),

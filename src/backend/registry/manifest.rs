@@ -146,9 +146,9 @@ fn platform_from_parts(os: &str, architecture: &str, variant: Option<&str>) -> O
 /// A plan's platform as an index entry names it.
 pub fn oci_platform(platform: &Platform) -> OciPlatform {
     let mut oci = OciPlatform::default();
-    oci.set_os(Os::from(platform.os.as_str()));
-    oci.set_architecture(Arch::from(platform.architecture.as_str()));
-    oci.set_variant(platform.variant.clone());
+    oci.set_os(Os::from(platform.os));
+    oci.set_architecture(Arch::from(platform.architecture));
+    oci.set_variant(platform.variant.map(str::to_owned));
     oci
 }
 
