@@ -54,17 +54,31 @@ pub fn open_regular(path: &Path) -> Result<File, LocalFileError> {
 
 /// The whole of a regular file of at most `max` bytes.
 pub fn read(path: &Path, max: u64) -> Result<Vec<u8>, LocalFileError> {
-    let file = open_regular(path)?;
-    // Sized from the file's length: growing by doubling would copy a large
-    // plan twice and touch twice its size in fresh memory.
-    let size = file.metadata().map_or(0, |m| m.len()).min(max) + 1;
-    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-    // One byte past the cap tells "exactly max" from "more than max", even
-    // for a file that grows while it is read.
-    file.take(max + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > max {
-        return Err(LocalFileError::TooLarge(max));
+    let mut file = open_regular(path)?;
+    // Sized from the file's length and read in one call where it can be
+    // (`read_to_end` would start at 8 KiB and double: nine reads for a
+    // 2 MB plan). One byte past the cap tells "exactly max" from "more
+    // than max", even for a file that grows while it is read.
+    let cap = usize::try_from(max.saturating_add(1)).unwrap_or(usize::MAX);
+    let expected = file.metadata().map_or(0, |m| m.len());
+    let first = usize::try_from(expected.saturating_add(1)).map_or(cap, |n| n.min(cap));
+    let mut bytes = vec![0; first.max(1)];
+    let mut filled = 0;
+    loop {
+        if filled == bytes.len() {
+            if filled >= cap {
+                return Err(LocalFileError::TooLarge(max));
+            }
+            bytes.resize(filled.saturating_mul(2).min(cap), 0);
+        }
+        match file.read(&mut bytes[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err.into()),
+        }
     }
+    bytes.truncate(filled);
     Ok(bytes)
 }
 
