@@ -54,13 +54,19 @@ pub fn open_regular(path: &Path) -> Result<File, LocalFileError> {
 
 /// The whole of a regular file of at most `max` bytes.
 pub fn read(path: &Path, max: u64) -> Result<Vec<u8>, LocalFileError> {
-    let mut file = open_regular(path)?;
-    // Sized from the file's length and read in one call where it can be
-    // (`read_to_end` would start at 8 KiB and double: nine reads for a
-    // 2 MB plan). One byte past the cap tells "exactly max" from "more
-    // than max", even for a file that grows while it is read.
-    let cap = usize::try_from(max.saturating_add(1)).unwrap_or(usize::MAX);
+    let file = open_regular(path)?;
     let expected = file.metadata().map_or(0, |m| m.len());
+    read_capped(file, expected, max)
+}
+
+/// All of `reader`, which is expected to hold `expected` bytes, if it holds
+/// at most `max`. Read into a buffer of the expected size, in one call
+/// where it can be (`read_to_end` would start at 8 KiB and double: nine
+/// reads for a 2 MB plan); a reader that holds more than expected (a file
+/// that grows while it is read) gets a buffer twice as large, and so on up
+/// to one byte past the cap, which tells "exactly max" from "more".
+fn read_capped(mut reader: impl Read, expected: u64, max: u64) -> Result<Vec<u8>, LocalFileError> {
+    let cap = usize::try_from(max.saturating_add(1)).unwrap_or(usize::MAX);
     let first = usize::try_from(expected.saturating_add(1)).map_or(cap, |n| n.min(cap));
     let mut bytes = vec![0; first.max(1)];
     let mut filled = 0;
@@ -71,7 +77,7 @@ pub fn read(path: &Path, max: u64) -> Result<Vec<u8>, LocalFileError> {
             }
             bytes.resize(filled.saturating_mul(2).min(cap), 0);
         }
-        match file.read(&mut bytes[filled..]) {
+        match reader.read(&mut bytes[filled..]) {
             Ok(0) => break,
             Ok(n) => filled += n,
             Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
@@ -85,6 +91,28 @@ pub fn read(path: &Path, max: u64) -> Result<Vec<u8>, LocalFileError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn more_than_expected_is_read_up_to_the_cap() {
+        let text: Vec<u8> = (0..=255u8).cycle().take(10_000).collect();
+        // As expected, fewer than expected, more than expected (a file that
+        // grew), nothing expected: all of it, whatever the reads return.
+        for expected in [10_000, 5, 20_000, 0] {
+            let read = read_capped(std::io::Cursor::new(&text), expected, 10_000).unwrap();
+            assert_eq!(read, text, "expected {expected}");
+        }
+        // Reads that return a few bytes at a time.
+        let trickle = std::io::Cursor::new(&text).take(10_000).chain(&b""[..]);
+        let read = read_capped(std::io::BufReader::with_capacity(7, trickle), 3, 10_000).unwrap();
+        assert_eq!(read, text);
+        // One byte over the cap, however much was expected.
+        for expected in [0, 9_999, 10_000, 10_001, 1 << 40] {
+            assert!(matches!(
+                read_capped(std::io::Cursor::new(&text), expected, 9_999),
+                Err(LocalFileError::TooLarge(9_999))
+            ));
+        }
+    }
 
     #[test]
     fn only_regular_files_within_the_cap_are_read() {
