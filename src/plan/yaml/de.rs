@@ -242,7 +242,8 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'_, '_> {
                 visitor.visit_str(&text).map_err(|err: Error| err.at(span))
             }
             Kind::SequenceStart { items } => self.sequence(visitor, span, items),
-            _ => self.mapping(visitor, span, false, 0),
+            Kind::MappingStart { items } => self.mapping(visitor, span, false, items),
+            Kind::SequenceEnd | Kind::MappingEnd => Err(Error::new("expected a value here", span)),
         }
     }
 

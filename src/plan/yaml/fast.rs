@@ -769,14 +769,20 @@ mod tests {
         }
     }
 
-    #[test]
-    fn every_plan_and_fixture_reads_as_the_parser_reads_it() {
+    /// Every YAML file of the repository's plans, fixtures and examples.
+    fn plan_files() -> Vec<std::path::PathBuf> {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut files = Vec::new();
         for dir in ["plans", "tests/fixtures", "examples"] {
             files_under(&root.join(dir), &mut files);
         }
         assert!(files.len() > 20, "{files:?}");
+        files
+    }
+
+    #[test]
+    fn every_plan_and_fixture_reads_as_the_parser_reads_it() {
+        let files = plan_files();
         let mut taken = 0;
         for file in &files {
             let text = std::fs::read_to_string(file).unwrap();
@@ -790,26 +796,29 @@ mod tests {
 
     #[test]
     fn streamed_batches_hold_the_same_events_with_counts_right_or_absent() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let mut files = Vec::new();
-        for dir in ["plans", "tests/fixtures", "examples"] {
-            files_under(&root.join(dir), &mut files);
-        }
-        for file in &files {
+        for file in &plan_files() {
             let text = std::fs::read_to_string(file).unwrap();
             let Ok(whole) = events(&text) else { continue };
             for batch in [1, 3, 64] {
-                let (full, batches) = std::sync::mpsc::sync_channel(1 << 16);
+                // As `raw::with_events` runs it: the scanner on a thread of
+                // its own, a batch or two ahead, each emptied batch handed
+                // back to be filled again while it still scans.
+                let (full, batches) = std::sync::mpsc::sync_channel(2);
                 let (emptied_sender, emptied) = std::sync::mpsc::channel();
                 let sink = Sink { full, emptied };
-                assert!(!stream(&text, &sink, batch), "{file:?}");
-                drop(sink);
                 let mut streamed = Vec::new();
-                for mut events in batches {
-                    streamed.append(&mut events);
-                    // Handed back, as the reader does: refilled, never seen twice.
-                    let _ = emptied_sender.send(events);
-                }
+                let text = text.as_str();
+                let gave_up = std::thread::scope(|scope| {
+                    let scanner = scope.spawn(move || stream(text, &sink, batch));
+                    for mut events in &batches {
+                        streamed.append(&mut events);
+                        // Refused only after the scanner returned (and
+                        // dropped the sink): then there is nothing to fill.
+                        let _ = emptied_sender.send(events);
+                    }
+                    scanner.join().unwrap()
+                });
+                assert!(!gave_up, "{file:?}");
                 assert_eq!(
                     streamed.len(),
                     whole.len(),

@@ -187,7 +187,8 @@ impl<'a> Batches<'a> {
             let mut done = std::mem::replace(&mut self.batch, next);
             self.at = 0;
             done.clear();
-            // The scanner may have finished: then the buffer is just freed.
+            // Refused only once the scanner has finished and dropped its
+            // end: nothing is left to fill, and the buffer is freed here.
             let _ = self.emptied.send(done);
         }
     }
